@@ -1,0 +1,45 @@
+"""Engine results to CDS Hooks 2.0 cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cards.alerts import alert_card, data_needed_card
+from cards.common import UuidFactory
+from cards.next_line import next_line_card
+from cards.order_checks import order_card
+from engine.model import Assessment, OrderFinding
+
+_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def render_assessment(assessment: Assessment, instance: str) -> list[dict[str, Any]]:
+    """patient-view cards: data needed, warnings (most severe first), then the next-line card."""
+    if not assessment.in_scope:
+        return []
+    uuids = UuidFactory(instance)
+    version = assessment.knowledge_version
+    cards = [data_needed_card(n, version, uuids) for n in assessment.data_needs]
+    alerts = sorted(assessment.alerts, key=lambda a: _ORDER.get(a.severity, 3))
+    cards += [alert_card(a, version, uuids) for a in alerts]
+    nl = next_line_card(assessment, uuids)
+    if nl is not None:
+        cards.append(nl)
+    return cards
+
+
+def render_order_findings(
+    findings: list[OrderFinding],
+    version: str,
+    patient_id: str,
+    instance: str,
+    *,
+    signing: bool = False,
+) -> list[dict[str, Any]]:
+    """order-select / order-sign cards, one per finding."""
+    uuids = UuidFactory(instance)
+    ordered = sorted(findings, key=lambda f: _ORDER.get(f.severity, 3))
+    return [order_card(f, version, patient_id, uuids, signing=signing) for f in ordered]
+
+
+__all__ = ["UuidFactory", "render_assessment", "render_order_findings"]

@@ -1,0 +1,78 @@
+"""Pieces every card shares: uuids, source, the org.her2cds extension, links, override reasons."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from engine.model import Coding, Evidence
+
+SERVICE_LABEL = "HER2 next-line CDS"
+SOURCE_URL = "https://github.com/her2-cds/her2-cds"
+TOPIC_SYSTEM = "http://her2cds.org/CodeSystem/card-topic"
+EXTENSION_KEY = "org.her2cds"
+_NAMESPACE = uuid.UUID("6f1c2a52-8a3e-4c55-9d0f-2b9a3f0e7c11")
+
+
+class UuidFactory:
+    """Deterministic uuids per request: uuid5(hookInstance, key), unique within a response.
+
+    Deterministic so that the same request gives the same card ids (feedback can name them,
+    golden tests can pin them), and different requests never share ids.
+    """
+
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self._seen: dict[str, int] = {}
+
+    def __call__(self, key: str) -> str:
+        n = self._seen.get(key, 0)
+        self._seen[key] = n + 1
+        return str(uuid.uuid5(_NAMESPACE, f"{self.instance}:{key}:{n}"))
+
+
+def source(knowledge_version: str, topic: str, topic_display: str) -> dict[str, Any]:
+    return {
+        "label": f"{SERVICE_LABEL} (knowledge {knowledge_version})",
+        "url": SOURCE_URL,
+        "topic": {"system": TOPIC_SYSTEM, "code": topic, "display": topic_display},
+    }
+
+
+def extension(kind: str, knowledge_version: str, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": kind, "knowledgeVersion": knowledge_version}
+    body.update({k: v for k, v in fields.items() if v not in (None, "", [], {})})
+    return {EXTENSION_KEY: body}
+
+
+def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    links = []
+    for ev in evidence:
+        if ev.url in seen:
+            continue
+        seen.add(ev.url)
+        links.append({"label": f"Evidence: {ev.title}", "url": ev.url, "type": "absolute"})
+    return links
+
+
+def evidence_markdown(evidence: tuple[Evidence, ...] | list[Evidence]) -> str:
+    lines = [f"- **{ev.title}**: {ev.summary} {ev.citation} <{ev.url}>" for ev in evidence]
+    return "\n".join(lines)
+
+
+def override_reasons(codings: tuple[Coding, ...]) -> list[dict[str, str]]:
+    return [{"system": c.system, "code": c.code, "display": c.display} for c in codings]
+
+
+def shorten(text: str, limit: int = 139) -> str:
+    """CDS Hooks summaries must be under 140 characters."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def sources_markdown(source_ids: tuple[str, ...]) -> str:
+    if not source_ids:
+        return ""
+    shown = ", ".join(f"`{s}`" for s in source_ids[:12])
+    more = f" and {len(source_ids) - 12} more" if len(source_ids) > 12 else ""
+    return f"\n\n*Based on:* {shown}{more}"

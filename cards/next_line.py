@@ -1,0 +1,150 @@
+"""The next-line card: the recommended regimen, why, the evidence, and one-click orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cards.common import (
+    UuidFactory,
+    evidence_links,
+    evidence_markdown,
+    extension,
+    shorten,
+    source,
+    sources_markdown,
+)
+from cards.orders_fhir import medication_request
+from engine.model import Assessment, PatientRecord, Recommendation, RegimenOption
+
+
+def _dose_phrase(option: RegimenOption) -> str:
+    comps = option.regimen.components
+    if len(comps) == 1:
+        c = comps[0]
+        return f"{option.regimen.name} {c.dose} {c.schedule}"
+    return option.regimen.name
+
+
+def summary(rec: Recommendation, record: PatientRecord) -> str:
+    if rec.timing == "on-progression" and record.lines:
+        current = record.lines[-1]
+        text = (
+            f"Continue line {current.number} ({current.regimen_name}); on progression: "
+            f"line {rec.line} {_dose_phrase(rec.preferred)}"
+        )
+    else:
+        text = f"Line {rec.line}: {_dose_phrase(rec.preferred)} recommended"
+    return shorten(text)
+
+
+def regimen_ext(option: RegimenOption) -> dict[str, Any]:
+    return {
+        "id": option.regimen.id,
+        "name": option.regimen.name,
+        "drugs": list(option.regimen.drugs),
+        **({"approved": False} if not option.approved else {}),
+    }
+
+
+def timeline_table(record: PatientRecord) -> str:
+    if not record.lines:
+        return "_No metastatic lines of therapy recorded._"
+    rows = ["| Line | Dates | Regimen | How it ended |", "|---|---|---|---|"]
+    for ln in record.lines:
+        end = ln.end.isoformat() if ln.end else "ongoing"
+        ended = "progression" if ln.ended_in_progression else (ln.stop_reason or "ongoing")
+        if ln.ongoing and not ln.ended_in_progression:
+            ended = "ongoing"
+        rows.append(
+            f"| {ln.number} | {ln.start.isoformat()} to {end} | {ln.regimen_name} | {ended} |"
+        )
+    return "\n".join(rows)
+
+
+def _option_line(option: RegimenOption) -> str:
+    caveats = f" ({'; '.join(option.caveats)})" if option.caveats else ""
+    return f"{option.regimen.name}: {option.reason}{caveats}"
+
+
+def detail(assessment: Assessment, rec: Recommendation) -> str:
+    record = assessment.record
+    parts = [
+        f"**Metastatic since** {record.metastatic_since.isoformat() if record.metastatic_since else 'unknown date'}"
+        f" · **HER2** {record.her2.status.value}"
+        f" · **HR** {'positive' if record.hr_positive else 'negative or unknown'}",
+        "",
+        "### Therapy timeline",
+        timeline_table(record),
+        "",
+        "### Why this regimen",
+        *(f"- {r}" for r in rec.reasons),
+        "",
+        "### Recommended",
+        f"- **{rec.preferred.regimen.name}**: "
+        + "; ".join(
+            f"{c.drug} {c.dose} {c.route} {c.schedule}" for c in rec.preferred.regimen.components
+        ),
+    ]
+    if rec.preferred.caveats:
+        parts.append(f"- Caveats: {'; '.join(rec.preferred.caveats)}")
+    parts += ["", "### Evidence", evidence_markdown(rec.preferred.regimen.evidence)]
+    if rec.alternatives:
+        parts += ["", "### Alternatives (ranked)"]
+        parts += [f"{i}. {_option_line(o)}" for i, o in enumerate(rec.alternatives, 1)]
+    if rec.excluded:
+        parts += ["", "### Not offered"]
+        parts += [f"- {rid}: {why}" for rid, why in rec.excluded]
+    if rec.changes_advice:
+        parts += ["", "### What would change this advice", *(f"- {c}" for c in rec.changes_advice)]
+    return "\n".join(parts) + sources_markdown(rec.source_ids)
+
+
+def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> list[dict[str, Any]]:
+    out = []
+    for option in (rec.preferred, *rec.alternatives):
+        out.append(
+            {
+                "label": shorten(f"Order {option.regimen.name}", 80),
+                "uuid": uuids(f"suggestion:{option.regimen.id}"),
+                "isRecommended": option is rec.preferred,
+                "actions": [
+                    {
+                        "type": "create",
+                        "description": f"Propose {c.drug} {c.dose} {c.route} {c.schedule}",
+                        "resource": medication_request(c, patient_id),
+                    }
+                    for c in option.regimen.components
+                ],
+            }
+        )
+    return out
+
+
+def next_line_card(
+    assessment: Assessment, uuids: UuidFactory, indicator: str = "info"
+) -> dict[str, Any] | None:
+    rec = assessment.recommendation
+    if rec is None:
+        return None
+    version = assessment.knowledge_version
+    evidence = list(rec.preferred.regimen.evidence)
+    for alt in rec.alternatives:
+        evidence.extend(alt.regimen.evidence)
+    return {
+        "uuid": uuids("next-line"),
+        "summary": summary(rec, assessment.record),
+        "detail": detail(assessment, rec),
+        "indicator": indicator,
+        "source": source(version, "next-line", "Next line of therapy"),
+        "suggestions": suggestions(rec, assessment.record.patient_id, uuids),
+        "selectionBehavior": "at-most-one",
+        "links": evidence_links(evidence),
+        "extension": extension(
+            "next-line",
+            version,
+            line=rec.line,
+            timing=rec.timing,
+            regimen=regimen_ext(rec.preferred),
+            alternatives=[regimen_ext(o) for o in rec.alternatives],
+        ),
+    }

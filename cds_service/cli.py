@@ -1,0 +1,101 @@
+"""The her2-cds command: serve the service, or evaluate FHIR bundles from files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cds_service.config import ConfigError, from_env
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from cds_service.server import run
+
+    try:
+        cfg = from_env()
+    except ConfigError as exc:
+        print(f"her2-cds: configuration error: {exc}", file=sys.stderr)
+        return 2
+    workers = args.workers or int(os.environ.get("HER2CDS_WORKERS", "0")) or None
+    return run(cfg, host=args.host, port=args.port, workers=workers)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cds_service.files import read_json, split_patients
+    from cds_service.pipeline import patient_view
+    from cds_service.report import describe
+
+    try:
+        cfg = from_env()
+    except ConfigError as exc:
+        print(f"her2-cds: configuration error: {exc}", file=sys.stderr)
+        return 2
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    results: list[dict[str, Any]] = []
+    status = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            data = read_json(path)
+        except (OSError, ValueError) as exc:
+            print(f"her2-cds: cannot read {path}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        for pid, resources in split_patients(data):
+            result = patient_view(
+                resources,
+                instance=f"evaluate:{path.name}:{pid}",
+                patient_id=pid,
+                jurisdiction=cfg.jurisdiction,
+                as_of=as_of,
+            )
+            if args.json:
+                results.append({"patient": pid, "file": str(path), "cards": result.cards})
+            else:
+                print(describe(result.assessment, result.cards, source=str(path)))
+    if args.json:
+        payload: Any = results[0] if len(results) == 1 else results
+        if len(results) == 1:
+            payload = {"cards": results[0]["cards"]}
+        sys.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="her2-cds",
+        description="CDS Hooks 2.0 service: next-line therapy for HER2-positive metastatic breast cancer.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service on gunicorn")
+    serve.add_argument("--host", default=os.environ.get("HER2CDS_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("HER2CDS_PORT", "8080")))
+    serve.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: from CPU count)"
+    )
+    serve.set_defaults(func=_serve)
+    ev = sub.add_parser(
+        "evaluate",
+        help="evaluate FHIR R4 Bundles (.json or .json.gz) and print the picture and cards",
+    )
+    ev.add_argument("files", nargs="+")
+    ev.add_argument("--json", action="store_true", help="print the CDS Hooks response instead")
+    ev.add_argument("--as-of", help="evaluate as of this date (YYYY-MM-DD; default today)")
+    ev.set_defaults(func=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Configuration from HER2CDS_* environment variables, validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+PREFIX = "HER2CDS_"
+
+
+class ConfigError(Exception):
+    """A configuration variable has a bad value; the message names it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Service settings. Each field is read from HER2CDS_<FIELD NAME IN UPPER CASE>."""
+
+    jurisdiction: str = "FDA"
+    database_url: str = "sqlite:///her2cds.db"
+    max_body_bytes: int = 10 * 1024 * 1024
+    fhir_timeout: float = 2.0
+    cors_origins: tuple[str, ...] = ("*",)
+    auth: str = "off"
+    trusted_clients: str = ""
+    public_base_url: str = ""
+    log_level: str = "INFO"
+    testing: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def validate(self) -> Config:
+        if self.jurisdiction not in ("FDA", "EMA"):
+            raise ConfigError(f"{PREFIX}JURISDICTION must be FDA or EMA, not {self.jurisdiction!r}")
+        if self.auth not in ("off", "required"):
+            raise ConfigError(f"{PREFIX}AUTH must be 'required' or 'off', not {self.auth!r}")
+        if self.max_body_bytes <= 0:
+            raise ConfigError(f"{PREFIX}MAX_BODY_BYTES must be a positive number of bytes")
+        if not 0 < self.fhir_timeout <= 60:
+            raise ConfigError(f"{PREFIX}FHIR_TIMEOUT must be between 0 and 60 seconds")
+        if self.auth == "required" and not self.trusted_clients:
+            raise ConfigError(f"{PREFIX}AUTH=required needs {PREFIX}TRUSTED_CLIENTS (a JSON file)")
+        return self
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError("expected true or false")
+            return raw.lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, tuple):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{PREFIX}{name.upper()}: {raw!r} is not valid ({exc})") from exc
+    return raw
+
+
+def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+    """Read the configuration from the environment (overrides win), and validate it."""
+    source = os.environ if env is None else env
+    base = Config()
+    values: dict[str, Any] = {}
+    for f in fields(Config):
+        if f.name == "extra":
+            continue
+        key = PREFIX + f.name.upper()
+        if key in source:
+            values[f.name] = _convert(f.name, source[key], getattr(base, f.name))
+    values.update(overrides)
+    if "jurisdiction" in values:
+        values["jurisdiction"] = str(values["jurisdiction"]).upper()
+    return replace(base, **values).validate()

@@ -1,0 +1,68 @@
+"""Discovery and the hook endpoints (blueprint)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+
+from cds_service import pipeline
+from cds_service.config import Config
+from cds_service.errors import NotFound
+from cds_service.prefetch import resolve
+from cds_service.services import BY_ID, SERVICES, prefetch_templates
+from cds_service.validation import parse_body, validate_request
+from engine import load_knowledge
+
+bp = Blueprint("hooks", __name__)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status=status, mimetype="application/json")
+
+
+def config() -> Config:
+    cfg = current_app.config["HER2CDS"]
+    assert isinstance(cfg, Config)
+    return cfg
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    version = load_knowledge().version
+    return json_response({"services": [s.definition(version) for s in SERVICES]})
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    service = BY_ID.get(service_id)
+    if service is None:
+        raise NotFound(f"no CDS service with id {service_id!r}; see GET /cds-services")
+    body = parse_body(request.get_data(cache=False))
+    validate_request(body, service.hook)
+    cfg = config()
+    data = resolve(
+        body,
+        prefetch_templates(),
+        budget_seconds=cfg.fhir_timeout,
+        session=current_app.extensions.get("her2cds.fhir_session"),
+    )
+    context = body["context"]
+    patient_id = str(context["patientId"])
+    instance = str(body["hookInstance"])
+    if service.hook == "patient-view":
+        result = pipeline.patient_view(
+            data, instance=instance, patient_id=patient_id, jurisdiction=cfg.jurisdiction
+        )
+        return json_response({"cards": result.cards})
+    orders = pipeline.order_check(
+        data,
+        context["draftOrders"],
+        instance=instance,
+        patient_id=patient_id,
+        selections=context.get("selections") if service.hook == "order-select" else None,
+        signing=service.hook == "order-sign",
+        jurisdiction=cfg.jurisdiction,
+    )
+    return json_response({"cards": orders.cards})

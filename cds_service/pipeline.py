@@ -1,0 +1,60 @@
+"""The one path from FHIR data to cards, shared by the HTTP hooks and the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cards import render_assessment, render_order_findings
+from engine import Assessment, assess, check_orders, load_knowledge
+from engine.model import DraftOrder, OrderFinding
+from fhir_mappers import build_record, draft_orders
+
+
+@dataclass(frozen=True)
+class PatientViewResult:
+    assessment: Assessment
+    cards: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    assessment: Assessment
+    orders: list[DraftOrder]
+    findings: list[OrderFinding]
+    cards: list[dict[str, Any]]
+
+
+def patient_view(
+    data: Any,
+    *,
+    instance: str,
+    patient_id: str | None = None,
+    jurisdiction: str = "FDA",
+    as_of: date | None = None,
+) -> PatientViewResult:
+    record = build_record(data, patient_id=patient_id, as_of=as_of)
+    assessment = assess(record, load_knowledge(), jurisdiction)
+    return PatientViewResult(assessment, render_assessment(assessment, instance))
+
+
+def order_check(
+    data: Any,
+    draft_bundle: Any,
+    *,
+    instance: str,
+    patient_id: str,
+    selections: list[str] | None,
+    signing: bool,
+    jurisdiction: str = "FDA",
+    as_of: date | None = None,
+) -> OrderResult:
+    kb = load_knowledge()
+    record = build_record(data, patient_id=patient_id, as_of=as_of)
+    assessment = assess(record, kb, jurisdiction)
+    orders = draft_orders(draft_bundle, selections)
+    checked = [o for o in orders if o.selected]
+    findings = check_orders(record, checked, kb) if assessment.in_scope else []
+    cards = render_order_findings(findings, kb.version, patient_id, instance, signing=signing)
+    return OrderResult(assessment, orders, findings, cards)

@@ -1,0 +1,79 @@
+"""assess(record): scope, data needs, the next-line recommendation and the warnings."""
+
+from __future__ import annotations
+
+from engine.knowledge import Knowledge, load_knowledge
+from engine.model import Assessment, DataNeed, PatientRecord, ReceptorStatus
+from engine.next_line import NoRegimenError, recommend
+from engine.safety import alerts
+
+
+def assess(
+    record: PatientRecord, kb: Knowledge | None = None, jurisdiction: str = "FDA"
+) -> Assessment:
+    """Decide for one patient. Out of scope (no breast cancer, HER2-negative) gives nothing."""
+    knowledge = kb or load_knowledge()
+    version = knowledge.version
+    if not record.has_breast_cancer:
+        return Assessment(record, False, version, out_of_scope_reason="no breast cancer on record")
+    her2 = record.her2.status
+    if her2 is ReceptorStatus.NEGATIVE:
+        return Assessment(record, False, version, out_of_scope_reason="HER2-negative")
+    if not record.metastatic and record.non_metastatic_staging_ids:
+        return Assessment(
+            record, False, version, out_of_scope_reason="early-stage (non-metastatic) disease"
+        )
+    if not record.metastatic and her2 is not ReceptorStatus.POSITIVE:
+        return Assessment(
+            record, False, version, out_of_scope_reason="not known to be HER2-positive metastatic"
+        )
+    needs: list[DataNeed] = []
+    if her2 in (ReceptorStatus.UNKNOWN, ReceptorStatus.EQUIVOCAL):
+        results = record.her2.results
+        needs.append(
+            DataNeed(
+                what="her2-status",
+                summary=(
+                    "HER2 status equivocal: ISH needed before choosing HER2-directed therapy"
+                    if her2 is ReceptorStatus.EQUIVOCAL
+                    else "HER2 status not found: needed before choosing therapy"
+                ),
+                detail=(
+                    "Metastatic breast cancer is recorded, but no HER2 result (IHC, ISH, or a "
+                    "HER2-positive/negative diagnosis) was found. No regimen is recommended until "
+                    "HER2 status is known; test an accessible metastatic lesion if possible."
+                    if not results
+                    else "The latest HER2 result is equivocal (IHC 2+) with no ISH result. "
+                    "No regimen is recommended until ISH confirms HER2 status."
+                ),
+                source_ids=tuple(r.source_id for r in results) + record.metastatic_source_ids,
+            )
+        )
+    if not record.metastatic:
+        needs.append(
+            DataNeed(
+                what="metastatic-status",
+                summary="HER2+ breast cancer without staging: record metastatic status for advice",
+                detail=(
+                    "HER2-positive breast cancer is recorded, but no staging was found: no "
+                    "metastasis (secondary cancer Condition, TNM M category, stage group). This "
+                    "service advises on metastatic disease only; record the staging to get advice."
+                ),
+                source_ids=record.her2.source_ids,
+            )
+        )
+        return Assessment(record, True, version, data_needs=tuple(needs))
+    if needs:
+        return Assessment(record, True, version, data_needs=tuple(needs))
+    try:
+        rec = recommend(record, knowledge, jurisdiction)
+    except NoRegimenError as exc:
+        return Assessment(
+            record,
+            True,
+            version,
+            data_needs=(DataNeed("knowledge-gap", "No regimen fits: review manually", str(exc)),),
+        )
+    return Assessment(
+        record, True, version, recommendation=rec, alerts=alerts(record, knowledge, rec)
+    )

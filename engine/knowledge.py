@@ -1,0 +1,189 @@
+"""The clinical knowledge base: data files under engine/knowledge/, each validated by its schema.
+
+Clinicians review and change the YAML files; the code only reads them. `load_knowledge()` is
+cached and validates every file on first use (the service calls it at start-up).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from engine.model import Component, Evidence, Regimen
+
+KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
+
+
+class KnowledgeError(Exception):
+    """A knowledge file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class DrugInfo:
+    """What a drug is: its class and the properties the rules ask about."""
+
+    id: str
+    name: str
+    drug_class: str
+    short: str = ""
+    family: str = ""
+    her2_directed: bool = False
+    cardiotoxic: bool = False
+    trastuzumab_containing: bool = False
+    pulmonary_toxicity: bool = False
+
+
+@dataclass(frozen=True)
+class RegimenRule:
+    """How a regimen takes part in the choice: key agents, TKI flag, restrictions."""
+
+    regimen: Regimen
+    key_agents: tuple[str, ...]
+    tki: bool = False
+    hr_positive_only: bool = False
+    min_prior_her2_lines: int = 0
+    short: str = ""
+
+
+@dataclass(frozen=True)
+class SequenceStep:
+    """A row of the guideline sequence: what is offered after N HER2-directed lines."""
+
+    prior_her2_lines: int
+    preferred: str
+    alternatives: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """The loaded knowledge base."""
+
+    version: str
+    drugs: dict[str, DrugInfo]
+    evidence: dict[str, Evidence]
+    regimens: dict[str, RegimenRule]
+    sequence: tuple[SequenceStep, ...]
+    parameters: dict[str, Any]
+
+    def drug(self, drug_id: str) -> DrugInfo | None:
+        return self.drugs.get(drug_id)
+
+    def is_her2_directed(self, drug_id: str) -> bool:
+        info = self.drugs.get(drug_id)
+        return bool(info and info.her2_directed)
+
+    def step_for(self, prior_her2_lines: int) -> SequenceStep:
+        """The sequence row for this many prior lines (the last row covers 'that many or more')."""
+        eligible = [s for s in self.sequence if s.prior_her2_lines <= prior_her2_lines]
+        return max(eligible, key=lambda s: s.prior_her2_lines) if eligible else self.sequence[0]
+
+    def param(self, section: str, name: str) -> Any:
+        return self.parameters[section][name]
+
+
+def _read(name: str) -> dict[str, Any]:
+    path = KNOWLEDGE_DIR / name
+    schema_path = KNOWLEDGE_DIR / "schemas" / (Path(name).stem + ".schema.json")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise KnowledgeError(f"cannot read knowledge file {name}: {exc}") from exc
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise KnowledgeError(f"{name}: {where}: {exc.message}") from exc
+    if not isinstance(data, dict):
+        raise KnowledgeError(f"{name}: not a mapping")
+    return data
+
+
+def _build(index: dict[str, Any]) -> Knowledge:
+    drugs_doc = _read("drugs.yaml")
+    drugs = {
+        d["id"]: DrugInfo(
+            id=d["id"],
+            name=d["name"],
+            drug_class=d["class"],
+            short=d.get("short", ""),
+            family=d.get("family", ""),
+            her2_directed=d.get("her2_directed", False),
+            cardiotoxic=d.get("cardiotoxic", False),
+            trastuzumab_containing=d.get("trastuzumab_containing", False),
+            pulmonary_toxicity=d.get("pulmonary_toxicity", False),
+        )
+        for d in drugs_doc["drugs"]
+    }
+    evidence = {
+        e["id"]: Evidence(
+            id=e["id"], title=e["title"], summary=e["summary"], citation=e["citation"], url=e["url"]
+        )
+        for e in _read("evidence.yaml")["evidence"]
+    }
+    reg_doc = _read("regimens.yaml")
+    regimens: dict[str, RegimenRule] = {}
+    for r in reg_doc["regimens"]:
+        for drug in (*r["drugs"], *r["key_agents"], *(c["drug"] for c in r["components"])):
+            if drug not in drugs:
+                raise KnowledgeError(f"regimens.yaml: {r['id']}: unknown drug {drug!r}")
+        for ev in r["evidence"]:
+            if ev not in evidence:
+                raise KnowledgeError(f"regimens.yaml: {r['id']}: unknown evidence {ev!r}")
+        regimen = Regimen(
+            id=r["id"],
+            name=r["name"],
+            drugs=tuple(r["drugs"]),
+            components=tuple(
+                Component(
+                    drug=c["drug"],
+                    dose=c["dose"],
+                    route=c["route"],
+                    schedule=c["schedule"],
+                    rxnorm=c.get("rxnorm"),
+                    dose_value=c.get("dose_value"),
+                    dose_unit=c.get("dose_unit"),
+                )
+                for c in r["components"]
+            ),
+            evidence=tuple(evidence[e] for e in r["evidence"]),
+            approvals=tuple(r["approvals"]),
+            summary=r.get("summary", ""),
+        )
+        regimens[r["id"]] = RegimenRule(
+            regimen=regimen,
+            key_agents=tuple(r["key_agents"]),
+            tki=r.get("tki", False),
+            hr_positive_only=r.get("hr_positive_only", False),
+            min_prior_her2_lines=r.get("min_prior_her2_lines", 0),
+            short=r.get("short", r["name"]),
+        )
+    sequence = tuple(
+        SequenceStep(s["prior_her2_lines"], s["preferred"], tuple(s["alternatives"]))
+        for s in sorted(reg_doc["sequence"], key=lambda s: s["prior_her2_lines"])
+    )
+    for step in sequence:
+        for rid in (step.preferred, *step.alternatives):
+            if rid not in regimens:
+                raise KnowledgeError(f"regimens.yaml: sequence names unknown regimen {rid!r}")
+    params = _read("parameters.yaml")
+    return Knowledge(
+        version=index["version"],
+        drugs=drugs,
+        evidence=evidence,
+        regimens=regimens,
+        sequence=sequence,
+        parameters={k: v for k, v in params.items() if k != "version"},
+    )
+
+
+@lru_cache(maxsize=1)
+def load_knowledge() -> Knowledge:
+    """Load and validate the whole knowledge base (cached; raises KnowledgeError when invalid)."""
+    return _build(_read("index.yaml"))

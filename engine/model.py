@@ -1,0 +1,320 @@
+"""The domain model: what the mappers establish about a patient and what the engine decides.
+
+Every fact keeps the ids ("ResourceType/id") of the FHIR resources it came from, so that a card
+can say why. All classes are frozen: a record, once built, is not changed by the rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+
+class ReceptorStatus(StrEnum):
+    """Result of a receptor test (HER2, ER, PR) or of all tests taken together."""
+
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    EQUIVOCAL = "equivocal"
+    UNKNOWN = "unknown"
+
+
+class Specimen(StrEnum):
+    """Where the tested tissue came from, when the record says so."""
+
+    PRIMARY = "primary"
+    METASTATIC = "metastatic"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ReceptorResult:
+    """One receptor result: a Condition (e.g. 'HER2-positive carcinoma') or an Observation."""
+
+    status: ReceptorStatus
+    date: date | None
+    method: str  # "ihc", "ish", "interpretation", "condition"
+    source_id: str
+    display: str = ""
+    specimen: Specimen = Specimen.UNKNOWN
+
+
+@dataclass(frozen=True)
+class ReceptorAssessment:
+    """All results for one receptor and the status they establish, with the result that decided it."""
+
+    status: ReceptorStatus = ReceptorStatus.UNKNOWN
+    basis: ReceptorResult | None = None
+    results: tuple[ReceptorResult, ...] = ()
+    conflicts: tuple[ReceptorResult, ...] = ()
+
+    @property
+    def source_ids(self) -> tuple[str, ...]:
+        return (self.basis.source_id,) if self.basis else ()
+
+
+@dataclass(frozen=True)
+class ConditionFact:
+    """A recognised Condition (or Observation-derived diagnosis) mapped to a clinical concept."""
+
+    concept: str  # e.g. "breast-cancer", "metastasis", "brain-metastasis", "ild", "heart-failure"
+    display: str
+    onset: date | None
+    active: bool
+    source_id: str
+    site: str | None = None  # metastatic site when known: "brain", "liver", "lung", "bone"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A numeric observation (LVEF in %)."""
+
+    value: float
+    unit: str
+    date: date
+    source_id: str
+
+
+@dataclass(frozen=True)
+class ProgressionEvent:
+    """Documented disease progression (disease-status Observation or a stop for no response)."""
+
+    date: date
+    source_id: str
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One course of one drug, merged from statements, per-cycle orders or administrations."""
+
+    drug: str  # lowercase generic name, e.g. "trastuzumab"
+    drug_class: str  # e.g. "anti-her2-antibody", "chemotherapy", "endocrine"
+    start: date
+    end: date | None  # None while ongoing
+    source_ids: tuple[str, ...]
+    intent: str | None = None  # "curative", "palliative" (mCODE intent) when recorded
+    stopped_for_progression: bool = False
+
+    @property
+    def ongoing(self) -> bool:
+        return self.end is None
+
+
+@dataclass(frozen=True)
+class TherapyLine:
+    """A metastatic line of therapy as the line rules reconstruct it."""
+
+    number: int
+    start: date
+    end: date | None
+    drugs: tuple[str, ...]
+    regimen_id: str | None
+    regimen_name: str
+    ended_in_progression: bool
+    stop_reason: str | None
+    source_ids: tuple[str, ...]
+    her2_directed: bool
+    progression_ids: tuple[str, ...] = ()
+
+    @property
+    def ongoing(self) -> bool:
+        return self.end is None
+
+
+@dataclass(frozen=True)
+class DataIssue:
+    """Something in the data that could not be used, said rather than silently dropped."""
+
+    source_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """The clinical picture of one patient, as the mappers build it from FHIR."""
+
+    patient_id: str
+    as_of: date
+    breast_cancer: tuple[ConditionFact, ...] = ()
+    her2: ReceptorAssessment = field(default_factory=ReceptorAssessment)
+    er: ReceptorAssessment = field(default_factory=ReceptorAssessment)
+    pr: ReceptorAssessment = field(default_factory=ReceptorAssessment)
+    metastatic_since: date | None = None
+    metastatic_source_ids: tuple[str, ...] = ()
+    non_metastatic_staging_ids: tuple[str, ...] = ()  # stage I-III / M0 observations
+    metastases: tuple[ConditionFact, ...] = ()
+    conditions: tuple[ConditionFact, ...] = ()  # ILD, cardiac and other risk conditions
+    lvef: tuple[Measurement, ...] = ()
+    progressions: tuple[ProgressionEvent, ...] = ()
+    exposures: tuple[Exposure, ...] = ()  # every anticancer exposure, early and metastatic
+    early_exposures: tuple[Exposure, ...] = ()  # the (neo)adjuvant / curative ones
+    lines: tuple[TherapyLine, ...] = ()
+    data_issues: tuple[DataIssue, ...] = ()
+
+    @property
+    def has_breast_cancer(self) -> bool:
+        return bool(self.breast_cancer)
+
+    @property
+    def metastatic(self) -> bool:
+        return self.metastatic_since is not None or bool(self.metastatic_source_ids)
+
+    @property
+    def hr_positive(self) -> bool:
+        return ReceptorStatus.POSITIVE in (self.er.status, self.pr.status)
+
+    def conditions_of(self, *concepts: str) -> tuple[ConditionFact, ...]:
+        return tuple(c for c in self.conditions if c.concept in concepts)
+
+
+@dataclass(frozen=True)
+class DraftOrder:
+    """A medication order under review (order-select / order-sign), as the mappers read it."""
+
+    resource_id: str  # "MedicationRequest/abc"
+    drug: str | None  # the drug the order's code names (None: unknown or no medication yet)
+    drug_class: str | None
+    text: str
+    text_drug: str | None = None  # the drug its free text names, when that differs from the code
+    dose_value: float | None = None
+    dose_unit: str | None = None
+    status: str = "draft"
+    selected: bool = True
+    resource: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the engine decides
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A cited source: trial or guideline, its headline figures, and a checked link."""
+
+    id: str
+    title: str
+    summary: str
+    citation: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Component:
+    """One drug of a regimen with its dose and schedule as the knowledge base gives them."""
+
+    drug: str
+    dose: str
+    route: str
+    schedule: str
+    rxnorm: str | None = None
+    dose_value: float | None = None
+    dose_unit: str | None = None
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """A named regimen from the knowledge base."""
+
+    id: str
+    name: str
+    drugs: tuple[str, ...]
+    components: tuple[Component, ...]
+    evidence: tuple[Evidence, ...]
+    approvals: tuple[str, ...]  # jurisdictions where approved for this use, e.g. ("FDA", "EMA")
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class RegimenOption:
+    """A regimen offered for the next line, with why it is offered and any caveats."""
+
+    regimen: Regimen
+    reason: str
+    caveats: tuple[str, ...] = ()
+    approved: bool = True
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The next line: the preferred regimen, ranked alternatives, and the reasoning."""
+
+    line: int
+    timing: str  # "now" or "on-progression"
+    preferred: RegimenOption
+    alternatives: tuple[RegimenOption, ...]
+    reasons: tuple[str, ...]
+    prior_her2_lines: int
+    early_relapse: bool
+    source_ids: tuple[str, ...]
+    excluded: tuple[tuple[str, str], ...] = ()  # (regimen id, why it is not offered)
+    changes_advice: tuple[str, ...] = ()  # what would change this advice
+
+
+@dataclass(frozen=True)
+class Coding:
+    system: str
+    code: str
+    display: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A safety warning (CLINICAL.md section 4)."""
+
+    rule: str
+    severity: str  # "info", "warning", "critical"
+    summary: str
+    detail: str
+    source_ids: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    override_reasons: tuple[Coding, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataNeed:
+    """Data the engine needs and could not find; shown instead of a guess."""
+
+    what: str  # "her2-status", "metastatic-status"
+    summary: str
+    detail: str
+    source_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """An order that would fix a finding: the regimen component to order instead."""
+
+    drug: str
+    label: str
+    component: Component
+
+
+@dataclass(frozen=True)
+class OrderFinding:
+    """A problem with a draft order, and the replacement that fixes it when one exists."""
+
+    rule: str
+    severity: str
+    order_id: str
+    summary: str
+    detail: str
+    replacement: Replacement | None = None
+    source_ids: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    override_reasons: tuple[Coding, ...] = ()
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything the engine concluded about one patient."""
+
+    record: PatientRecord
+    in_scope: bool  # breast cancer that is (or may be) HER2-positive metastatic
+    knowledge_version: str
+    recommendation: Recommendation | None = None
+    alerts: tuple[Alert, ...] = ()
+    data_needs: tuple[DataNeed, ...] = ()
+    out_of_scope_reason: str = ""

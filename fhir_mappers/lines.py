@@ -1,0 +1,165 @@
+"""Lines of therapy in the metastatic setting (CLINICAL.md section 2).
+
+After the line-of-therapy algorithm of Meng et al. 2019, adapted to HER2-positive disease. The
+parameters (regimen window, gap) come from engine/knowledge/parameters.yaml.
+
+1. Only exposures in the metastatic setting count (the caller separates early-setting ones).
+2. A line starts with the first drug; drugs first given within the window join its regimen.
+3. Same line: dropping chemotherapy (maintenance), adding endocrine / CDK4/6 to antibodies,
+   substitutions within a family (trastuzumab forms; paclitaxel/docetaxel/nab-paclitaxel).
+4. New line: a new anti-HER2 agent (ADC, TKI, margetuximab) or a new chemotherapy partner after
+   the window; any change after documented progression; a restart after a gap longer than
+   `gap_new_line_days`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from engine.knowledge import Knowledge
+from engine.model import Exposure, ProgressionEvent, TherapyLine
+
+_NEW_LINE_CLASSES = frozenset({"anti-her2-adc", "her2-tki"})
+_NEW_LINE_DRUGS = frozenset({"margetuximab"})
+_ADD_ON_CLASSES = frozenset({"endocrine", "cdk46"})
+_ANTIBODIES = frozenset({"trastuzumab", "pertuzumab"})
+
+
+@dataclass
+class _Building:
+    start: date
+    exposures: list[Exposure] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def drugs(self) -> set[str]:
+        return {e.drug for e in self.exposures}
+
+    @property
+    def last_end(self) -> date | None:
+        """When the line's last drug ended; None while any is ongoing."""
+        if any(e.end is None for e in self.exposures):
+            return None
+        return max(e.end for e in self.exposures if e.end is not None)
+
+
+def _family(drug: str, knowledge: Knowledge) -> str:
+    info = knowledge.drug(drug)
+    return info.family if info and info.family else drug
+
+
+def _why_new(
+    exp: Exposure,
+    line: _Building,
+    progressions: list[ProgressionEvent],
+    knowledge: Knowledge,
+) -> str | None:
+    """Why `exp` (first given after the regimen window) starts a new line, or None if it doesn't."""
+    gap_days = int(knowledge.param("lines", "gap_new_line_days"))
+    last_end = line.last_end
+    if last_end is not None and (exp.start - last_end).days > gap_days:
+        return f"restart after {(exp.start - last_end).days} days without therapy"
+    families = {_family(d, knowledge) for d in line.drugs}
+    same_drug = exp.drug in line.drugs or _family(exp.drug, knowledge) in families
+    progressed = [p for p in progressions if line.start < p.date <= exp.start]
+    if progressed and not same_drug:
+        return f"regimen changed after documented progression on {progressed[-1].date.isoformat()}"
+    if same_drug:
+        return None  # continuation or substitution within a family
+    if exp.drug_class in _NEW_LINE_CLASSES or exp.drug in _NEW_LINE_DRUGS:
+        return f"new anti-HER2 agent {exp.drug}"
+    if exp.drug_class == "chemotherapy":
+        return f"new chemotherapy partner {exp.drug} after day {knowledge.param('lines', 'regimen_window_days')}"
+    if exp.drug_class in _ADD_ON_CLASSES and line.drugs & _ANTIBODIES:
+        return None  # endocrine / CDK4/6 added to antibody maintenance
+    if exp.drug in _ANTIBODIES and line.drugs & _ANTIBODIES:
+        return None
+    return f"new drug {exp.drug} after day {knowledge.param('lines', 'regimen_window_days')}"
+
+
+def regimen_for(drugs: set[str], knowledge: Knowledge) -> tuple[str | None, str]:
+    """The named regimen a set of drugs matches (taxanes interchangeable), else a plain name."""
+    families = {_family(d, knowledge) for d in drugs}
+    best: tuple[int, str, str] | None = None
+    for rid, rule in knowledge.regimens.items():
+        needed = {_family(d, knowledge) for d in rule.regimen.drugs}
+        if needed <= families and (best is None or len(needed) > best[0]):
+            best = (len(needed), rid, rule.regimen.name)
+    if best is not None and best[0] == len(families):
+        return best[1], best[2]
+    return None, " + ".join(sorted(drugs))
+
+
+def build_lines(
+    exposures: list[Exposure], progressions: list[ProgressionEvent], knowledge: Knowledge
+) -> tuple[TherapyLine, ...]:
+    """Group metastatic exposures into numbered, non-overlapping lines."""
+    window = int(knowledge.param("lines", "regimen_window_days"))
+    progs = sorted(progressions, key=lambda p: (p.date, p.source_id))
+    ordered = sorted(exposures, key=lambda e: (e.start, e.drug, e.source_ids))
+    building: list[_Building] = []
+    for exp in ordered:
+        if not building:
+            building.append(
+                _Building(exp.start, [exp], "first anticancer therapy in the metastatic setting")
+            )
+            continue
+        line = building[-1]
+        if (exp.start - line.start).days <= window:
+            line.exposures.append(exp)
+            continue
+        why = _why_new(exp, line, progs, knowledge)
+        if why is None:
+            line.exposures.append(exp)
+            continue
+        new = _Building(exp.start, [exp], why)
+        # Drugs still running well into the new line (e.g. trastuzumab continued beyond
+        # progression with a new partner) belong to the new line as well.
+        for carried in line.exposures:
+            if carried.end is None or carried.end > exp.start + timedelta(days=window):
+                new.exposures.append(carried)
+        building.append(new)
+    return tuple(_finish(building, progs, knowledge))
+
+
+def _finish(
+    building: list[_Building], progs: list[ProgressionEvent], knowledge: Knowledge
+) -> list[TherapyLine]:
+    lines: list[TherapyLine] = []
+    for i, b in enumerate(building):
+        nxt = building[i + 1] if i + 1 < len(building) else None
+        end = b.last_end
+        if nxt is not None:
+            cap = nxt.start - timedelta(days=1)
+            end = cap if end is None else min(end, cap)
+            end = max(end, b.start)
+        upper = nxt.start if nxt is not None else date.max
+        in_line = [p for p in progs if b.start < p.date <= upper]
+        progressed = bool(in_line) or any(e.stopped_for_progression for e in b.exposures)
+        drugs = b.drugs
+        regimen_id, regimen_name = regimen_for(drugs, knowledge)
+        stop_reason: str | None = None
+        if progressed:
+            stop_reason = "progression"
+        elif nxt is not None:
+            stop_reason = nxt.reason
+        elif end is not None:
+            stop_reason = "stopped (reason not recorded)"
+        sources = tuple(sorted({s for e in b.exposures for s in e.source_ids}))
+        lines.append(
+            TherapyLine(
+                number=i + 1,
+                start=b.start,
+                end=end,
+                drugs=tuple(sorted(drugs)),
+                regimen_id=regimen_id,
+                regimen_name=regimen_name,
+                ended_in_progression=progressed,
+                stop_reason=stop_reason,
+                source_ids=sources,
+                her2_directed=any(knowledge.is_her2_directed(d) for d in drugs),
+                progression_ids=tuple(p.source_id for p in in_line),
+            )
+        )
+    return lines

@@ -1,0 +1,222 @@
+"""Medication resources to drug exposures, merged into courses.
+
+MedicationStatement (effective[x]), MedicationRequest (authoredOn, dosage bounds, dispense
+validity; one request per cycle is common) and MedicationAdministration (one per dose) all become
+point or period exposures, which are then merged per drug into courses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
+
+from engine.knowledge import Knowledge
+from engine.model import DataIssue, Exposure
+from fhir_mappers.resources import (
+    ResourceSet,
+    as_list,
+    coding_codes,
+    parse_date,
+    ref_id,
+    validate,
+)
+from fhir_mappers.terminology import SNOMED, MedicationMatch, Terminology
+
+_SKIP_STATUS = {
+    "MedicationStatement": {"entered-in-error", "not-taken", "intended"},
+    "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
+    "MedicationAdministration": {"entered-in-error", "not-done"},
+}
+_ONGOING_STATUS = {"active", "on-hold", "in-progress", "intended"}
+_MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+
+
+def medication_concept(resource: dict[str, Any], rs: ResourceSet) -> dict[str, Any] | None:
+    """The CodeableConcept naming the drug: R4 codeable concept or reference, or R5 shape."""
+    if isinstance(resource.get("medicationCodeableConcept"), dict):
+        return dict(resource["medicationCodeableConcept"])
+    ref: Any = None
+    med = resource.get("medication")
+    if isinstance(med, dict):
+        if isinstance(med.get("concept"), dict):
+            return dict(med["concept"])
+        ref = med.get("reference")
+    if ref is None:
+        ref = resource.get("medicationReference")
+    if isinstance(ref, dict):
+        target = ref.get("reference")
+        found: dict[str, Any] | None = None
+        if isinstance(target, str):
+            if target.startswith("#"):
+                for c in as_list(resource.get("contained")):
+                    if isinstance(c, dict) and c.get("id") == target[1:]:
+                        found = c
+            else:
+                key = "Medication/" + target.rsplit("Medication/", 1)[-1]
+                found = rs.medications.get(key)
+        if found and isinstance(found.get("code"), dict):
+            return dict(found["code"])
+        if isinstance(ref.get("display"), str):
+            return {"text": ref["display"]}
+    return None
+
+
+def match_resource(
+    resource: dict[str, Any], rs: ResourceSet, term: Terminology
+) -> MedicationMatch | None:
+    return term.match_medication(medication_concept(resource, rs))
+
+
+def _intent(resource: dict[str, Any], term: Terminology) -> str | None:
+    spec = term.observations["intent_extensions"]
+    for ext in as_list(resource.get("extension")):
+        if isinstance(ext, dict) and ext.get("url") in spec["urls"]:
+            codes = set(coding_codes(ext.get("valueCodeableConcept")))
+            if codes & set(spec["curative"]):
+                return "curative"
+            if codes & set(spec["palliative"]):
+                return "palliative"
+    return None
+
+
+def _period(
+    resource: dict[str, Any], default_days: int, as_of: date
+) -> tuple[date | None, date | None, bool]:
+    """(start, end, ongoing) of one resource, from the fields its type carries."""
+    rtype = resource.get("resourceType")
+    status = str(resource.get("status", ""))
+    start: date | None = None
+    end: date | None = None
+    if rtype in ("MedicationStatement", "MedicationAdministration"):
+        period = resource.get("effectivePeriod") or {}
+        start = parse_date(period.get("start")) or parse_date(resource.get("effectiveDateTime"))
+        end = parse_date(period.get("end"))
+        if start is None:
+            start = parse_date(resource.get("dateAsserted"))
+    else:  # MedicationRequest
+        start = parse_date(resource.get("authoredOn"))
+        for dosage in as_list(resource.get("dosageInstruction")):
+            bounds = ((dosage or {}).get("timing") or {}).get("repeat", {}).get("boundsPeriod")
+            if isinstance(bounds, dict):
+                start = parse_date(bounds.get("start")) or start
+                end = parse_date(bounds.get("end")) or end
+        dispense = resource.get("dispenseRequest") or {}
+        validity = dispense.get("validityPeriod") or {}
+        start = start or parse_date(validity.get("start"))
+        supply = (dispense.get("expectedSupplyDuration") or {}).get("value")
+        if end is None and start and isinstance(supply, (int, float)) and supply > 0:
+            end = start + timedelta(days=int(supply))
+    if start is None:
+        return None, None, False
+    ongoing = status in _ONGOING_STATUS and end is None
+    if ongoing and (as_of - start).days > 365:
+        ongoing = False  # an 'active' order untouched for a year is not evidence of current therapy
+    if end is None and not ongoing:
+        end = start + timedelta(days=default_days)
+    if end is not None and end < start:
+        end = start
+    return start, end, ongoing
+
+
+def _stopped_for_progression(resource: dict[str, Any], term: Terminology) -> bool:
+    codes = set(term.observations.get("no_response_reason_snomed", []))
+    for reason in as_list(resource.get("statusReason")):
+        if set(coding_codes(reason, SNOMED)) & codes:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Point:
+    drug: str
+    start: date
+    end: date | None
+    source_id: str
+    intent: str | None
+    progression: bool
+
+
+def exposures(
+    rs: ResourceSet,
+    term: Terminology,
+    knowledge: Knowledge,
+    as_of: date,
+    issues: list[DataIssue],
+) -> list[Exposure]:
+    """All anticancer exposures in the record, one per drug course."""
+    default_days = int(knowledge.param("lines", "default_exposure_days"))
+    merge_gap = int(knowledge.param("lines", "course_merge_gap_days"))
+    points: list[_Point] = []
+    for rtype in _MED_TYPES:
+        for res in rs.of(rtype):
+            if res.get("status") in _SKIP_STATUS[rtype]:
+                continue
+            if rtype == "MedicationRequest" and res.get("intent") in ("proposal", "plan"):
+                continue
+            match = match_resource(res, rs, term)
+            if match is None:
+                continue
+            drugs = [d for d in match.drugs if knowledge.drug(d) is not None]
+            if not drugs:
+                continue
+            validate(res, issues)
+            start, end, ongoing = _period(res, default_days, as_of)
+            if start is None:
+                issues.append(DataIssue(ref_id(res), "medication has no usable date"))
+                continue
+            for drug in drugs:
+                points.append(
+                    _Point(
+                        drug,
+                        start,
+                        None if ongoing else end,
+                        ref_id(res),
+                        _intent(res, term),
+                        _stopped_for_progression(res, term),
+                    )
+                )
+    return _merge(points, knowledge, merge_gap)
+
+
+def _merge(points: list[_Point], knowledge: Knowledge, merge_gap: int) -> list[Exposure]:
+    """Merge one drug's points into courses when they are no more than `merge_gap` days apart."""
+    out: list[Exposure] = []
+    by_drug: dict[str, list[_Point]] = {}
+    for p in points:
+        by_drug.setdefault(p.drug, []).append(p)
+    for drug, pts in sorted(by_drug.items()):
+        pts.sort(key=lambda p: (p.start, p.source_id))
+        info = knowledge.drug(drug)
+        cls = info.drug_class if info else "unknown"
+        current: Exposure | None = None
+        for p in pts:
+            if (
+                current is not None
+                and (current.end is None or (p.start - current.end).days <= merge_gap)
+                and (p.intent == current.intent or None in (p.intent, current.intent))
+            ):
+                new_end = None if current.end is None or p.end is None else max(current.end, p.end)
+                current = replace(
+                    current,
+                    end=new_end,
+                    source_ids=(*current.source_ids, p.source_id),
+                    intent=current.intent or p.intent,
+                    stopped_for_progression=current.stopped_for_progression or p.progression,
+                )
+                continue
+            if current is not None:
+                out.append(current)
+            current = Exposure(
+                drug=drug,
+                drug_class=cls,
+                start=p.start,
+                end=p.end,
+                source_ids=(p.source_id,),
+                intent=p.intent,
+                stopped_for_progression=p.progression,
+            )
+        if current is not None:
+            out.append(current)
+    out.sort(key=lambda e: (e.start, e.drug))
+    return out

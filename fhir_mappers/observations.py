@@ -1,0 +1,150 @@
+"""Observations to facts: receptor results, LVEF series, distant metastasis, progression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from engine.model import (
+    DataIssue,
+    Measurement,
+    ProgressionEvent,
+    ReceptorResult,
+    ReceptorStatus,
+    Specimen,
+)
+from fhir_mappers.resources import (
+    as_list,
+    coding_codes,
+    concept_text,
+    parse_date,
+    ref_id,
+    validate,
+)
+from fhir_mappers.terminology import LOINC, SNOMED, Terminology
+
+_EXCLUDED_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
+
+
+@dataclass
+class ObservationFacts:
+    her2: list[ReceptorResult] = field(default_factory=list)
+    er: list[ReceptorResult] = field(default_factory=list)
+    pr: list[ReceptorResult] = field(default_factory=list)
+    lvef: list[Measurement] = field(default_factory=list)
+    metastatic: list[tuple[date | None, str]] = field(default_factory=list)
+    non_metastatic: list[str] = field(default_factory=list)
+    progressions: list[ProgressionEvent] = field(default_factory=list)
+
+
+def _effective(obs: dict[str, Any]) -> date | None:
+    return (
+        parse_date(obs.get("effectiveDateTime"))
+        or parse_date((obs.get("effectivePeriod") or {}).get("start"))
+        or parse_date(obs.get("effectiveInstant"))
+        or parse_date(obs.get("issued"))
+    )
+
+
+def _answer(value: Any, term: Terminology) -> ReceptorStatus:
+    """Read a coded (or string) receptor answer as positive / negative / equivocal / unknown."""
+    answers = term.observations["answers"]
+    if isinstance(value, dict):
+        snomed = set(coding_codes(value, SNOMED))
+        loinc = set(coding_codes(value, LOINC))
+        for status in ("positive", "equivocal", "negative"):
+            spec = answers[status]
+            if snomed & set(spec.get("snomed", [])) or loinc & set(spec.get("loinc", [])):
+                return ReceptorStatus(status)
+        text = concept_text(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        return ReceptorStatus.UNKNOWN
+    norm = text.lower().strip()
+    for status in ("equivocal", "negative", "positive"):  # "not amplified" before "amplified"
+        for phrase in answers[status].get("text", []):
+            if norm == phrase or norm.startswith(phrase + " ") or f"({phrase})" in norm:
+                return ReceptorStatus(status)
+    return ReceptorStatus.UNKNOWN
+
+
+def _specimen(obs: dict[str, Any]) -> Specimen:
+    """Metastatic when the specimen or body site says so; primary when it names the breast."""
+    texts = [
+        str((obs.get("specimen") or {}).get("display", "")),
+        *(concept_text(b) for b in as_list(obs.get("bodySite"))),
+    ]
+    joined = " ".join(texts).lower()
+    if "metasta" in joined or "liver" in joined or "lymph node" in joined or "brain" in joined:
+        return Specimen.METASTATIC
+    if "breast" in joined:
+        return Specimen.PRIMARY
+    return Specimen.UNKNOWN
+
+
+def observation_facts(
+    observations: list[dict[str, Any]], term: Terminology, issues: list[DataIssue]
+) -> ObservationFacts:
+    spec = term.observations["observations"]
+    mets = term.observations["metastasis_values"]
+    status_values = term.observations["disease_status_values"]
+    out = ObservationFacts()
+    for obs in observations:
+        codes = term.loinc_codes(obs.get("code"))
+        if not codes or obs.get("status") in _EXCLUDED_STATUS:
+            continue
+        receptor = next((r for r in ("her2", "er", "pr") if codes & set(spec[r])), None)
+        is_lvef = bool(codes & set(spec["lvef"]))
+        is_m = bool(codes & set(spec["distant_metastasis"]))
+        is_stage = bool(codes & set(spec["stage_group"]))
+        is_status = bool(codes & set(spec["disease_status"]))
+        if not (receptor or is_lvef or is_m or is_stage or is_status):
+            continue
+        validate(obs, issues)
+        when = _effective(obs)
+        sid = ref_id(obs)
+        if receptor:
+            method = next(spec[receptor][c] for c in codes if c in spec[receptor])
+            value = obs.get("valueCodeableConcept", obs.get("valueString"))
+            status = _answer(value, term)
+            if status is ReceptorStatus.UNKNOWN:
+                issues.append(DataIssue(sid, f"{receptor.upper()} result has no readable value"))
+                continue
+            result = ReceptorResult(
+                status=status,
+                date=when,
+                method=method,
+                source_id=sid,
+                display=concept_text(value) if isinstance(value, dict) else str(value),
+                specimen=_specimen(obs),
+            )
+            getattr(out, receptor).append(result)
+        elif is_lvef:
+            q = obs.get("valueQuantity") or {}
+            val = q.get("value")
+            if not isinstance(val, (int, float)) or when is None:
+                issues.append(DataIssue(sid, "LVEF has no numeric value or no date"))
+                continue
+            out.lvef.append(Measurement(float(val), str(q.get("unit", "%")), when, sid))
+        elif is_m or is_stage:
+            value = obs.get("valueCodeableConcept")
+            codes_v = set(coding_codes(value))
+            text = concept_text(value).lower().strip()
+            m1 = codes_v & set(mets["m1_snomed"]) or text in mets["m1_text"]
+            m1 = m1 or any(str(c).lower() in mets["m1_text"] for c in coding_codes(value))
+            iv = codes_v & set(mets["stage_iv_snomed"]) or text in mets["stage_iv_text"]
+            iv = iv or any(str(c).lower() in mets["stage_iv_text"] for c in coding_codes(value))
+            if (is_m and m1) or (is_stage and iv):
+                out.metastatic.append((when, sid))
+            elif codes_v or text:
+                out.non_metastatic.append(sid)
+        elif is_status:
+            value = obs.get("valueCodeableConcept")
+            if set(coding_codes(value, SNOMED)) & set(status_values["progression_snomed"]):
+                if when is None:
+                    issues.append(DataIssue(sid, "progression has no date"))
+                    continue
+                out.progressions.append(ProgressionEvent(when, sid, "disease status: worsened"))
+    return out

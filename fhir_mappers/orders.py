@@ -1,0 +1,93 @@
+"""Draft orders (order-select / order-sign context) to DraftOrder objects the engine checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.knowledge import Knowledge, load_knowledge
+from engine.model import DraftOrder
+from fhir_mappers.medications import medication_concept
+from fhir_mappers.resources import (
+    ResourceSet,
+    as_list,
+    concept_text,
+    iter_resources,
+    ref_id,
+    repair,
+)
+from fhir_mappers.terminology import RXNORM, SNOMED, Terminology, load_terminology
+
+_ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
+
+
+def _dose(resource: dict[str, Any]) -> tuple[float | None, str | None]:
+    for dosage in as_list(resource.get("dosageInstruction")):
+        if not isinstance(dosage, dict):
+            continue
+        for dr in as_list(dosage.get("doseAndRate")):
+            q = (dr or {}).get("doseQuantity") if isinstance(dr, dict) else None
+            if isinstance(q, dict) and isinstance(q.get("value"), (int, float)):
+                return float(q["value"]), str(q.get("unit") or q.get("code") or "")
+        q = dosage.get("doseQuantity")  # STU3 shape
+        if isinstance(q, dict) and isinstance(q.get("value"), (int, float)):
+            return float(q["value"]), str(q.get("unit") or q.get("code") or "")
+    return None, None
+
+
+def draft_orders(
+    draft_bundle: Any,
+    selections: list[str] | None = None,
+    *,
+    knowledge: Knowledge | None = None,
+    terminology: Terminology | None = None,
+) -> list[DraftOrder]:
+    """Read medication orders from a draftOrders Bundle; `selections` marks the selected ones."""
+    kb = knowledge or load_knowledge()
+    term = terminology or load_terminology()
+    resources = [repair(r) for r in iter_resources(draft_bundle)]
+    rs = ResourceSet()
+    for r in resources:
+        rs.add(r)
+    selected = set(selections or [])
+    out: list[DraftOrder] = []
+    for res in resources:
+        if res.get("resourceType") not in _ORDER_TYPES:
+            continue
+        concept = medication_concept(res, rs) or res.get("medicationCodeableConcept")
+        code_match = None
+        text_match = None
+        if isinstance(concept, dict):
+            coded = {
+                "coding": [
+                    c
+                    for c in as_list(concept.get("coding"))
+                    if isinstance(c, dict) and c.get("system") in (RXNORM, SNOMED)
+                ]
+            }
+            code_match = term.match_medication(coded) if coded["coding"] else None
+            text = concept.get("text")
+            if isinstance(text, str) and text.strip():
+                text_match = term.match_medication_text(text)
+        drugs = code_match.drugs if code_match else (text_match or ())
+        drug = next((d for d in drugs if kb.drug(d) is not None), None)
+        info = kb.drug(drug) if drug else None
+        text_drug = None
+        if code_match and text_match and set(code_match.drugs) != set(text_match):
+            text_drug = next(iter(text_match))
+        value, unit = _dose(res)
+        rid = ref_id(res)
+        out.append(
+            DraftOrder(
+                resource_id=rid,
+                drug=drug,
+                drug_class=info.drug_class if info else None,
+                text=concept_text(concept) if isinstance(concept, dict) else "",
+                text_drug=text_drug,
+                dose_value=value,
+                dose_unit=unit,
+                status=str(res.get("status", "draft")),
+                selected=not selected or rid in selected,
+                resource=res,
+            )
+        )
+    return out

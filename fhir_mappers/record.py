@@ -1,0 +1,105 @@
+"""Assemble the PatientRecord: the clinical picture the engine decides on."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from engine.knowledge import Knowledge, load_knowledge
+from engine.model import DataIssue, Exposure, PatientRecord, ReceptorResult, ReceptorStatus
+from fhir_mappers.conditions import condition_facts
+from fhir_mappers.her2 import assess_receptor
+from fhir_mappers.lines import build_lines
+from fhir_mappers.medications import exposures as build_exposures
+from fhir_mappers.observations import observation_facts
+from fhir_mappers.resources import ResourceSet, collect, now_date
+from fhir_mappers.terminology import Terminology, load_terminology
+
+_BREAST = ("breast-cancer",)
+_METASTASIS = ("metastasis", "brain-metastasis")
+_RISK = ("ild", "heart-failure", "brain-metastasis")
+
+
+def _patient_id(rs: ResourceSet) -> str:
+    for p in rs.of("Patient"):
+        if p.get("id"):
+            return str(p["id"])
+    return "unknown"
+
+
+def _split_setting(
+    exps: list[Exposure], metastatic_since: date | None
+) -> tuple[list[Exposure], list[Exposure]]:
+    """(early, metastatic): before the metastatic date, or with curative intent, is early."""
+    if metastatic_since is None:
+        return exps, []
+    early = [e for e in exps if e.intent == "curative" or e.start < metastatic_since]
+    metastatic = [e for e in exps if e not in early]
+    return early, metastatic
+
+
+def build_record(
+    data: Any,
+    *,
+    patient_id: str | None = None,
+    as_of: date | None = None,
+    knowledge: Knowledge | None = None,
+    terminology: Terminology | None = None,
+) -> PatientRecord:
+    """Build the picture from FHIR JSON: a Bundle, a list of resources, or a prefetch mapping."""
+    kb = knowledge or load_knowledge()
+    term = terminology or load_terminology()
+    rs = data if isinstance(data, ResourceSet) else collect(data)
+    today = as_of or now_date()
+    issues: list[DataIssue] = list(rs.issues)
+
+    conds = condition_facts(rs.of("Condition"), term, issues)
+    obs = observation_facts(rs.of("Observation"), term, issues)
+
+    her2_results = list(obs.her2)
+    for c in conds:
+        if c.concept in ("her2-positive-breast-cancer", "her2-negative-breast-cancer"):
+            her2_results.append(
+                ReceptorResult(
+                    status=ReceptorStatus.POSITIVE
+                    if c.concept == "her2-positive-breast-cancer"
+                    else ReceptorStatus.NEGATIVE,
+                    date=c.onset,
+                    method="condition",
+                    source_id=c.source_id,
+                    display=c.display,
+                )
+            )
+
+    metastases = tuple(c for c in conds if c.concept in _METASTASIS)
+    met_dates = [(c.onset, c.source_id) for c in metastases if c.concept == "metastasis"]
+    met_dates += obs.metastatic
+    dated = [d for d, _ in met_dates if d is not None]
+    metastatic_since = min(dated) if dated else None
+    metastatic_ids = tuple(sorted({sid for _, sid in met_dates}))
+    if met_dates and metastatic_since is None:
+        issues.append(DataIssue(metastatic_ids[0], "metastatic disease recorded without a date"))
+
+    exps = build_exposures(rs, term, kb, today, issues)
+    early, metastatic = _split_setting(exps, metastatic_since)
+    lines = build_lines(metastatic, obs.progressions, kb)
+
+    return PatientRecord(
+        patient_id=patient_id or _patient_id(rs),
+        as_of=today,
+        breast_cancer=tuple(c for c in conds if c.concept in _BREAST),
+        her2=assess_receptor(her2_results),
+        er=assess_receptor(obs.er),
+        pr=assess_receptor(obs.pr),
+        metastatic_since=metastatic_since,
+        metastatic_source_ids=metastatic_ids,
+        non_metastatic_staging_ids=tuple(obs.non_metastatic),
+        metastases=metastases,
+        conditions=tuple(c for c in conds if c.concept in _RISK),
+        lvef=tuple(sorted(obs.lvef, key=lambda m: (m.date, m.source_id))),
+        progressions=tuple(sorted(obs.progressions, key=lambda p: (p.date, p.source_id))),
+        exposures=tuple(exps),
+        early_exposures=tuple(early),
+        lines=lines,
+        data_issues=tuple(issues),
+    )

@@ -1,0 +1,226 @@
+"""Reading raw FHIR JSON: flatten bundles and prefetch, repair common shape errors, parse dates,
+and validate the resources the engine uses with fhir.resources (R4B models for R4 data, R5 models
+for R5 shapes) without paying for the ones it does not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from engine.model import DataIssue
+
+RELEVANT_TYPES = frozenset(
+    {
+        "Patient",
+        "Condition",
+        "Observation",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "Medication",
+    }
+)
+
+# R4 fields that are arrays but that real clients sometimes send as single objects.
+_LIST_FIELDS = frozenset(
+    {
+        "category",
+        "reasonCode",
+        "reasonReference",
+        "dosageInstruction",
+        "dosage",
+        "note",
+        "identifier",
+        "bodySite",
+        "interpretation",
+        "basedOn",
+        "partOf",
+        "performer",
+        "derivedFrom",
+        "hasMember",
+        "component",
+        "evidence",
+        "stage",
+        "contained",
+        "extension",
+        "statusReason",
+    }
+)
+# statusReason is a list on MedicationStatement (R4), single on MedicationRequest/Administration.
+_SINGLE_STATUS_REASON = frozenset({"MedicationRequest"})
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def parse_date(value: Any) -> date | None:
+    """FHIR date/dateTime/instant to a date (partial dates take the first day); None if invalid."""
+    if not isinstance(value, str):
+        return None
+    m = _DATE.match(value.strip())
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
+    except ValueError:
+        return None
+
+
+def ref_id(resource: dict[str, Any]) -> str:
+    """The "Type/id" reference of a resource (a stable placeholder when it has no id)."""
+    rid = resource.get("id")
+    return f"{resource.get('resourceType', 'Resource')}/{rid if rid else '(no id)'}"
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def repair(resource: dict[str, Any]) -> dict[str, Any]:
+    """Wrap single objects where R4 has arrays (the sandbox sends reasonCode/category as objects)."""
+    rtype = resource.get("resourceType")
+    fixed: dict[str, Any] | None = None
+    for key, value in resource.items():
+        if key in _LIST_FIELDS and isinstance(value, dict):
+            if key == "statusReason" and rtype in _SINGLE_STATUS_REASON:
+                continue
+            if fixed is None:
+                fixed = dict(resource)
+            fixed[key] = [value]
+    return fixed if fixed is not None else resource
+
+
+@dataclass
+class ResourceSet:
+    """The resources of one patient, grouped by type, with the Medications they reference."""
+
+    by_type: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    medications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    issues: list[DataIssue] = field(default_factory=list)
+
+    def of(self, rtype: str) -> list[dict[str, Any]]:
+        return self.by_type.get(rtype, [])
+
+    def add(self, resource: dict[str, Any]) -> None:
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str) or rtype not in RELEVANT_TYPES:
+            return
+        resource = repair(resource)
+        if rtype == "Medication" and resource.get("id"):
+            self.medications[f"Medication/{resource['id']}"] = resource
+        self.by_type.setdefault(rtype, []).append(resource)
+
+
+def iter_resources(data: Any) -> Iterator[dict[str, Any]]:
+    """Yield the resources in a resource, a Bundle (any type), a list, or a prefetch mapping."""
+    if isinstance(data, list):
+        for item in data:
+            yield from iter_resources(item)
+        return
+    if not isinstance(data, dict):
+        return
+    if "resourceType" not in data:  # a prefetch mapping: key -> resource / Bundle / null
+        for value in data.values():
+            yield from iter_resources(value)
+        return
+    if data.get("resourceType") == "Bundle":
+        for entry in as_list(data.get("entry")):
+            if isinstance(entry, dict):
+                yield from iter_resources(entry.get("resource"))
+        return
+    yield data
+
+
+def collect(data: Iterable[Any] | Any) -> ResourceSet:
+    """Group the relevant resources of any input shape; everything else is skipped cheaply."""
+    rs = ResourceSet()
+    for resource in iter_resources(data):
+        rs.add(resource)
+    return rs
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation with fhir.resources, for the resources the engine actually uses
+# ---------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _model(rtype: str, r5: bool) -> Any:
+    import importlib
+
+    module = "fhir.resources" if r5 else "fhir.resources.R4B"
+    mod = importlib.import_module(f"{module}.{rtype.lower()}")
+    return getattr(mod, rtype)
+
+
+def is_r5_shape(resource: dict[str, Any]) -> bool:
+    """R5 medication resources carry `medication` as a CodeableReference."""
+    med = resource.get("medication")
+    return isinstance(med, dict) and ("concept" in med or "reference" in med)
+
+
+def validate(resource: dict[str, Any], issues: list[DataIssue]) -> bool:
+    """Validate one resource against its FHIR model; report (never raise) when it is malformed."""
+    rtype = str(resource.get("resourceType"))
+    try:
+        model = _model(rtype, is_r5_shape(resource))
+    except (ImportError, AttributeError):
+        return True
+    try:
+        model.model_validate(resource)
+    except Exception as exc:  # pydantic.ValidationError and friends: report, don't crash
+        first = str(exc).splitlines()
+        detail = "; ".join(line.strip() for line in first[1:3]) if len(first) > 1 else str(exc)
+        issues.append(DataIssue(ref_id(resource), f"does not conform to FHIR {rtype}: {detail}"))
+        return False
+    return True
+
+
+def warm_models() -> None:
+    """Import the FHIR models the mappers use (done at service start-up, not per request)."""
+    for rtype in (
+        "Condition",
+        "Observation",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationAdministration",
+        "Medication",
+    ):
+        _model(rtype, False)
+        _model(rtype, True)
+
+
+def coding_codes(concept: Any, system: str | None = None) -> list[str]:
+    """The codes of a CodeableConcept (optionally of one system)."""
+    if not isinstance(concept, dict):
+        return []
+    return [
+        str(c["code"])
+        for c in as_list(concept.get("coding"))
+        if isinstance(c, dict) and c.get("code") and (system is None or c.get("system") == system)
+    ]
+
+
+def concept_text(concept: Any) -> str:
+    """Human text of a CodeableConcept: its text, else the first display, else the first code."""
+    if not isinstance(concept, dict):
+        return ""
+    if isinstance(concept.get("text"), str) and concept["text"].strip():
+        return str(concept["text"]).strip()
+    for c in as_list(concept.get("coding")):
+        if isinstance(c, dict) and c.get("display"):
+            return str(c["display"])
+    for c in as_list(concept.get("coding")):
+        if isinstance(c, dict) and c.get("code"):
+            return str(c["code"])
+    return ""
+
+
+def now_date() -> date:
+    return datetime.now().date()

@@ -1,0 +1,249 @@
+"""Terminology tables (data files under fhir_mappers/terminology/) and matching against them.
+
+A medication or condition is matched by code first (RxNorm, SNOMED, ATC, ICD-10-CM), then by
+normalised text, so records coded only by text, or by product codes no table knows, still match.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+TERMINOLOGY_DIR = Path(__file__).parent / "terminology"
+
+SNOMED = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC = "http://loinc.org"
+ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
+ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
+
+_STRENGTH = re.compile(
+    r"\b\d+(\.\d+)?\s*(mg|mcg|g|ml|unt|units?|iu|%|mg/ml|mg/kg|mg/m2)\b|\b\d+(\.\d+)?\b"
+)
+_FORM_WORDS = re.compile(
+    r"\b(injection|injectable|solution|suspension|powder|for|oral|tablet|tablets|capsule|capsules|"
+    r"intravenous|iv|subcutaneous|sc|vial|kit|prefilled|syringe|hydrochloride|hcl|lyophilized|"
+    r"reconstitution|extended|release|film|coated|chewable|product|mg|ml|per|each)\b"
+)
+_BIOSIMILAR_SUFFIX = re.compile(r"-(?:[a-z]{4})\b")
+_NON_WORD = re.compile(r"[^a-z0-9+/\- ]+")
+_SPACES = re.compile(r"\s+")
+
+
+class TerminologyError(Exception):
+    """A terminology file is missing or does not match its schema."""
+
+
+def normalise_text(text: str) -> str:
+    """Lowercase, strip strengths, dose forms and biosimilar suffixes (trastuzumab-dkst)."""
+    t = text.lower().replace("®", " ").replace("™", " ")
+    t = _NON_WORD.sub(" ", t)
+    t = _BIOSIMILAR_SUFFIX.sub("", t)
+    t = _STRENGTH.sub(" ", t)
+    t = _FORM_WORDS.sub(" ", t)
+    t = t.replace("/", " ")
+    return _SPACES.sub(" ", t).strip()
+
+
+def _contains_phrase(text: str, phrase: str) -> bool:
+    return re.search(r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])", text) is not None
+
+
+@dataclass(frozen=True)
+class MedicationEntry:
+    drugs: tuple[str, ...]
+    rxnorm: frozenset[str]
+    snomed: frozenset[str]
+    atc: frozenset[str]
+    names: tuple[str, ...]
+    unverified_rxnorm: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ConditionEntry:
+    concept: str
+    snomed: frozenset[str]
+    icd10_prefixes: tuple[str, ...]
+    text: tuple[str, ...]
+    also: tuple[str, ...]
+    site: str | None
+    sites: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MedicationMatch:
+    """The drugs a medication names, and how we know (code or text)."""
+
+    drugs: tuple[str, ...]
+    matched_by: str  # "rxnorm", "snomed", "atc", "text"
+
+
+@dataclass(frozen=True)
+class ConditionMatch:
+    concepts: tuple[str, ...]
+    site: str | None
+
+
+@dataclass(frozen=True)
+class Terminology:
+    version: str
+    medications: tuple[MedicationEntry, ...]
+    conditions: tuple[ConditionEntry, ...]
+    observations: dict[str, Any]
+
+    # -- medications ---------------------------------------------------------------------------
+    def match_medication(self, concept: dict[str, Any] | None) -> MedicationMatch | None:
+        """Match a CodeableConcept (R4 medicationCodeableConcept or R5 medication.concept)."""
+        if not isinstance(concept, dict):
+            return None
+        codings = [c for c in _as_list(concept.get("coding")) if isinstance(c, dict)]
+        for entry in self.medications:  # table order: conjugates before trastuzumab
+            for c in codings:
+                code, system = str(c.get("code", "")), str(c.get("system", ""))
+                if system == RXNORM and code in entry.rxnorm:
+                    return MedicationMatch(entry.drugs, "rxnorm")
+                if system == SNOMED and code in entry.snomed:
+                    return MedicationMatch(entry.drugs, "snomed")
+                if system.rstrip("/") in (s.rstrip("/") for s in ATC_SYSTEMS) and (
+                    code.upper() in entry.atc
+                ):
+                    return MedicationMatch(entry.drugs, "atc")
+        texts = [concept.get("text")] + [c.get("display") for c in codings]
+        for raw in texts:
+            if isinstance(raw, str) and raw.strip():
+                found = self.match_medication_text(raw)
+                if found:
+                    return MedicationMatch(found, "text")
+        return None
+
+    def match_medication_text(self, text: str) -> tuple[str, ...] | None:
+        norm = normalise_text(text)
+        raw = text.lower()
+        for entry in self.medications:
+            for name in entry.names:
+                if _contains_phrase(norm, name) or _contains_phrase(raw, name):
+                    return entry.drugs
+        return None
+
+    # -- conditions ----------------------------------------------------------------------------
+    def match_condition(self, concept: dict[str, Any] | None) -> ConditionMatch | None:
+        if not isinstance(concept, dict):
+            return None
+        codings = [c for c in _as_list(concept.get("coding")) if isinstance(c, dict)]
+        for entry in self.conditions:
+            for c in codings:
+                code, system = str(c.get("code", "")), str(c.get("system", ""))
+                if system == SNOMED and code in entry.snomed:
+                    return ConditionMatch(
+                        (entry.concept, *entry.also), entry.sites.get(code, entry.site)
+                    )
+                if system in ICD10_SYSTEMS and any(
+                    code.upper().startswith(p) for p in entry.icd10_prefixes
+                ):
+                    return ConditionMatch((entry.concept, *entry.also), _icd_site(code, entry))
+        if any(c.get("code") for c in codings) and _all_codes_known_elsewhere(codings):
+            return None
+        texts = [concept.get("text")] + [c.get("display") for c in codings]
+        for raw in texts:
+            if isinstance(raw, str) and raw.strip():
+                norm = raw.lower()
+                for entry in self.conditions:
+                    if any(_contains_phrase(norm, p) for p in entry.text):
+                        return ConditionMatch((entry.concept, *entry.also), entry.site)
+        return None
+
+    # -- observations --------------------------------------------------------------------------
+    def loinc_codes(self, concept: dict[str, Any] | None) -> set[str]:
+        if not isinstance(concept, dict):
+            return set()
+        return {
+            str(c.get("code"))
+            for c in _as_list(concept.get("coding"))
+            if isinstance(c, dict) and c.get("system") == LOINC and c.get("code")
+        }
+
+
+def _icd_site(code: str, entry: ConditionEntry) -> str | None:
+    c = code.upper()
+    if c.startswith("C79.3"):
+        return "brain"
+    if c.startswith("C78.0"):
+        return "lung"
+    if c.startswith("C78.7"):
+        return "liver"
+    if c.startswith("C79.5"):
+        return "bone"
+    return entry.site
+
+
+def _all_codes_known_elsewhere(codings: list[dict[str, Any]]) -> bool:
+    """A Condition coded in SNOMED/ICD-10 that matched nothing is not text-matched.
+
+    Free text on a coded, unrelated condition ("Otitis media") must not be read for phrases;
+    text is the fallback for records that carry no standard code.
+    """
+    return any(c.get("system") in (SNOMED, *ICD10_SYSTEMS) for c in codings)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _read(name: str) -> dict[str, Any]:
+    path = TERMINOLOGY_DIR / name
+    schema_path = TERMINOLOGY_DIR / "schemas" / (Path(name).stem + ".schema.json")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+        jsonschema.validate(data, schema)
+    except (OSError, yaml.YAMLError, json.JSONDecodeError, jsonschema.ValidationError) as exc:
+        raise TerminologyError(f"terminology file {name}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TerminologyError(f"terminology file {name}: not a mapping")
+    return data
+
+
+@lru_cache(maxsize=1)
+def load_terminology() -> Terminology:
+    """Load and validate the terminology tables (cached)."""
+    meds = _read("medications.yaml")
+    conds = _read("conditions.yaml")
+    obs = _read("observations.yaml")
+    medications = tuple(
+        MedicationEntry(
+            drugs=tuple(m["drugs"]),
+            rxnorm=frozenset(m.get("rxnorm", [])),
+            snomed=frozenset(m.get("snomed", [])),
+            atc=frozenset(a.upper() for a in m.get("atc", [])),
+            names=tuple(sorted((n.lower() for n in m["names"]), key=len, reverse=True)),
+            unverified_rxnorm=frozenset(m.get("unverified_rxnorm", [])),
+        )
+        for m in meds["medications"]
+    )
+    conditions = tuple(
+        ConditionEntry(
+            concept=c["concept"],
+            snomed=frozenset(c.get("snomed", [])),
+            icd10_prefixes=tuple(p.upper() for p in c.get("icd10_prefixes", [])),
+            text=tuple(t.lower() for t in c.get("text", [])),
+            also=tuple(c.get("also", [])),
+            site=c.get("site"),
+            sites=dict(c.get("sites", {})),
+        )
+        for c in conds["concepts"]
+    )
+    return Terminology(
+        version=str(meds["version"]),
+        medications=medications,
+        conditions=conditions,
+        observations=obs,
+    )

@@ -1,0 +1,71 @@
+"""Shared fixtures: the app and its test client (Flask tutorial style), shared data, requests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cds_service import create_app
+from cds_service.local_fhir import fill_prefetch, patient_keys_of
+from cds_service.services import prefetch_templates
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = ROOT.parent / "shared"
+SYNTHEA = SHARED / "data" / "synthea-mcode"
+CAPTURES = SHARED / "captures"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    yield create_app({"database_url": f"sqlite:///{tmp_path / 'test.db'}", "testing": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def hook_request(
+    bundle: dict[str, Any],
+    hook: str = "patient-view",
+    *,
+    patient_id: str | None = None,
+    extra_context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A CDS Hooks request whose prefetch is filled from `bundle` with our own templates."""
+    pid, keys = patient_keys_of(bundle)
+    pid = patient_id or pid or "unknown"
+    context: dict[str, Any] = {
+        "patientId": pid,
+        "userId": "Practitioner/dr-1",
+        **(extra_context or {}),
+    }
+    resources = [e["resource"] for e in bundle.get("entry", [])]
+    return {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "context": context,
+        "prefetch": fill_prefetch(prefetch_templates(), context, resources, keys),
+    }
+
+
+def her2_ext(card: dict[str, Any]) -> dict[str, Any]:
+    ext: dict[str, Any] = card["extension"]["org.her2cds"]
+    return ext
+
+
+def needs_shared(path: Path) -> Any:
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} not available")

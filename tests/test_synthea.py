@@ -1,0 +1,40 @@
+"""Every real-size Synthea/mCODE record answered over HTTP (skipped when ../shared is absent)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import SYNTHEA, her2_ext, hook_request
+
+RECORDS = sorted(SYNTHEA.glob("*.json.gz")) if SYNTHEA.exists() else []
+HER2_POSITIVE = ("Charlsie105_Smith67", "Clarice719_Kertzmann286", "Lasonya941_Carroll471")
+
+pytestmark = pytest.mark.skipif(not RECORDS, reason="../shared/data/synthea-mcode not available")
+
+
+@pytest.mark.parametrize(
+    "path", RECORDS, ids=lambda p: p.name.split("_")[0] + "_" + p.name.split("_")[1]
+)
+def test_every_record_is_answered(client: FlaskClient, path: Path) -> None:
+    bundle = json.loads(gzip.decompress(path.read_bytes()))
+    resp = client.post("/cds-services/her2-next-line", json=hook_request(bundle))
+    assert resp.status_code == 200
+    cards = resp.get_json()["cards"]
+    if not path.name.startswith(HER2_POSITIVE):
+        assert cards == [], f"HER2-negative record {path.name} got cards"
+
+
+def test_lasonya_gets_a_next_line_card(client: FlaskClient) -> None:
+    path = next(p for p in RECORDS if p.name.startswith("Lasonya941_Carroll471"))
+    bundle = json.loads(gzip.decompress(path.read_bytes()))
+    cards = client.post("/cds-services/her2-next-line", json=hook_request(bundle)).get_json()[
+        "cards"
+    ]
+    nl = [her2_ext(c) for c in cards if her2_ext(c)["kind"] == "next-line"]
+    assert len(nl) == 1
+    assert nl[0]["line"] == 4  # paclitaxel, doxorubicin, then trastuzumab + endocrine
