@@ -9,6 +9,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from cds_service.config import Config, from_env
+from cds_service.db import Database
 from cds_service.errors import (
     MethodNotAllowed,
     NotFound,
@@ -57,6 +58,9 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.config["HER2CDS"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     warm_up()
+    db = Database(cfg.database_url)
+    db.create_tables()
+    app.extensions["her2cds.db"] = db
     app.register_blueprint(hooks_bp)
 
     @app.before_request
