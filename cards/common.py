@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -56,8 +57,38 @@ def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict
     return links
 
 
+def smart_link(url: str, patient_id: str) -> dict[str, Any]:
+    """The link to the timeline view, launched by the EHR as a SMART app for this patient."""
+    return {
+        "label": "Therapy timeline (lines, progression, ILD, LVEF)",
+        "url": url,
+        "type": "smart",
+        "appContext": json.dumps({"patient": f"Patient/{patient_id}"}, separators=(",", ":")),
+    }
+
+
+def compact(value: Any) -> Any:
+    """Drop None, "", [] and {} everywhere: CDS Hooks asks to omit a field rather than send it
+    empty. Applied to every card, so a rule added to the engine with an empty field stays valid."""
+    if isinstance(value, dict):
+        out = {k: compact(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        items = [compact(v) for v in value]
+        return [v for v in items if v not in (None, "", [], {})]
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
 def evidence_markdown(evidence: tuple[Evidence, ...] | list[Evidence]) -> str:
-    lines = [f"- **{ev.title}**: {ev.summary} {ev.citation} <{ev.url}>" for ev in evidence]
+    seen: set[str] = set()
+    lines = []
+    for ev in evidence:
+        if ev.id in seen:
+            continue
+        seen.add(ev.id)
+        lines.append(f"- **{ev.title}**: {ev.summary} *{ev.citation}* <{ev.url}>")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from cards.common import (
     UuidFactory,
+    compact,
     evidence_links,
     evidence_markdown,
     extension,
@@ -26,6 +27,8 @@ def order_card(
     *,
     signing: bool = False,
 ) -> dict[str, Any]:
+    """One card per finding; a finding with a fix gets a suggestion that deletes the draft and
+    creates the replacement. Critical findings stay critical on order-sign."""
     severity = finding.severity
     detail = finding.detail
     if finding.evidence:
@@ -68,7 +71,6 @@ def order_card(
         card["selectionBehavior"] = "at-most-one"
     if finding.override_reasons:
         card["overrideReasons"] = override_reasons(finding.override_reasons)
-    links = evidence_links(finding.evidence)
-    if links:
-        card["links"] = links
-    return card
+    card["links"] = evidence_links(finding.evidence)
+    result: dict[str, Any] = compact(card)
+    return result
