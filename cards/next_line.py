@@ -38,8 +38,16 @@ def _dose_phrase(option: RegimenOption) -> str:
     return option.regimen.name
 
 
-def summary(rec: Recommendation, record: PatientRecord) -> str:
-    if rec.timing == "on-progression" and record.lines:
+def summary(rec: Recommendation, record: PatientRecord, problem: bool = False) -> str:
+    """Under 140 characters, naming the line and the regimen. Never says "continue" a current
+    regimen that a warning says is wrong."""
+    if rec.timing == "on-progression" and record.lines and problem:
+        current = record.lines[-1]
+        text = (
+            f"Review line {current.number} ({current.regimen_name}): see warning; "
+            f"next: line {rec.line} {_dose_phrase(rec.preferred)}"
+        )
+    elif rec.timing == "on-progression" and record.lines:
         current = record.lines[-1]
         text = (
             f"Continue line {current.number} ({current.regimen_name}); on progression: "
@@ -177,12 +185,12 @@ def next_line_card(
     links = evidence_links(evidence)
     if timeline_url:
         links.append(smart_link(timeline_url, assessment.record.patient_id))
-    indicator = "warning" if current_regimen_problems(assessment) else "info"
+    problem = bool(current_regimen_problems(assessment))
     card = {
         "uuid": uuids("next-line"),
-        "summary": summary(rec, assessment.record),
+        "summary": summary(rec, assessment.record, problem),
         "detail": detail(assessment, rec),
-        "indicator": indicator,
+        "indicator": "warning" if problem else "info",
         "source": source(version, "next-line", "Next line of therapy"),
         "suggestions": suggestions(rec, assessment.record.patient_id, uuids),
         "selectionBehavior": "at-most-one",
@@ -195,7 +203,7 @@ def next_line_card(
             timing=rec.timing,
             regimen=regimen_ext(rec.preferred),
             alternatives=[regimen_ext(o) for o in rec.alternatives],
-            currentRegimenProblem=bool(current_regimen_problems(assessment)) or None,
+            currentRegimenProblem=problem or None,
         ),
     }
     result: dict[str, Any] = compact(card)

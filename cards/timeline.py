@@ -88,21 +88,39 @@ def _axis(scale: _Scale, top: float, bottom: float) -> list[str]:
 
 
 def _marker_line(x: float, top: float, bottom: float, colour: str, label: str) -> list[str]:
+    near_right = x > WIDTH - RIGHT - 170
+    tx, anchor = (x - 4, "end") if near_right else (x + 4, "start")
     return [
         f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="{colour}" '
         'stroke-width="2" stroke-dasharray="6 4"/>',
-        _text(x + 4, top + 12, label, size=11, fill=colour, font_weight="bold"),
+        _text(tx, top + 12, label, size=11, anchor=anchor, fill=colour, font_weight="bold"),
     ]
 
 
 def _bar(scale: _Scale, y: float, start: date, end: date | None, as_of: date, colour: str) -> str:
+    """A line as a bar; an ongoing one ends in an arrowhead at the as-of date."""
     x1 = scale.x(start)
     x2 = max(scale.x(end or as_of), x1 + 4)
-    dash = "" if end else ' stroke-dasharray="4 3" stroke="#ffffff" stroke-width="2"'
-    return (
+    bar = (
         f'<rect x="{x1:.1f}" y="{y:.1f}" width="{x2 - x1:.1f}" height="{BAR}" rx="4" '
-        f'fill="{colour}"{dash}/>'
+        f'fill="{colour}"/>'
     )
+    if end is None:
+        bar += (
+            f'<path d="M{x2 - 2:.1f},{y - 3:.1f} L{x2 + 10:.1f},{y + BAR / 2:.1f} '
+            f'L{x2 - 2:.1f},{y + BAR + 3:.1f} Z" fill="{colour}"/>'
+        )
+    return bar
+
+
+def _label(scale: _Scale, y: float, start: date, end: date | None, as_of: date, s: str) -> str:
+    """A bar's caption under it, kept inside the picture (right-aligned near the right edge)."""
+    x1 = scale.x(start)
+    x2 = max(scale.x(end or as_of), x1 + 4)
+    width = 6.2 * len(s)
+    if x1 + 6 + width <= WIDTH - RIGHT:
+        return _text(x1 + 6, y, s, size=11, fill=COLOURS["muted"])
+    return _text(min(x2, WIDTH - RIGHT), y, s, size=11, anchor="end", fill=COLOURS["muted"])
 
 
 def _rows(record: PatientRecord, scale: _Scale, top: float) -> tuple[list[str], float]:
@@ -115,7 +133,7 @@ def _rows(record: PatientRecord, scale: _Scale, top: float) -> tuple[list[str], 
         drugs = ", ".join(dict.fromkeys(e.drug for e in record.early_exposures))
         out.append(_text(10, y + 15, "Early setting", fill=COLOURS["text"], font_weight="bold"))
         out.append(_bar(scale, y, first, last, record.as_of, COLOURS["early"]))
-        out.append(_text(scale.x(first) + 6, y + BAR + 12, drugs, size=11, fill=COLOURS["muted"]))
+        out.append(_label(scale, y + BAR + 12, first, last, record.as_of, drugs))
         y += ROW + 12
     for ln in record.lines:
         colour = COLOURS["her2"] if ln.her2_directed else COLOURS["other"]
@@ -124,7 +142,7 @@ def _rows(record: PatientRecord, scale: _Scale, top: float) -> tuple[list[str], 
         ended = "progression" if ln.ended_in_progression else ln.stop_reason
         when = f"{ln.start.isoformat()} to {ln.end.isoformat() if ln.end else 'ongoing'}"
         note = f"{ln.regimen_name} · {when}" + (f" · ended: {ended}" if ended and ln.end else "")
-        out.append(_text(scale.x(ln.start) + 6, y + BAR + 12, note, size=11, fill=COLOURS["muted"]))
+        out.append(_label(scale, y + BAR + 12, ln.start, ln.end, record.as_of, note))
         y += ROW + 12
     if not record.lines:
         out.append(_text(10, y + 15, "No metastatic lines recorded", fill=COLOURS["muted"]))
@@ -133,44 +151,39 @@ def _rows(record: PatientRecord, scale: _Scale, top: float) -> tuple[list[str], 
 
 
 def _events(record: PatientRecord, scale: _Scale, y: float) -> tuple[list[str], float]:
+    """Progression (triangles) and ILD/pneumonitis (diamonds); close labels are staggered."""
     out = [_text(10, y + 15, "Events", fill=COLOURS["text"], font_weight="bold")]
     mid = y + 10
-    for p in record.progressions:
-        x = scale.x(p.date)
-        out.append(
-            f'<path d="M{x:.1f},{mid - 8:.1f} L{x + 7:.1f},{mid + 6:.1f} L{x - 7:.1f},{mid + 6:.1f} Z"'
-            f' fill="{COLOURS["progression"]}"><title>Progression {p.date.isoformat()}</title></path>'
-        )
-        out.append(
-            _text(
-                x,
-                mid + 20,
-                f"progression {p.date.isoformat()}",
-                size=10,
-                anchor="middle",
-                fill=COLOURS["progression"],
+    events: list[tuple[date, str, str, str]] = [
+        (p.date, "progression", f"progression {p.date.isoformat()}", "Progression")
+        for p in record.progressions
+    ]
+    events += [
+        (c.onset, "ild", f"ILD {c.onset.isoformat()}", c.display or "ILD")
+        for c in record.conditions_of("ild")
+        if c.onset is not None
+    ]
+    events.sort()
+    last_x = -1e9
+    level = 0
+    for day, kind, label, title in events:
+        x = scale.x(day)
+        colour = COLOURS[kind]
+        tip = f"<title>{escape(title)} {day.isoformat()}</title>"
+        if kind == "progression":
+            out.append(
+                f'<path d="M{x:.1f},{mid - 8:.1f} L{x + 7:.1f},{mid + 6:.1f} '
+                f'L{x - 7:.1f},{mid + 6:.1f} Z" fill="{colour}">{tip}</path>'
             )
-        )
-    for c in record.conditions_of("ild"):
-        if c.onset is None:
-            continue
-        x = scale.x(c.onset)
-        out.append(
-            f'<rect x="{x - 6:.1f}" y="{mid - 6:.1f}" width="12" height="12" '
-            f'transform="rotate(45 {x:.1f} {mid:.1f})" fill="{COLOURS["ild"]}">'
-            f"<title>{escape(c.display or 'ILD')} {c.onset.isoformat()}</title></rect>"
-        )
-        out.append(
-            _text(
-                x,
-                mid + 20,
-                f"ILD {c.onset.isoformat()}",
-                size=10,
-                anchor="middle",
-                fill=COLOURS["ild"],
+        else:
+            out.append(
+                f'<rect x="{x - 6:.1f}" y="{mid - 6:.1f}" width="12" height="12" '
+                f'transform="rotate(45 {x:.1f} {mid:.1f})" fill="{colour}">{tip}</rect>'
             )
-        )
-    return out, y + ROW + 10
+        level = (level + 1) % 3 if x - last_x < 130 else 0
+        last_x = x
+        out.append(_text(x, mid + 20 + 12 * level, label, size=10, anchor="middle", fill=colour))
+    return out, y + ROW + 34
 
 
 def _lvef(record: PatientRecord, scale: _Scale, y: float) -> tuple[list[str], float]:
@@ -202,7 +215,7 @@ def _lvef(record: PatientRecord, scale: _Scale, y: float) -> tuple[list[str], fl
             f'<circle cx="{x:.1f}" cy="{yy:.1f}" r="5" fill="{colour}">'
             f"<title>LVEF {m.value:g}% on {m.date.isoformat()}</title></circle>"
         )
-        out.append(_text(x, yy - 9, f"{m.value:g}%", size=10, anchor="middle", fill=colour))
+        out.append(_text(x + 8, yy - 6, f"{m.value:g}%", size=10, fill=colour))
     return out, y + LVEF_HEIGHT
 
 

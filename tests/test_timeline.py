@@ -142,7 +142,7 @@ def screenshot(url: str, out: Path) -> subprocess.CompletedProcess[bytes]:
 def test_timeline_renders_in_headless_chromium(
     client: FlaskClient, live_server: str, tmp_path: Path
 ) -> None:
-    path = smart_link(client, "ild_tdm1").removeprefix("http://localhost")
+    path = smart_link(client, "on_tdxd_with_ild").removeprefix("http://localhost")
     out = tmp_path / "timeline.png"
     result = screenshot(live_server + path, out)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]

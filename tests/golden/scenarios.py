@@ -108,10 +108,15 @@ def scenarios() -> dict[str, Scenario]:
             b.lvef(60, "2026-09-01", pid="noblock"),
         )
     )
+    # Adjuvant trastuzumab, THP to progression, then T-DXd with pneumonitis and an LVEF drop:
+    # the richest picture, also the README's timeline screenshot.
     on_tdxd_ild = _after_thp(
         "tdxdild",
+        b.statement("224905", "trastuzumab", "2020-03-01", "2021-02-28", pid="tdxdild"),
         b.statement(TDXD_RXNORM, "fam-trastuzumab deruxtecan", "2025-12-01", pid="tdxdild"),
         b.ild("2026-06-01", pid="tdxdild"),
+        b.lvef(52, "2026-03-01", pid="tdxdild"),
+        b.lvef(47, "2026-07-15", pid="tdxdild"),
     )
     negative = _renumber(
         b.bundle(
