@@ -207,3 +207,21 @@ def test_card_uuids_are_deterministic_per_hook_instance(client: FlaskClient) -> 
     body["hookInstance"] = "another-instance"
     other = client.post("/cds-services/her2-next-line", json=body).get_json()["cards"]
     assert not {c["uuid"] for c in first} & {c["uuid"] for c in other}
+
+
+def test_a_draft_without_id_gets_the_fix_in_words_not_half_a_suggestion(
+    client: FlaskClient,
+) -> None:
+    s = scenarios()["order_sign_tdxd_ild"]
+    drafts: dict[str, Any] = s.drafts  # type: ignore[assignment]
+    order = {k: v for k, v in drafts["entry"][0]["resource"].items() if k != "id"}
+    no_id = Scenario(
+        s.name, s.hook, s.bundle, s.patient_id, {**drafts, "entry": [{"resource": order}]}
+    )
+    (card,) = call(client, no_id)
+    check_response([card], VERSION)
+    assert card["indicator"] == "critical"
+    assert "suggestions" not in card and "selectionBehavior" not in card
+    assert (
+        "**Fix:** remove this draft and order ado-trastuzumab emtansine 3.6 mg/kg" in card["detail"]
+    )
