@@ -154,3 +154,23 @@ def test_timeline_renders_in_headless_chromium(
     assert len(png) > 20_000
     if os.environ.get("UPDATE_SCREENSHOT") == "1":  # refresh the README's picture
         (ROOT / "docs" / "timeline.png").write_bytes(png)
+
+
+def test_smart_launch_parameters_do_not_get_in_the_way(client: FlaskClient) -> None:
+    url = smart_link(client, "after_thp_tdxd").removeprefix("http://localhost")
+    resp = client.get(url + "&launch=abc123&iss=https%3A%2F%2Fehr.example.org%2Ffhir")
+    assert resp.status_code == 200
+
+
+def test_links_use_the_public_base_url_behind_a_proxy(tmp_path: Path) -> None:
+    from cds_service import create_app
+
+    app = create_app(
+        {
+            "database_url": f"sqlite:///{tmp_path / 't.db'}",
+            "testing": True,
+            "public_base_url": "https://cds.example.org/her2/",
+        }
+    )
+    url = smart_link(app.test_client(), "after_thp_tdxd")
+    assert url.startswith("https://cds.example.org/her2/timeline/thp-prog?view=")
