@@ -11,9 +11,11 @@ Two ways to get it (see docs/timeline.md):
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from datetime import date
 
@@ -28,7 +30,8 @@ from fhir_mappers import build_record
 
 bp = Blueprint("timeline", __name__)
 
-_NAMESPACE = uuid.UUID("0b7e3f36-4f5e-4d0e-9a4c-6c1f2d9e8a41")
+# Per process: a link is only good on the process that holds the picture anyway.
+_SECRET = secrets.token_bytes(32)
 TTL_SECONDS = 15 * 60
 MAX_ENTRIES = 256
 
@@ -65,9 +68,11 @@ _STORE = TimelineStore()
 
 
 def view_token(instance: str) -> str:
-    """The token naming one hook call's picture: deterministic per hookInstance (like card
-    uuids), as unguessable as the hookInstance the client chose."""
-    return uuid.uuid5(_NAMESPACE, f"timeline:{instance}").hex
+    """The token naming one hook call's picture: an HMAC of the hookInstance under a secret
+    drawn when the process starts. The same call gives the same link (cards stay deterministic
+    within a process), while knowing a hookInstance (not a security token in CDS Hooks, and
+    often logged) is not enough to open the picture."""
+    return hmac.new(_SECRET, instance.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _base_url() -> str:
