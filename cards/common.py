@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 from typing import Any
 
-from engine.model import Coding, Evidence
+from engine.model import Coding, Evidence, TherapyLine
 
 SERVICE_LABEL = "HER2 next-line CDS"
 SOURCE_URL = "https://github.com/her2-cds/her2-cds"
@@ -107,3 +108,22 @@ def sources_markdown(source_ids: tuple[str, ...]) -> str:
     shown = ", ".join(f"`{s}`" for s in source_ids[:12])
     more = f" and {len(source_ids) - 12} more" if len(source_ids) > 12 else ""
     return f"\n\n*Based on:* {shown}{more}"
+
+
+def line_status(line: TherapyLine, as_of: date) -> tuple[str, str, bool]:
+    """(dates, how it ended, still running) as a clinician reads them. An end date after the
+    as-of date is a planned end: the line is still running, and has not "stopped"."""
+    running = line.end is None or line.end > as_of
+    if line.end is None:
+        dates = f"{line.start.isoformat()} to ongoing"
+    elif running:
+        dates = f"{line.start.isoformat()} to {line.end.isoformat()} (planned)"
+    else:
+        dates = f"{line.start.isoformat()} to {line.end.isoformat()}"
+    if line.ended_in_progression:
+        ended = "progression"
+    elif running:
+        ended = "ongoing"
+    else:
+        ended = line.stop_reason or "stopped"
+    return dates, ended, running

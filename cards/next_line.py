@@ -10,6 +10,7 @@ from cards.common import (
     evidence_links,
     evidence_markdown,
     extension,
+    line_status,
     override_reasons,
     shorten,
     smart_link,
@@ -72,13 +73,8 @@ def timeline_table(record: PatientRecord) -> str:
         return "_No metastatic lines of therapy recorded._"
     rows = ["| Line | Dates | Regimen | How it ended |", "|---|---|---|---|"]
     for ln in record.lines:
-        end = ln.end.isoformat() if ln.end else "ongoing"
-        ended = "progression" if ln.ended_in_progression else (ln.stop_reason or "ongoing")
-        if ln.ongoing and not ln.ended_in_progression:
-            ended = "ongoing"
-        rows.append(
-            f"| {ln.number} | {ln.start.isoformat()} to {end} | {ln.regimen_name} | {ended} |"
-        )
+        dates, ended, _ = line_status(ln, record.as_of)
+        rows.append(f"| {ln.number} | {dates} | {ln.regimen_name} | {ended} |")
     return "\n".join(rows)
 
 
@@ -98,7 +94,7 @@ def current_regimen_problems(assessment: Assessment) -> list[str]:
     record = assessment.record
     problems: list[str] = []
     last = record.lines[-1] if record.lines else None
-    current = last if last and (last.end is None or last.end >= record.as_of) else None
+    current = last if last and line_status(last, record.as_of)[2] else None
     if current is not None and not current.her2_directed:
         problems.append(
             f"The current line {current.number} ({current.regimen_name}) has no HER2-directed "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from html import escape
 
+from cards.common import line_status
 from engine.model import PatientRecord
 
 WIDTH = 1100
@@ -68,10 +69,18 @@ def _text(x: float, y: float, s: str, *, size: int = 12, anchor: str = "start", 
     )
 
 
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
 def _axis(scale: _Scale, top: float, bottom: float) -> list[str]:
+    """Grid lines and labels: yearly, half-yearly or monthly ticks by the span shown."""
+    span_months = (scale.end - scale.start).days / 30.4
+    months = (1,) if span_months > 96 else (1, 7) if span_months > 24 else tuple(range(1, 13))
+    if len(months) == 12 and span_months > 12:
+        months = (1, 4, 7, 10)
     out = []
     for year in range(scale.start.year, scale.end.year + 1):
-        for month in (1, 7):
+        for month in months:
             day = date(year, month, 1)
             if not scale.start <= day <= scale.end:
                 continue
@@ -80,7 +89,7 @@ def _axis(scale: _Scale, top: float, bottom: float) -> list[str]:
                 f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" '
                 f'stroke="{COLOURS["grid"]}"/>'
             )
-            label = str(year) if month == 1 else f"Jul {year}"
+            label = str(year) if month == 1 else f"{_MONTHS[month - 1]} {year}"
             out.append(
                 _text(x, bottom + 16, label, size=11, anchor="middle", fill=COLOURS["muted"])
             )
@@ -139,9 +148,8 @@ def _rows(record: PatientRecord, scale: _Scale, top: float) -> tuple[list[str], 
         colour = COLOURS["her2"] if ln.her2_directed else COLOURS["other"]
         out.append(_text(10, y + 15, f"Line {ln.number}", fill=COLOURS["text"], font_weight="bold"))
         out.append(_bar(scale, y, ln.start, ln.end, record.as_of, colour))
-        ended = "progression" if ln.ended_in_progression else ln.stop_reason
-        when = f"{ln.start.isoformat()} to {ln.end.isoformat() if ln.end else 'ongoing'}"
-        note = f"{ln.regimen_name} · {when}" + (f" · ended: {ended}" if ended and ln.end else "")
+        when, ended, running = line_status(ln, record.as_of)
+        note = f"{ln.regimen_name} · {when}" + ("" if running else f" · ended: {ended}")
         out.append(_label(scale, y + BAR + 12, ln.start, ln.end, record.as_of, note))
         y += ROW + 12
     if not record.lines:
@@ -274,15 +282,13 @@ def timeline_page(record: PatientRecord, knowledge_version: str) -> str:
         for k, v in _LEGEND
     )
     rows = "".join(
-        "<tr>"
-        f"<td>{ln.number}</td><td>{escape(ln.regimen_name)}</td>"
-        f"<td>{ln.start.isoformat()}</td><td>{ln.end.isoformat() if ln.end else 'ongoing'}</td>"
-        f"<td>{'progression' if ln.ended_in_progression else escape(ln.stop_reason or ('ongoing' if ln.ongoing else 'stopped'))}</td>"
-        "</tr>"
+        f"<tr><td>{ln.number}</td><td>{escape(ln.regimen_name)}</td>"
+        f"<td>{escape(dates)}</td><td>{escape(ended)}</td></tr>"
         for ln in record.lines
+        for dates, ended, _ in (line_status(ln, record.as_of),)
     )
     table = (
-        "<table><thead><tr><th>Line</th><th>Regimen</th><th>Start</th><th>End</th>"
+        "<table><thead><tr><th>Line</th><th>Regimen</th><th>Dates</th>"
         f"<th>How it ended</th></tr></thead><tbody>{rows}</tbody></table>"
         if rows
         else "<p>No metastatic lines of therapy recorded.</p>"

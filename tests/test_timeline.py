@@ -127,6 +127,7 @@ def screenshot(url: str, out: Path) -> subprocess.CompletedProcess[bytes]:
                 "--disable-component-update",
                 "--disable-sync",
                 "--hide-scrollbars",
+                "--disable-dev-shm-usage",
                 f"--user-data-dir={profile}",
                 f"--screenshot={out}",
                 "--window-size=1200,700",
