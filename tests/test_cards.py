@@ -225,3 +225,14 @@ def test_a_draft_without_id_gets_the_fix_in_words_not_half_a_suggestion(
     assert (
         "**Fix:** remove this draft and order ado-trastuzumab emtansine 3.6 mg/kg" in card["detail"]
     )
+
+
+def test_her2_positive_without_staging_asks_for_the_staging(client: FlaskClient) -> None:
+    cards = call(client, scenarios()["no_staging"])
+    assert [her2_ext(c)["missing"] for c in cards] == ["metastatic-status"]
+    assert "21907-1" in cards[0]["detail"] and "21908-9" in cards[0]["detail"]
+
+
+def test_a_planned_end_date_reads_as_ongoing_not_stopped(client: FlaskClient) -> None:
+    (nl,) = by_kind(call(client, scenarios()["no_blockade"]), "next-line")
+    assert "| 2 | 2025-03-10 to 2027-03-01 (planned) | capecitabine | ongoing |" in nl["detail"]

@@ -126,6 +126,13 @@ def scenarios() -> dict[str, Scenario]:
             b.metastasis(onset="2023-01-01", pid="neg"),
         )
     )
+    unstaged = _renumber(
+        b.bundle(
+            b.patient("nostage"),
+            b.breast_cancer("2026-05-01", pid="nostage"),
+            b.her2(True, "2026-05-10", pid="nostage"),
+        )
+    )
     after_thp = _after_thp("thp-prog")
     return {
         s.name: s
@@ -136,6 +143,7 @@ def scenarios() -> dict[str, Scenario]:
             ),
             Scenario("ild_tdm1", "patient-view", ild_bundle, "ild", story="ILD: T-DM1, warning"),
             Scenario("her2_unknown", "patient-view", unknown, "her2unk", story="data needed"),
+            Scenario("no_staging", "patient-view", unstaged, "nostage", story="staging needed"),
             Scenario(
                 "order_select_tdxd_ild",
                 "order-select",
