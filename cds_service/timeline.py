@@ -18,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from datetime import date
+from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, current_app, request
@@ -83,7 +84,7 @@ def _base_url() -> str:
 
 def link_for(patient_id: str, instance: str) -> str:
     """The absolute URL of the timeline view for this hook call (call inside a request)."""
-    return f"{_base_url()}/timeline/{patient_id}?view={view_token(instance)}"
+    return f"{_base_url()}/timeline/{quote(patient_id, safe='')}?view={view_token(instance)}"
 
 
 def remember(record: PatientRecord, instance: str) -> None:
