@@ -199,6 +199,7 @@ class Evidence:
     summary: str
     citation: str
     url: str
+    verified: bool = False  # the citation was checked against a stored copy (see evidence.yaml)
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,9 @@ class Recommendation:
     source_ids: tuple[str, ...]
     excluded: tuple[tuple[str, str], ...] = ()  # (regimen id, why it is not offered)
     changes_advice: tuple[str, ...] = ()  # what would change this advice
+    ild_replaced: str | None = None  # regimen id ILD kept from being preferred (e.g. "tdxd")
+    early_relapse_threshold_months: float | None = None  # the threshold used, when judged
+    maintenance: tuple[str, ...] = ()  # HR-positive maintenance advice for the current line
 
 
 @dataclass(frozen=True)
@@ -290,6 +294,7 @@ class Replacement:
     drug: str
     label: str
     component: Component
+    action: str = "replace"  # "replace": delete the draft and order this; "add": keep it, add this
 
 
 @dataclass(frozen=True)
