@@ -132,11 +132,12 @@ def history(record: PatientRecord, kb: Knowledge) -> History:
     )
     failed = frozenset(d for d in failed if kb.is_her2_directed(d))
     last = record.lines[-1] if record.lines else None
-    progressed_since = bool(
-        (last and any(p.date > last.start for p in record.progressions))
-        or (last and last.ended_in_progression)
-    )
-    continuing = bool(last and last.ongoing and not progressed_since)
+    continuing = False
+    if last is not None and last.ongoing:
+        progressed = last.ended_in_progression or any(
+            p.date > last.start for p in record.progressions
+        )
+        continuing = not progressed
     return History(
         prior_her2_lines=prior,
         early_relapse=early_relapse,

@@ -159,7 +159,7 @@ def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -
     if not options:
         raise NoRegimenError("no regimen in the knowledge base fits this patient")
     preferred, *alternatives = options
-    reasons = _reasons(ctx, row[0], preferred, widened, reoffered)
+    reasons = _reasons(ctx, row[0], options, widened, reoffered)
     ild_replaced = None
     if ctx.ild:
         counterfactual, _, _ = _rank(ctx, row + (later if widened else []), apply_ild=False)
@@ -206,9 +206,10 @@ def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -
 
 
 def _reasons(
-    ctx: _Ctx, row_first: str, preferred: RegimenOption, widened: bool, reoffered: bool
+    ctx: _Ctx, row_first: str, options: list[RegimenOption], widened: bool, reoffered: bool
 ) -> list[str]:
     kb, hist = ctx.kb, ctx.hist
+    preferred = options[0]
     reasons = [
         f"{hist.prior_her2_lines} prior HER2-directed line(s) in the metastatic setting"
         + (" (including the early relapse)" if hist.early_relapse else "")
@@ -222,7 +223,14 @@ def _reasons(
             "continue it until progression or unacceptable toxicity; the regimen below is for "
             "the next line, on progression."
         )
-    if ctx.brain.predominant:
+    offers_triplet = TUCATINIB_TRIPLET in [o.regimen.id for o in options]
+    if ctx.brain.active and not offers_triplet:
+        reasons.append(
+            "Active brain metastases are recorded; the tucatinib triplet is a later-line option "
+            "(HER2CLIMB enrolled patients previously treated with trastuzumab, pertuzumab and "
+            "T-DM1)."
+        )
+    elif ctx.brain.predominant:
         reasons.append(
             "Active brain metastases with no active extracranial metastasis recorded "
             "(predominantly CNS disease): the tucatinib triplet is preferred (HER2CLIMB: 48% of "
@@ -250,12 +258,12 @@ def _reasons(
         )
     if not preferred.approved:
         reasons.append(f"No option approved by the {ctx.jurisdiction} is left.")
-    if ctx.jurisdiction != "FDA":
+    if any(not o.approved for o in options):
         reasons.append(
             f"Approvals are judged for the {ctx.jurisdiction}: regimens not approved there are "
             "marked and never preferred while an approved option exists."
         )
-    if preferred.regimen.id != row_first and not (ctx.ild or ctx.brain.predominant):
+    if preferred.regimen.id != row_first and not (ctx.ild or ctx.brain.predominant or widened):
         reasons.append(f"{kb.regimens[row_first].short} is not offered first: see caveats.")
     return reasons
 

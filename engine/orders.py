@@ -88,8 +88,11 @@ def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
 def _planned_conjugate(order: DraftOrder, ctx: _Ctx) -> tuple[str, str] | None:
     """(conjugate, how it is planned) when a plain trastuzumab order may be the wrong product."""
     conj = ctx.kb.agents("conjugates")
+    plain = ctx.kb.agents("plain_trastuzumab")
+    # trastuzumab ordered with a new partner is a new regimen (beyond progression), not a mix-up
+    partners = [o for o in ctx.others(order) if o.drug and o.drug not in plain]
     running = current_drugs(ctx.record) & conj
-    if running and "trastuzumab" not in current_drugs(ctx.record):
+    if running and not partners and not current_drugs(ctx.record) & plain:
         return sorted(running)[0], "ongoing"
     if order.dose_unit and order.dose_value is not None:
         for drug in sorted(conj):
@@ -99,7 +102,6 @@ def _planned_conjugate(order: DraftOrder, ctx: _Ctx) -> tuple[str, str] | None:
     rec = ctx.rec
     if rec is not None and rec.timing == "now":
         planned = set(rec.preferred.regimen.drugs) & conj
-        partners = [o for o in ctx.others(order) if o.drug and o.drug != "trastuzumab"]
         if planned and not partners:
             return sorted(planned)[0], "the recommended next regimen"
     return None

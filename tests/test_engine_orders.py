@@ -184,3 +184,18 @@ def test_clean_order_has_no_findings() -> None:
     assert not _check(
         _after_thp(b.lvef(60, "2022-06-05")), "2022-06-15", order(TDXD, dose=(5.4, "mg/kg"))
     )
+
+
+def test_trastuzumab_with_new_partner_after_tdm1_progression_is_not_a_mix_up() -> None:
+    """Seed 003: "Continue HER2 blockade with subsequent lines of chemotherapy, even if switching
+    the specific HER2-targeted agent"."""
+    story = _after_thp(
+        drug(TDM1, "2022-06-10"), b.progression("2022-10-01"), b.lvef(60, "2022-09-20")
+    )
+    findings = _check(
+        story,
+        "2022-10-05",
+        order("trastuzumab", rid="MedicationRequest/a"),
+        order("vinorelbine", rid="MedicationRequest/b"),
+    )
+    assert "wrong-product" not in [f.rule for f in findings]

@@ -317,3 +317,47 @@ def test_unknown_jurisdiction_is_refused() -> None:
 
     with pytest.raises(ValueError):
         assess_story(her2_story(), "2021-01-10", "XYZ")
+
+
+def test_nccn_six_month_threshold_is_a_parameter_and_is_said() -> None:
+    """CLINICAL.md section 2: "NCCN allows 6 months for trastuzumab-only adjuvant therapy: make
+    the threshold a parameter and say which one was used"."""
+    import dataclasses
+
+    from engine import assess, load_knowledge
+    from tests.engine_builders import record_of
+
+    kb = load_knowledge()
+    params = {**kb.parameters, "lines": {**kb.parameters["lines"]}}
+    params["lines"]["early_relapse_months_trastuzumab_only"] = 6
+    nccn = dataclasses.replace(kb, parameters=params)
+    tch = regimen(["docetaxel", "carboplatin", "trastuzumab"], "2019-07-01", "2020-06-01")
+    record = record_of(her2_story(*tch, met="2021-03-01"), "2021-03-10")
+    default = assess(record, kb).recommendation
+    six = assess(record, nccn).recommendation
+    assert default is not None and six is not None
+    assert default.early_relapse and default.preferred.regimen.id == "tdxd"
+    assert not six.early_relapse and six.preferred.regimen.id == "thp"
+    assert six.early_relapse_threshold_months == 6
+    assert "threshold 6 months, parameter lines.early_relapse_months_trastuzumab_only" in " ".join(
+        six.reasons
+    )
+
+
+def test_chemotherapy_only_line_counts_in_line_number_not_in_table() -> None:
+    """CLINICAL.md section 3: "chemotherapy-only lines do not move the patient along this table,
+    but they do count in the line number reported"."""
+    story = her2_story(
+        drug("capecitabine", "2021-01-15", "2021-06-01"), b.progression("2021-06-01")
+    )
+    rec = _rec(story, "2021-06-10")
+    assert (rec.line, rec.prior_her2_lines) == (2, 0)
+    assert rec.preferred.regimen.id == "thp"
+
+
+def test_brain_metastases_at_first_line_keep_thp_and_say_so() -> None:
+    """Seed 001 places the tucatinib triplet after trastuzumab-based therapy ("prioritized as an
+    alternative second-line option"); first line stays THP."""
+    rec = _rec(her2_story(site=("94225005", "Secondary malignant neoplasm of brain")), "2021-01-10")
+    assert rec.preferred.regimen.id == "thp"
+    assert "later-line option" in " ".join(rec.reasons)
