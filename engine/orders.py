@@ -6,6 +6,7 @@ orders signed with it). Words come from warnings.yaml; replacement orders from r
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,6 +64,8 @@ def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
     doses = ctx.kb.parameters["doses"]
     if order.drug is None or order.drug not in doses or order.dose_value is None:
         return None
+    if order.drug == TDXD and ctx.record.conditions_of("ild"):
+        return None  # no T-DXd dose is right with ILD on record: the tdxd-ild finding says so
     unit = (order.dose_unit or "").replace(" ", "").lower()
     if unit not in ("mg/kg", "mg/kg{body_weight}", "mg/kg/dose"):
         return None
@@ -358,4 +361,14 @@ def check_orders(
     knowledge = kb or load_knowledge()
     rec = _recommendation(record, knowledge, jurisdiction)
     ctx = _Ctx(record, knowledge, tuple(orders), rec)
-    return [f for order in orders for check in _CHECKS if (f := check(order, ctx)) is not None]
+    found = [f for order in orders for check in _CHECKS if (f := check(order, ctx)) is not None]
+    return [_never_tdxd_with_ild(f, record) for f in found]
+
+
+def _never_tdxd_with_ild(finding: OrderFinding, record: PatientRecord) -> OrderFinding:
+    """A fix must never order T-DXd for a patient with ILD/pneumonitis on record."""
+    rep = finding.replacement
+    if rep is None or rep.drug != TDXD or not record.conditions_of("ild"):
+        return finding
+    note = " No T-DXd replacement is offered: interstitial lung disease is on record."
+    return dataclasses.replace(finding, replacement=None, detail=finding.detail + note)

@@ -151,6 +151,7 @@ def direct_record(
     hr_positive: bool = False,
     ild: bool = False,
     brain: bool = False,
+    extracranial: bool = True,
     as_of: date = date(2026, 1, 1),
 ) -> PatientRecord:
     conditions = []
@@ -160,11 +161,13 @@ def direct_record(
                 "ild", "Interstitial lung disease", d("2020-05-01"), True, "Condition/ild"
             )
         )
-    metastases = [
-        ConditionFact(
-            "metastasis", "Liver metastasis", d("2021-01-01"), True, "Condition/m", "liver"
+    metastases = []
+    if extracranial or not brain:
+        metastases.append(
+            ConditionFact(
+                "metastasis", "Liver metastasis", d("2021-01-01"), True, "Condition/m", "liver"
+            )
         )
-    ]
     if brain:
         metastases.append(
             ConditionFact(

@@ -199,3 +199,16 @@ def test_trastuzumab_with_new_partner_after_tdm1_progression_is_not_a_mix_up() -
         order("vinorelbine", rid="MedicationRequest/b"),
     )
     assert "wrong-product" not in [f.rule for f in findings]
+
+
+def test_no_fix_ever_orders_tdxd_with_ild_on_record() -> None:
+    """CLINICAL.md section 3: with ILD "T-DXd (alone or with pertuzumab) is not offered" - not
+    even as the corrected dose or the clarified product of an order (found by the property
+    test)."""
+    story = _after_thp(b.ild("2020-03-01"), b.lvef(60, "2022-06-05"))
+    wrong_dose = _check(story, "2022-06-15", order(TDXD, dose=(3.6, "mg/kg")))
+    assert [f.rule for f in wrong_dose] == ["tdxd-ild"]
+    assert wrong_dose[0].replacement is not None and wrong_dose[0].replacement.drug == TDM1
+    mixed = order("trastuzumab", "Enhertu 5.4 mg/kg", dose=(5.4, "mg/kg"), text_drug=TDXD)
+    for f in _check(story, "2022-06-15", mixed):
+        assert f.replacement is None or f.replacement.drug != TDXD

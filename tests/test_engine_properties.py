@@ -11,9 +11,9 @@ from datetime import date, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import assess, load_knowledge
+from engine import assess, check_orders, load_knowledge
 from engine.model import Assessment, PatientRecord, ReceptorStatus
-from tests.engine_builders import direct_line, direct_record
+from tests.engine_builders import direct_line, direct_record, order
 
 KB = load_knowledge()
 TDXD = "fam-trastuzumab deruxtecan"
@@ -41,6 +41,7 @@ def records(draw: st.DrawFn) -> tuple[PatientRecord, str]:
         hr_positive=draw(st.booleans()),
         ild=draw(st.booleans()),
         brain=draw(st.booleans()),
+        extracranial=draw(st.booleans()),
         as_of=start,
     )
     return record, draw(st.sampled_from(["FDA", "EMA"]))
@@ -152,3 +153,42 @@ def test_every_warning_is_worded_and_sourced(case: tuple[PatientRecord, str]) ->
     if a.recommendation is not None:
         assert a.recommendation.reasons and a.recommendation.timing in ("now", "on-progression")
         assert a.recommendation.line == len(record.lines) + 1
+
+
+@SETTINGS
+@given(
+    records(),
+    st.lists(
+        st.tuples(
+            st.sampled_from(sorted(KB.drugs)),
+            st.sampled_from([None, 3.6, 4.4, 5.4, 6.4, 8.0]),
+            st.sampled_from([None, *sorted(KB.drugs)]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_order_checks_are_well_formed_and_never_suggest_tdxd_with_ild(
+    case: tuple[PatientRecord, str], drafts: list[tuple[str, float | None, str | None]]
+) -> None:
+    """CLINICAL.md section 4: every finding names its order and, when it offers a fix, a real
+    regimen component; with ILD on record the fix is never T-DXd."""
+    record, jurisdiction = case
+    orders = [
+        order(
+            drug,
+            rid=f"MedicationRequest/d{i}",
+            dose=(dose, "mg/kg") if dose else None,
+            text_drug=text if text != drug else None,
+        )
+        for i, (drug, dose, text) in enumerate(drafts)
+    ]
+    ids = {o.resource_id for o in orders}
+    for f in check_orders(record, orders, KB, jurisdiction):
+        assert f.order_id in ids and f.summary and f.detail and f.evidence
+        assert "{" not in f.summary + f.detail
+        if f.replacement is not None:
+            assert f.replacement.drug in KB.drugs and f.replacement.component.dose
+            assert f.replacement.action in ("replace", "add")
+            if record.conditions_of("ild"):
+                assert f.replacement.drug != TDXD
