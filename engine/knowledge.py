@@ -182,6 +182,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
                     rxnorm=c.get("rxnorm"),
                     dose_value=c.get("dose_value"),
                     dose_unit=c.get("dose_unit"),
+                    dose_source=c["dose_source"],
                 )
                 for c in r["components"]
             ),

@@ -213,6 +213,7 @@ class Component:
     rxnorm: str | None = None
     dose_value: float | None = None
     dose_unit: str | None = None
+    dose_source: str = ""  # where the dose comes from ("UNVERIFIED: ..." when not checked)
 
 
 @dataclass(frozen=True)

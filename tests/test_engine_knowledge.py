@@ -115,3 +115,17 @@ def test_bad_knowledge_is_refused(
     finally:
         monkeypatch.undo()
         load_knowledge.cache_clear()
+
+
+def test_every_dose_says_where_it_comes_from() -> None:
+    """Issue 5: "each with doses as the seeds give them"; COMMON.md: "a code or figure you cannot
+    verify stays marked unverified in the data file, never guessed"."""
+    kb = load_knowledge()
+    for rule in kb.regimens.values():
+        for c in rule.regimen.components:
+            src = c.dose_source
+            assert src.startswith("UNVERIFIED") or any(
+                w in src for w in ("seed", "CLINICAL.md", "search tool")
+            ), (rule.regimen.id, c.drug)
+    tdxd = kb.regimens["tdxd"].regimen.components[0]
+    assert tdxd.dose == "5.4 mg/kg" and "seed" in tdxd.dose_source
