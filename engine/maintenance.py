@@ -47,7 +47,8 @@ def maintenance_advice(
             advice.append(
                 "HR-positive: endocrine therapy has been added to the maintenance, as recommended."
             )
-    if _classes(kb, set(preferred.regimen.drugs), "chemotherapy"):
+    induction = [d for d in preferred.regimen.drugs if (i := kb.drug(d)) and i.family == "taxane"]
+    if induction:
         advice.append(
             f"HR-positive: with {preferred.regimen.name}, add endocrine therapy to the HER2-directed "
             "maintenance once chemotherapy stops; never give chemotherapy and endocrine therapy "

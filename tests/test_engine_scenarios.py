@@ -361,3 +361,13 @@ def test_brain_metastases_at_first_line_keep_thp_and_say_so() -> None:
     rec = _rec(her2_story(site=("94225005", "Secondary malignant neoplasm of brain")), "2021-01-10")
     assert rec.preferred.regimen.id == "thp"
     assert "later-line option" in " ".join(rec.reasons)
+
+
+def test_hr_positive_de_novo_thp_plans_endocrine_after_the_taxane() -> None:
+    """Seed 000: "Endocrine therapy should be added after chemotherapy completion or at
+    progression"; the THP recommendation says so for HR-positive disease."""
+    rec = _rec(her2_story(er=True), "2021-01-10")
+    assert rec.preferred.regimen.id == "thp"
+    assert any("once chemotherapy stops" in m for m in rec.maintenance)
+    hr_negative = _rec(her2_story(er=False), "2021-01-10")
+    assert not hr_negative.maintenance
