@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 from sqlalchemy import Column, Integer, String, Table, Text, UniqueConstraint, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from cds_service.db import METADATA, Database
 from cds_service.errors import NotFound, Unavailable
 from cds_service.services import BY_ID
-from cds_service.validation import parse_body, parse_rfc3339, validate_feedback
+from cds_service.validation import parse_body, parse_rfc3339, read_body, validate_feedback
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def post_feedback(service_id: str) -> Response:
     """Record what the user did with this service's cards (accepted or overridden)."""
     if service_id not in BY_ID:
         raise NotFound(f"no CDS service with id {service_id!r}; see GET /cds-services")
-    items = validate_feedback(parse_body(request.get_data(cache=False)))
+    items = validate_feedback(parse_body(read_body()))
     db = current_app.extensions["her2cds.db"]
     assert isinstance(db, Database)
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from flask import request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -67,6 +68,16 @@ def _shorten(text: str, limit: int = 300) -> str:
 def _first_error(validator: Draft202012Validator, data: Any) -> ValidationError | None:
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     return errors[0] if errors else None
+
+
+def read_body() -> bytes:
+    """The request body, within MAX_CONTENT_LENGTH also when it comes chunked (no
+    Content-Length), where Werkzeug stops at the limit without saying so."""
+    raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        request.stream.read(1)  # past the limit: raises RequestEntityTooLarge (413)
+    return raw
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
