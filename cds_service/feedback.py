@@ -72,12 +72,17 @@ def _row(service_id: str, item: dict[str, Any], received_at: str) -> dict[str, A
 def _insert_once(conn: Connection, row: dict[str, Any]) -> bool:
     """Insert unless the same (card, outcome, timestamp) is stored; True when inserted."""
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        pg = postgresql.insert(FEEDBACK).values(**row)
-        return bool(conn.execute(pg.on_conflict_do_nothing(index_elements=_UNIQUE)).rowcount)
-    if dialect == "sqlite":
-        lite = sqlite.insert(FEEDBACK).values(**row)
-        return bool(conn.execute(lite.on_conflict_do_nothing(index_elements=_UNIQUE)).rowcount)
+    if dialect in ("postgresql", "sqlite"):
+        # ON CONFLICT DO NOTHING ... RETURNING: a row comes back only when one was inserted
+        # (rowcount is not reliable here across drivers).
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(FEEDBACK)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=_UNIQUE)
+            .returning(FEEDBACK.c.id)
+        )
+        return conn.execute(stmt).first() is not None
     try:  # any other database: a savepoint per row
         with conn.begin_nested():
             conn.execute(FEEDBACK.insert().values(**row))

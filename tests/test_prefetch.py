@@ -329,25 +329,24 @@ def test_budget_a_stalled_fhir_server_gives_412(tmp_path: Any) -> None:
 
 
 def test_budget_is_total_not_per_request(tmp_path: Any, monkeypatch: Any) -> None:
-    """Every single answer comes well within the budget; all pages together do not."""
-    monkeypatch.setenv("HER2CDS_FHIR_TIMEOUT", "0.3")
+    """Every answer takes 0.2 s, well within a 0.6 s budget; four pages in a row do not."""
+    monkeypatch.setenv("HER2CDS_FHIR_TIMEOUT", "0.6")
     app = create_app({"database_url": f"sqlite:///{tmp_path / 'db'}"})
-    assert app.config["HER2CDS"].fhir_timeout == 0.3
+    assert app.config["HER2CDS"].fhir_timeout == 0.6
     client = checking_client(app)
-    server, pid = served(page_size=1, delay=0.08)
+    server, pid = served(page_size=1, delay=0.2)  # 4 Observations: 4 pages
     try:
         resp = client.post(PV, json=fallback_request("patient-view", pid, server.url, TOKEN))
         assert resp.status_code == 412
         assert "time budget" in resp.get_json()["issue"][0]["diagnostics"]
     finally:
         server.stop()
-    # the same server with the default budget (2 s) answers
-    server, pid = served(page_size=3, delay=0.02)
+    # one page per key, fetched side by side, each as slow: within the same budget
+    server, pid = served(page_size=None, delay=0.2)
     try:
-        default = checking_client(create_app({"database_url": f"sqlite:///{tmp_path / 'db2'}"}))
-        monkeypatch.delenv("HER2CDS_FHIR_TIMEOUT")
-        resp = default.post(PV, json=fallback_request("patient-view", pid, server.url, TOKEN))
+        resp = client.post(PV, json=fallback_request("patient-view", pid, server.url, TOKEN))
         assert resp.status_code == 200
+        assert len(server.requests) == len(prefetch_templates())
     finally:
         server.stop()
 
