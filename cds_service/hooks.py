@@ -30,12 +30,14 @@ def config() -> Config:
 
 @bp.get("/cds-services")
 def discovery() -> Response:
+    """CDS Hooks discovery: the services, their hooks and prefetch templates."""
     version = load_knowledge().version
     return json_response({"services": [s.definition(version) for s in SERVICES]})
 
 
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
+    """Answer one hook call with cards: validate, resolve prefetch, run the pipeline."""
     service = BY_ID.get(service_id)
     if service is None:
         raise NotFound(f"no CDS service with id {service_id!r}; see GET /cds-services")
@@ -47,6 +49,7 @@ def call_service(service_id: str) -> Response:
         prefetch_templates(),
         budget_seconds=cfg.fhir_timeout,
         session=current_app.extensions.get("her2cds.fhir_session"),
+        open_servers=cfg.open_fhir_servers,
     )
     context = body["context"]
     patient_id = str(context["patientId"])

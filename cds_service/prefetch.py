@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -166,12 +166,13 @@ def _check_given(key: str, template: str, value: Any) -> _Given:
 
 
 class FhirClient:
-    """GETs from the client's FHIR server with its bearer token, within one deadline."""
+    """GETs from the client's FHIR server with its bearer token (None: an open server that the
+    configuration trusts without one), within one deadline."""
 
     def __init__(
         self,
         base_url: str,
-        access_token: str,
+        access_token: str | None,
         deadline: float,
         session: requests.Session | None = None,
     ) -> None:
@@ -198,10 +199,9 @@ class FhirClient:
             raise PreconditionFailed(
                 "a FHIR `next` link points outside fhirServer; it was not followed"
             )
-        headers = {
-            "Accept": "application/fhir+json, application/json",
-            "Authorization": f"Bearer {self._token}",
-        }
+        headers = {"Accept": "application/fhir+json, application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
         self.calls += 1
         left = self.remaining()
         try:
@@ -280,16 +280,24 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
+def _normal(url: str) -> str:
+    return url.strip().rstrip("/").lower()
+
+
 def resolve(
     body: Mapping[str, Any],
     templates: Mapping[str, str],
     *,
     budget_seconds: float,
     session: requests.Session | None = None,
+    open_servers: Collection[str] = (),
 ) -> dict[str, Any]:
     """Every prefetch key's data: given, or fetched; PreconditionFailed when neither.
 
-    Raises BadRequest for a prefetch value that cannot be what its template asks for."""
+    `open_servers` are fhirServer base URLs the configuration allows to be read without a
+    token (a local test FHIR server behind the CDS Hooks sandbox, which sends no
+    fhirAuthorization and omits prefetch keys whose search found nothing). Raises BadRequest
+    for a prefetch value that cannot be what its template asks for."""
     started = time.monotonic()
     raw = body.get("prefetch")
     given: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
@@ -319,7 +327,12 @@ def resolve(
     server = body.get("fhirServer")
     auth = body.get("fhirAuthorization")
     token = auth.get("access_token") if isinstance(auth, dict) else None
-    if not isinstance(server, str) or not server or not isinstance(token, str) or not token:
+    if not isinstance(token, str) or not token:
+        token = None
+    usable = isinstance(server, str) and bool(server)
+    if usable and token is None:
+        usable = _normal(str(server)) in {_normal(u) for u in open_servers}
+    if not usable:
         required = sorted(k for k in jobs if k not in OPTIONAL_KEYS)
         if required:
             raise PreconditionFailed(
@@ -328,7 +341,7 @@ def resolve(
             )
         return out
     own = session is None
-    client = FhirClient(server, token, started + budget_seconds, session)
+    client = FhirClient(str(server), token, started + budget_seconds, session)
     try:
         fetched = _fetch_parallel(client, jobs, continued)
     finally:

@@ -249,6 +249,29 @@ def test_412_is_an_operation_outcome(client: FlaskClient) -> None:
     assert "no fhirServer" in diagnostics(resp)
 
 
+def test_31_every_non_2xx_answer_is_a_json_operation_outcome(tmp_path: Path) -> None:
+    app = create_app({"database_url": f"sqlite:///{tmp_path / 'db'}", "max_body_bytes": 5000})
+    client = app.test_client()  # a plain client: this test checks by itself
+    no_data = valid()
+    no_data["prefetch"] = None
+    padded = valid()
+    padded["extension"] = {"x": {"pad": "x" * 6000}}
+    answers = {
+        400: client.post(PV, data=b"{"),
+        404: client.post("/cds-services/nope", json=valid()),
+        405: client.get(PV),
+        412: client.post(PV, json=no_data),
+        413: client.post(PV, json=padded),
+    }
+    for status, resp in answers.items():
+        assert resp.status_code == status
+        assert resp.mimetype == "application/json"
+        body = resp.get_json()
+        assert body["resourceType"] == "OperationOutcome"
+        issue = body["issue"][0]
+        assert issue["severity"] == "error" and issue["code"] and issue["diagnostics"]
+
+
 # --------------------------------------------------------------------------- fuzzing (7, 31)
 
 json_values = st.recursive(

@@ -391,3 +391,35 @@ def test_29_the_access_token_is_never_logged_nor_echoed(
     assert "12345678" not in caplog.text
     for text in texts:
         assert TOKEN not in text and "12345678" not in text
+
+
+# --------------------------------------------------------------------------- open servers
+
+
+def test_13_sandbox_style_request_reads_a_configured_open_server_without_a_token(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox sends fhirServer but no fhirAuthorization, and omits keys whose search
+    found nothing. Spec default: 412. With the server listed in HER2CDS_OPEN_FHIR_SERVERS the
+    missing keys are read from it, with no Authorization header."""
+    server, _ = served()
+    try:
+        body = hook_request(load_fixture(FIXTURE))
+        del body["prefetch"]["medicationAdministrations"]  # as the sandbox omits empty results
+        body["fhirServer"] = server.url
+        closed = checking_client(create_app({"database_url": f"sqlite:///{tmp_path / 'a'}"}))
+        assert closed.post(PV, json=body).status_code == 412
+        assert server.requests == []
+        monkeypatch.setenv("HER2CDS_OPEN_FHIR_SERVERS", f"https://other.example.org, {server.url}/")
+        app = create_app({"database_url": f"sqlite:///{tmp_path / 'b'}"})
+        resp = checking_client(app).post(PV, json=body)
+        assert resp.status_code == 200
+        assert next_line(resp.get_json()["cards"])["line"] == 2
+        assert [r.path for r in server.requests] == ["/fhir/MedicationAdministration"]
+        assert "Authorization" not in server.requests[0].headers
+        # a server not on the list is still not read without a token
+        body["fhirServer"] = server.url.replace("127.0.0.1", "localhost")
+        assert checking_client(app).post(PV, json=body).status_code == 412
+        assert len(server.requests) == 1
+    finally:
+        server.stop()
