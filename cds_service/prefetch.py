@@ -246,7 +246,11 @@ class FhirClient:
         With `start`, `url` is the `next` link of a Bundle the client already sent."""
         first = start if start is not None else self.get(url)
         if first is None:
-            return None
+            if "?" in url:  # a search the server does not offer: the data is unknown, not absent
+                raise PreconditionFailed(
+                    f"the FHIR server has no {urlsplit(url).path.rsplit('/', 1)[-1]} search"
+                )
+            return None  # a read of something that does not exist: no data
         if first.get("resourceType") != "Bundle":
             return first
         entries, failed = _split_outcomes(first, None)

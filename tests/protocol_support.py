@@ -269,6 +269,7 @@ class FhirServer:
     delay: seconds to wait before each answer (released at once by `stop`).
     stall: never answer (until `stop`).
     next_base: the base URL written into `next` links (default: this server).
+    unsupported: resource types the server has no endpoint for (404).
     """
 
     resources: list[dict[str, Any]]
@@ -278,6 +279,7 @@ class FhirServer:
     delay: float = 0.0
     stall: bool = False
     next_base: str | None = None
+    unsupported: frozenset[str] = frozenset()
     requests: list[SeenRequest] = field(default_factory=list)
     base_path: str = "/fhir"
 
@@ -314,6 +316,8 @@ class FhirServer:
         if not path.startswith(self.base_path + "/"):
             return 404, {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
         rel = path[len(self.base_path) + 1 :]
+        if rel.split("/")[0] in self.unsupported:
+            return 404, {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
         params = parse_qsl(query, keep_blank_values=True)
         page = int(dict(params).get("_page", "0"))
         params = [(k, v) for k, v in params if k != "_page"]

@@ -130,6 +130,41 @@ def test_12_no_prefetch_at_all_gives_the_same_cards_as_full_prefetch(
     assert paged
 
 
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_12_order_hooks_without_prefetch_give_the_same_cards(
+    client: FlaskClient, hook: str
+) -> None:
+    name = "her2_ild_after_thp"
+    bundle = load_fixture(name)
+    pid, _ = patient_keys_of(bundle)
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": "draft-1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "medicationCodeableConcept": {"text": "trastuzumab deruxtecan"},
+    }
+    ctx: dict[str, Any] = {
+        "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": draft}]}
+    }
+    if hook == "order-select":
+        ctx["selections"] = ["MedicationRequest/draft-1"]
+    with_prefetch = hook_request(bundle, hook, extra_context=ctx)
+    server, _ = served(name, page_size=2)
+    try:
+        bare = fallback_request(hook, str(pid), server.url, TOKEN, **ctx)
+        bare["hookInstance"] = with_prefetch["hookInstance"]
+        path = f"/cds-services/her2-{hook}"
+        a = client.post(path, json=with_prefetch)
+        z = client.post(path, json=bare)
+        assert a.status_code == z.status_code == 200
+        assert [her2_ext(c)["rule"] for c in a.get_json()["cards"]] == ["tdxd-ild"]
+        assert z.get_json() == a.get_json()
+    finally:
+        server.stop()
+
+
 # --------------------------------------------------------------------------- 13: 412
 
 
@@ -210,6 +245,17 @@ def test_14_a_404_read_from_the_server_is_no_data(client: FlaskClient) -> None:
         resp = client.post(PV, json=with_server(body, server.url))
         assert resp.status_code == 200
         assert [r.path for r in server.requests] == ["/fhir/Patient/thp-prog"]
+    finally:
+        server.stop()
+
+
+def test_13_a_search_the_server_does_not_offer_is_412_not_no_data(client: FlaskClient) -> None:
+    """Unknown medication history must not pass for none (it would change the line count)."""
+    server, pid = served(unsupported=frozenset({"MedicationAdministration"}))
+    try:
+        resp = client.post(PV, json=fallback_request("patient-view", pid, server.url, TOKEN))
+        assert resp.status_code == 412
+        assert "MedicationAdministration" in resp.get_json()["issue"][0]["diagnostics"]
     finally:
         server.stop()
 
