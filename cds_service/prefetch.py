@@ -105,7 +105,8 @@ class _Given:
     """What one prefetch key holds once checked: data, and whether more must be fetched."""
 
     value: Any
-    fetch: str | None = None  # "template" (fetch it all) or a `next` URL (fetch the rest)
+    refetch: bool = False  # fetch it all with the template
+    more: str | None = None  # a `next` link: fetch the rest
 
 
 def _bundle_entries(bundle: Mapping[str, Any], where: str | None) -> list[dict[str, Any]]:
@@ -146,20 +147,19 @@ def _check_given(key: str, template: str, value: Any) -> _Given:
         raise BadRequest(f"prefetch.{key} must be a FHIR resource, a Bundle or null")
     rtype = value.get("resourceType")
     if rtype == "OperationOutcome":
-        return _Given(None, "template")
+        return _Given(None, refetch=True)
     if rtype == "Bundle":
         kept, failed = _split_outcomes(value, f"prefetch.{key}")
         if failed:
-            return _Given(None, "template")
+            return _Given(None, refetch=True)
         cleaned = {k: v for k, v in value.items() if k not in ("entry", "link")}
         if kept:
             cleaned["entry"] = kept
-        nxt = next_link(value)
-        return _Given(cleaned, nxt)
+        return _Given(cleaned, more=next_link(value))
     expected = template_type(template)
     if rtype != expected:
         raise BadRequest(
-            f"prefetch.{key} holds {rtype!r}; its template asks for {expected} "
+            f"prefetch.{key} holds {str(rtype)[:64]!r}; its template asks for {expected} "
             "(a resource, a searchset Bundle, or null)"
         )
     return _Given(value)
@@ -313,18 +313,18 @@ def resolve(
     continued: dict[str, dict[str, Any]] = {}
     for key, template in templates.items():
         if key not in given:
-            checked = _Given(None, "template")
+            checked = _Given(None, refetch=True)
         else:
             checked = _check_given(key, template, given[key])
         out[key] = checked.value
-        if checked.fetch == "template":
+        if checked.refetch:
             url = render_template(template, context)
             if url is not None:
                 jobs[key] = url
             elif key not in OPTIONAL_KEYS:
                 raise PreconditionFailed(f"prefetch template for {key} needs a context value")
-        elif checked.fetch:
-            jobs[key] = checked.fetch
+        elif checked.more:
+            jobs[key] = checked.more
             continued[key] = checked.value
     if not jobs:
         return out
