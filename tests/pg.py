@@ -91,9 +91,16 @@ class PostgresServer:
         self.running = False
 
     def _run(self, *args: str, timeout: float = 60) -> None:
+        uid = gid = None
+        groups: list[int] | None = None
+        if self.user:  # root: run as that user, with its group only
+            entry = pwd.getpwnam(self.user)
+            uid, gid, groups = entry.pw_uid, entry.pw_gid, []
         result = subprocess.run(
             [str(self.bin_dir / args[0]), *args[1:]],
-            user=self.user or None,
+            user=uid,
+            group=gid,
+            extra_groups=groups,
             capture_output=True,
             text=True,
             timeout=timeout,
