@@ -368,3 +368,50 @@ def test_fuzz_broken_real_requests_never_give_5xx(mutation: tuple[str, list[str]
     assert resp.status_code < 500, (path, value, resp.get_json())
     if resp.status_code != 200:
         assert_operation_outcome(resp.get_json())
+
+
+def test_413_and_preflight_over_a_real_http_server(tmp_path: Path) -> None:
+    """Through a real WSGI server on 127.0.0.1: a chunked body over the limit (no
+    Content-Length) is cut off with 413, and a browser's preflight is answered."""
+    import http.client
+    import threading
+
+    from werkzeug.serving import make_server
+
+    app = create_app({"database_url": f"sqlite:///{tmp_path / 'db'}", "max_body_bytes": 4096})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        chunks = (b'{"pad": "' + b"x" * 1000 + b'"}' for _ in range(10))
+        conn.request(
+            "POST",
+            PV,
+            body=chunks,
+            headers={"Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        resp = conn.getresponse()
+        assert resp.status == 413
+        assert_operation_outcome(json.loads(resp.read()))
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        conn.request(
+            "OPTIONS",
+            PV,
+            headers={
+                "Origin": "http://127.0.0.1:8080",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 204
+        assert resp.getheader("Access-Control-Allow-Origin") == "*"
+        assert "authorization" in resp.getheader("Access-Control-Allow-Headers", "").lower()
+        conn.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)

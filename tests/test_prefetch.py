@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cds_service import create_app
 from cds_service.local_fhir import patient_keys_of
@@ -467,5 +469,35 @@ def test_13_sandbox_style_request_reads_a_configured_open_server_without_a_token
         body["fhirServer"] = server.url.replace("127.0.0.1", "localhost")
         assert checking_client(app).post(PV, json=body).status_code == 412
         assert len(server.requests) == 1
+    finally:
+        server.stop()
+
+
+_KEYS = sorted(prefetch_templates())
+_prop_client = checking_client(create_app({"database_url": "sqlite://"}))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    omitted=st.sets(st.sampled_from(_KEYS)),
+    outcomes=st.sets(st.sampled_from(_KEYS)),
+    page_size=st.sampled_from([None, 1, 2]),
+)
+def test_12_15_16_any_mix_of_given_omitted_and_failed_keys_gives_the_same_cards(
+    omitted: set[str], outcomes: set[str], page_size: int | None
+) -> None:
+    """Whatever the client leaves out or reports as failed, the answer is the full one."""
+    full = hook_request(load_fixture(FIXTURE))
+    body = copy.deepcopy(full)
+    for key in outcomes:
+        body["prefetch"][key] = copy.deepcopy(OUTCOME)
+    for key in omitted:
+        body["prefetch"].pop(key, None)
+    server, _ = served(page_size=page_size)
+    try:
+        z = _prop_client.post(PV, json=with_server(body, server.url))
+        assert z.status_code == 200
+        assert z.get_json() == _prop_client.post(PV, json=full).get_json()
+        assert len({r.path for r in server.requests}) == len(omitted | outcomes)
     finally:
         server.stop()
