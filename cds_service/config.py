@@ -23,6 +23,7 @@ class Config:
     max_body_bytes: int = 10 * 1024 * 1024
     fhir_timeout: float = 2.0
     cors_origins: tuple[str, ...] = ("*",)
+    open_fhir_servers: tuple[str, ...] = ()
     auth: str = "off"
     trusted_clients: str = ""
     public_base_url: str = ""
@@ -39,6 +40,9 @@ class Config:
             raise ConfigError(f"{PREFIX}MAX_BODY_BYTES must be a positive number of bytes")
         if not 0 < self.fhir_timeout <= 60:
             raise ConfigError(f"{PREFIX}FHIR_TIMEOUT must be between 0 and 60 seconds")
+        bad = [u for u in self.open_fhir_servers if not u.startswith(("http://", "https://"))]
+        if bad:
+            raise ConfigError(f"{PREFIX}OPEN_FHIR_SERVERS: {bad[0]!r} is not an http(s) URL")
         if self.auth == "required" and not self.trusted_clients:
             raise ConfigError(f"{PREFIX}AUTH=required needs {PREFIX}TRUSTED_CLIENTS (a JSON file)")
         return self
