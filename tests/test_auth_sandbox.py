@@ -12,6 +12,7 @@ import pytest
 from cds_service.auth import Authenticator, AuthFailure
 from tests.conftest import CAPTURES, ROOT
 from tests.test_auth_support import (
+    MINTED,
     FakeClock,
     assert_rejected,
     make_app,
@@ -35,6 +36,7 @@ pytestmark = [
 
 def capture(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((CAPTURES / name).read_text(encoding="utf-8"))
+    MINTED.append(data["headers"]["Authorization"].removeprefix("Bearer "))  # for the log checks
     return data
 
 
