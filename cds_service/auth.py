@@ -428,4 +428,5 @@ def init_auth(app: Flask, cfg: Config) -> None:
             return json_response(
                 operation_outcome("the service cannot check credentials now", "transient"), 503
             )
+        log.debug("authenticated: iss=%s path=%s", g.her2cds_client.iss, _printable(request.path))
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,8 +13,11 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from cds_service import create_app
+from cds_service.auth import AuthFailure
 from tests.conftest import hook_request, load_fixture
 from tests.test_auth_support import (
     BASE,
@@ -422,3 +426,39 @@ def test_log_says_why_without_the_token(
     message = records[0].getMessage()
     assert "reason=expired" in message and f"iss={ISS}" in message
     assert token not in message
+
+
+# --- property: a token that is changed in any way does not pass ---------------------------
+
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _decoded(token: str) -> list[bytes]:
+    return [base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in token.split(".")]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_changed_character_is_rejected(
+    auth_app: Flask, clock: FakeClock, data: st.DataObject
+) -> None:
+    authenticator = auth_app.extensions["her2cds.auth"]
+    token = mint(DISCOVERY, clock(), alg=data.draw(st.sampled_from(["ES384", "RS384"])))
+    position = data.draw(st.integers(0, len(token) - 1).filter(lambda i: token[i] != "."))
+    replacement = data.draw(st.sampled_from(_B64URL).filter(lambda c: c != token[position]))
+    changed = token[:position] + replacement + token[position + 1 :]
+    try:
+        same_bytes = _decoded(changed) == _decoded(token)
+    except ValueError:
+        same_bytes = False
+    # base64url's last character may carry unused bits: such a change leaves the token as it was
+    assume(not same_bytes)
+    with pytest.raises(AuthFailure) as failure:
+        authenticator.authenticate(f"Bearer {changed}", DISCOVERY)
+    assert failure.value.status == 401
+    assert failure.value.reason != "replay"  # rejected for the change itself
+    assert (
+        authenticator.authenticate(f"Bearer {token}", DISCOVERY).iss == ISS
+    )  # the original passes
