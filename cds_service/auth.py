@@ -264,7 +264,7 @@ class Authenticator:
         claims = self._verify(token, key, url, client.iss)
         exp = self._check_times(claims, client.iss)
         tenant = claims.get("tenant")
-        if client.tenants and tenant not in client.tenants:
+        if client.tenants and not (isinstance(tenant, str) and tenant in client.tenants):
             raise AuthFailure("tenant", 403, iss=client.iss)
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:

@@ -88,18 +88,29 @@ def parse_key(jwk: Any) -> VerificationKey:
     return VerificationKey(kid, algorithm, key)
 
 
-def parse_jwks(document: Any) -> dict[str, VerificationKey]:
-    """A JWK Set document -> {kid: key}; JwksError if it is malformed or holds no usable key."""
+def parse_jwks(document: Any, *, strict: bool = True) -> dict[str, VerificationKey]:
+    """A JWK Set document -> {kid: key}; JwksError if it is malformed or holds no usable key.
+
+    strict (a set the operator configured): any key we cannot use is an error. Not strict (a
+    set published at a URL, which may also hold encryption keys or keys for other algorithms):
+    such keys are skipped with a warning.
+    """
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise JwksError("not a JWK Set (an object with a 'keys' array)")
     keys: dict[str, VerificationKey] = {}
     for jwk in document["keys"]:
-        key = parse_key(jwk)
-        if key.kid in keys:
-            raise JwksError(f"kid {key.kid!r} appears twice")
+        try:
+            key = parse_key(jwk)
+            if key.kid in keys:
+                raise JwksError(f"kid {key.kid!r} appears twice")
+        except JwksError as exc:
+            if strict:
+                raise
+            log.warning("JWKS key skipped: %s", exc)
+            continue
         keys[key.kid] = key
     if not keys:
-        raise JwksError("the JWK Set has no keys")
+        raise JwksError("the JWK Set has no usable keys")
     return keys
 
 
@@ -182,7 +193,7 @@ class UrlKeys:
     def _refresh(self, now: float) -> None:
         self._tried_at = now
         try:
-            keys = parse_jwks(self._fetch(self.url, self.timeout))
+            keys = parse_jwks(self._fetch(self.url, self.timeout), strict=False)
         except (requests.RequestException, ValueError) as exc:
             # JwksError and JSON errors are ValueErrors; the old keys stay in use.
             log.warning("JWKS fetch failed: url=%s error=%s", self.url, _describe(exc))

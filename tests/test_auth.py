@@ -131,6 +131,7 @@ def test_tenant_is_checked_when_the_client_names_one(http: FlaskClient, clock: F
     # a valid token of a trusted client, for a tenant it is not allowed: forbidden, not 401
     assert_rejected(http.get("/cds-services", headers=token(tenant="org-z")), 403)
     assert_rejected(http.get("/cds-services", headers=token()), 403)
+    assert_rejected(http.get("/cds-services", headers=token(tenant=["org-a"])), 403)
 
 
 def test_tenant_in_token_is_ignored_when_the_client_names_none(

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from flask.testing import FlaskClient
 
@@ -161,3 +162,25 @@ def test_token_jku_is_used_only_when_the_client_allows_it(
     assert jwks_server.hits == ["/rotated.json"]
     # the configured keys still work when the token names an allowed jku
     assert _get(http, clock, jku=allowed) == 200
+
+
+def test_unusable_keys_in_a_published_set_are_skipped(
+    tmp_path: Path, clock: FakeClock, jwks_server: JwksServer
+) -> None:
+    p256 = json.loads(jwt.get_algorithm_by_name("ES256").to_jwk(keys().es256.public_key())) | {
+        "kid": "p256"
+    }
+    jwks_server.documents["/jwks.json"] = {
+        "keys": [
+            dict(keys().jwk("rsa", "enc-1"), use="enc"),
+            p256,
+            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+            keys().jwk("es", "ec-1"),
+        ]
+    }
+    http = _app(tmp_path, clock, {"jwks_url": f"{jwks_server.base}/jwks.json"})
+    assert _get(http, clock) == 200
+    token = mint(DISCOVERY, clock(), alg="ES256", kid="p256", key=keys().es256)
+    assert_rejected(http.get("/cds-services", headers=bearer(token)))
+    token = mint(DISCOVERY, clock(), alg="RS384", kid="enc-1")
+    assert_rejected(http.get("/cds-services", headers=bearer(token)))
