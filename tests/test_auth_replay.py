@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -93,3 +96,56 @@ def test_a_leftover_expired_row_does_not_block_a_new_token(tmp_path: Path) -> No
         assert conn.execute(select(func.count()).select_from(JTI_TABLE)).scalar_one() == 1
     assert other.first_use("iss", "j", clock() + 200)
     assert not cache.first_use("iss", "j", clock() + 200)
+
+
+# --- the same on PostgreSQL (tests/pg.py starts a throw-away server; skipped without it) -----
+
+HAVE_PG_HELPER = importlib.util.find_spec("tests.pg") is not None
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Any]:
+    if not HAVE_PG_HELPER:
+        pytest.skip("tests/pg.py (PostgreSQL test server helper) is not on this branch")
+    pg: Any = importlib.import_module("tests.pg")
+    reason = pg.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with pg.PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: Any, request: pytest.FixtureRequest) -> str:
+    """A database of its own for each test."""
+    url: str = postgres.create_database(f"auth_{request.node.name[:40].lower()}")
+    return url
+
+
+def test_postgres_replay_cache_is_shared_and_atomic(postgres_url: str) -> None:
+    clock = FakeClock()
+    caches = []
+    for _ in range(2):
+        db = Database(postgres_url)
+        cache = ReplayCache(db.engine, clock)
+        cache.create_table()
+        caches.append(cache)
+    exp = clock() + 300
+    for round_ in range(5):
+        jti = f"pg-jti-{round_}"
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(
+                pool.map(lambda i, j=jti: caches[i % 2].first_use("iss", j, exp), range(6))
+            )
+        assert results.count(True) == 1
+    clock.advance(301)
+    assert caches[1].prune() == 5
+
+
+def test_postgres_two_apps_share_the_replay_cache(tmp_path: Path, postgres_url: str) -> None:
+    clock = FakeClock()
+    one = make_app(tmp_path, clock, database_url=postgres_url).test_client()
+    two = make_app(tmp_path, clock, database_url=postgres_url).test_client()
+    token = mint(DISCOVERY, clock())
+    assert one.get("/cds-services", headers=bearer(token)).status_code == 200
+    assert_rejected(two.get("/cds-services", headers=bearer(token)))
