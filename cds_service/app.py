@@ -62,8 +62,8 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     db = Database(cfg.database_url)
     db.create_tables()
     app.extensions["her2cds.db"] = db
-    app.register_blueprint(hooks_bp)
     init_auth(app, cfg)  # HER2CDS_AUTH=required: JWT on every /cds-services call
+    app.register_blueprint(hooks_bp)
 
     @app.before_request
     def _preflight() -> Response | None:
