@@ -15,17 +15,18 @@ With HER2CDS_AUTH=required every call under /cds-services (discovery, hooks, fee
 
 A failure answers 401 (403 for a valid token of a trusted client whose tenant is not allowed)
 with WWW-Authenticate and an OperationOutcome that does not say what was wrong; the log says
-why (a reason category), never the token.
+why (a reason category), never the token. `serve_config` decides whether `her2-cds serve`
+requires authentication (README, Authentication).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+import os
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -38,7 +39,7 @@ from jwt.exceptions import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.config import PREFIX, Config, ConfigError
+from cds_service.config import PREFIX, Config, ConfigError, from_env
 from cds_service.db import Database
 from cds_service.errors import operation_outcome
 from cds_service.hooks import json_response
@@ -46,25 +47,20 @@ from cds_service.jwks import (
     ALGORITHMS,
     Clock,
     Fetch,
-    JwksError,
-    StaticKeys,
-    UrlKeys,
+    TrustedClient,
     VerificationKey,
-    check_url,
     default_clock,
     http_fetch,
-    parse_jwks,
+    is_loopback_host,
+    load_trusted_clients,
 )
 from cds_service.replay import ReplayCache
 
 log = logging.getLogger("her2cds.auth")
 
-VARIABLE = f"{PREFIX}TRUSTED_CLIENTS"
 PROTECTED_PREFIX = "/cds-services"
 MAX_TOKEN_CHARS = 16 * 1024
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
-ENTRY_FIELDS = {"iss", "jwks", "jwks_url", "jwks_file", "tenant", "jku", "description"}
-KEY_FIELDS = ("jwks", "jwks_url", "jwks_file")
 
 UNAUTHORIZED_MESSAGE = (
     "authentication failed: this service needs a valid CDS Hooks JWT (Authorization: Bearer)"
@@ -87,132 +83,12 @@ class AuthUnavailable(Exception):
 
 
 @dataclass(frozen=True)
-class TrustedClient:
-    iss: str
-    keys: StaticKeys | UrlKeys
-    tenants: frozenset[str] = frozenset()
-    jku: Mapping[str, UrlKeys] = field(default_factory=dict)
-
-    def find_key(self, kid: str, jku: Any) -> VerificationKey | None:
-        sources: list[StaticKeys | UrlKeys] = []
-        if isinstance(jku, str) and jku in self.jku:
-            sources.append(self.jku[jku])
-        sources.append(self.keys)
-        for source in sources:
-            key = source.get(kid)
-            if key is not None:
-                return key
-        return None
-
-
-@dataclass(frozen=True)
 class Identity:
     """Who called: stored on flask.g.her2cds_client for the rest of the request."""
 
     iss: str
     tenant: str | None
     jti: str
-
-
-# --- the trusted-clients file ---------------------------------------------------------------
-
-
-def load_trusted_clients(
-    path: str,
-    *,
-    timeout: float = 3.0,
-    fetch: Fetch = http_fetch,
-    clock: Clock = default_clock,
-) -> dict[str, TrustedClient]:
-    """Read and check the file named by HER2CDS_TRUSTED_CLIENTS; ConfigError names the variable."""
-    file = Path(path)
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{VARIABLE}: cannot read {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(f"{VARIABLE}: {path} is not valid JSON ({exc})") from exc
-    if not isinstance(document, list) or not document:
-        raise ConfigError(f"{VARIABLE}: {path} must hold a non-empty JSON array of clients")
-    urls: dict[str, UrlKeys] = {}
-
-    def url_keys(url: str) -> UrlKeys:
-        if url not in urls:
-            urls[url] = UrlKeys(check_url(url), timeout=timeout, fetch=fetch, clock=clock)
-        return urls[url]
-
-    clients: dict[str, TrustedClient] = {}
-    for number, entry in enumerate(document, start=1):
-        where = f"{VARIABLE}: {path}: client {number}"
-        try:
-            client = _client(entry, file.parent, url_keys)
-        except (ConfigError, JwksError) as exc:
-            iss = entry.get("iss") if isinstance(entry, dict) else None
-            named = f" ({iss})" if isinstance(iss, str) else ""
-            raise ConfigError(f"{where}{named}: {exc}") from exc
-        if client.iss in clients:
-            raise ConfigError(f"{where}: iss {client.iss!r} is listed twice")
-        clients[client.iss] = client
-    return clients
-
-
-def _client(entry: Any, base: Path, url_keys: Any) -> TrustedClient:
-    if not isinstance(entry, dict):
-        raise ConfigError("must be a JSON object")
-    unknown = sorted(set(entry) - ENTRY_FIELDS)
-    if unknown:
-        raise ConfigError(f"unknown field(s) {unknown}; allowed: {sorted(ENTRY_FIELDS)}")
-    iss = entry.get("iss")
-    if not isinstance(iss, str) or not iss:
-        raise ConfigError("needs 'iss', the client's issuer (a non-empty string)")
-    given = [k for k in KEY_FIELDS if k in entry]
-    if len(given) != 1:
-        raise ConfigError("needs exactly one of 'jwks', 'jwks_url', 'jwks_file'")
-    keys: StaticKeys | UrlKeys
-    if "jwks" in entry:
-        keys = StaticKeys(parse_jwks(entry["jwks"]), "inline")
-    elif "jwks_file" in entry:
-        keys = _file_keys(entry["jwks_file"], base)
-    else:
-        keys = url_keys(entry["jwks_url"])
-    return TrustedClient(iss, keys, _tenants(entry.get("tenant")), _jku(entry.get("jku"), url_keys))
-
-
-def _file_keys(name: Any, base: Path) -> StaticKeys:
-    if not isinstance(name, str) or not name:
-        raise ConfigError("'jwks_file' must be a path")
-    path = Path(name) if Path(name).is_absolute() else base / name
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read jwks_file {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(f"jwks_file {path} is not valid JSON ({exc})") from exc
-    try:
-        return StaticKeys(parse_jwks(document), str(path))
-    except JwksError as exc:
-        raise ConfigError(f"jwks_file {path}: {exc}") from exc
-
-
-def _tenants(value: Any) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    values = [value] if isinstance(value, str) else value
-    if (
-        not isinstance(values, list)
-        or not values
-        or not all(isinstance(v, str) and v for v in values)
-    ):
-        raise ConfigError("'tenant' must be a non-empty string or array of strings")
-    return frozenset(values)
-
-
-def _jku(value: Any, url_keys: Any) -> dict[str, UrlKeys]:
-    if value is None:
-        return {}
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError("'jku' must be an array of allowed JWKS URLs")
-    return {url: url_keys(url) for url in value}
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -430,3 +306,50 @@ def init_auth(app: Flask, cfg: Config) -> None:
             )
         log.debug("authenticated: iss=%s path=%s", g.her2cds_client.iss, _printable(request.path))
         return None
+
+
+# --- `her2-cds serve`: is authentication on? ------------------------------------------------
+
+
+def serve_config(
+    host: str | None,
+    *,
+    auth: str | None = None,
+    dev: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """The configuration `her2-cds serve` runs with; it decides client authentication.
+
+    `auth` (--auth), else HER2CDS_AUTH, else `off` on a loopback address (or with `dev`) and
+    `required` on any other. Without `dev`, auth `off` on a non-loopback address is refused, so
+    the service never answers the network without authentication by accident. The trusted
+    clients file is checked here, before any server starts. ConfigError says what to do.
+    """
+    source = os.environ if env is None else env
+    host = host or source.get(f"{PREFIX}HOST") or "127.0.0.1"
+    loopback = is_loopback_host(host)
+    explicit = auth or source.get(f"{PREFIX}AUTH")
+    decided = explicit or ("off" if loopback or dev else "required")
+    if not explicit and decided == "required" and not source.get(f"{PREFIX}TRUSTED_CLIENTS"):
+        raise ConfigError(
+            f"client authentication is required on {host} (not a loopback address), "
+            f"so {PREFIX}TRUSTED_CLIENTS must name a trusted-clients JSON file "
+            "(to try it: examples/trusted-clients.sandbox.json); "
+            "or pass --dev to run a development server without authentication"
+        )
+    cfg = from_env(source, auth=decided)
+    if cfg.auth == "off" and not loopback and not dev:
+        raise ConfigError(
+            f"refusing to serve on {host} without client authentication; "
+            f"set {PREFIX}AUTH=required and {PREFIX}TRUSTED_CLIENTS, "
+            "or pass --dev for a development server"
+        )
+    if cfg.auth == "required":
+        load_trusted_clients(cfg.trusted_clients, timeout=cfg.jwks_timeout)
+    else:
+        print(
+            f"her2-cds: client authentication is OFF: anyone who can reach {host} may call "
+            "the service (see README, Authentication)",
+            file=sys.stderr,
+        )
+    return cfg

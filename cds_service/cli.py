@@ -5,63 +5,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from cds_service.config import Config, ConfigError, from_env
-
-
-def serve_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
-    """The configuration `serve` runs with; it decides client authentication.
-
-    --auth, else HER2CDS_AUTH, else `off` on a loopback address (or with --dev) and `required`
-    on any other. Without --dev, auth `off` on a non-loopback address is refused, so the service
-    is never reachable from the network without authentication by accident.
-    """
-    from cds_service.auth import load_trusted_clients
-    from cds_service.jwks import is_loopback_host
-
-    source = os.environ if env is None else env
-    loopback = is_loopback_host(args.host)
-    explicit = args.auth or source.get("HER2CDS_AUTH")
-    auth = explicit or ("off" if loopback or args.dev else "required")
-    if not explicit and auth == "required" and not source.get("HER2CDS_TRUSTED_CLIENTS"):
-        raise ConfigError(
-            f"client authentication is required on {args.host} (not a loopback address), "
-            "so HER2CDS_TRUSTED_CLIENTS must name a trusted-clients JSON file "
-            "(to try it: examples/trusted-clients.sandbox.json); "
-            "or pass --dev to run a development server without authentication"
-        )
-    cfg = from_env(source, auth=auth)
-    if cfg.auth == "off" and not loopback and not args.dev:
-        raise ConfigError(
-            f"refusing to serve on {args.host} without client authentication; "
-            "set HER2CDS_AUTH=required and HER2CDS_TRUSTED_CLIENTS, "
-            "or pass --dev for a development server"
-        )
-    if cfg.auth == "required":
-        load_trusted_clients(cfg.trusted_clients, timeout=cfg.jwks_timeout)
-    return cfg
+from cds_service.config import ConfigError, from_env
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from cds_service.auth import serve_config
     from cds_service.server import run
 
     try:
-        cfg = serve_config(args)
+        cfg = serve_config(args.host, auth=args.auth, dev=args.dev)
     except ConfigError as exc:
         print(f"her2-cds: configuration error: {exc}", file=sys.stderr)
         return 2
-    if cfg.auth == "off":
-        print(
-            f"her2-cds: client authentication is OFF (anyone who can reach {args.host} "
-            "may call the service); see README, Authentication",
-            file=sys.stderr,
-        )
     workers = args.workers or int(os.environ.get("HER2CDS_WORKERS", "0")) or None
     return run(cfg, host=args.host, port=args.port, workers=workers)
 

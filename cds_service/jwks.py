@@ -1,7 +1,8 @@
-"""Public keys of trusted CDS clients: JWK Sets given inline, in a file, or at a URL.
+"""Trusted CDS clients (HER2CDS_TRUSTED_CLIENTS) and their public keys: JWK Sets given inline,
+in a file, or at a URL.
 
-Only keys that can verify ES384 (EC P-384) or RS384 (RSA, 2048 bits or more) are kept; a JWK
-Set holding a private or symmetric key is refused. A URL is fetched with a timeout, cached,
+Only keys that can verify ES384 (EC P-384) or RS384 (RSA, 2048 bits or more) are kept: in a set
+the operator configured any other key is an error, in a set fetched from a URL it is skipped. A URL is fetched with a timeout, cached,
 and fetched again when a token names a `kid` the cache does not hold, at most once a minute
 (so a flood of made-up `kid`s cannot turn the service into a fetch loop), and when the cache is
 older than an hour.
@@ -15,7 +16,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
+from cds_service.config import PREFIX, ConfigError
+
 log = logging.getLogger("her2cds.auth")
 
 ALGORITHMS = ("ES384", "RS384")
@@ -31,6 +35,9 @@ REFRESH_INTERVAL = 60.0  # seconds between two fetches of one URL, whatever the 
 MAX_AGE = 3600.0  # a fetched set is fetched again after this long
 MAX_BYTES = 256 * 1024  # a JWK Set larger than this is refused
 MIN_RSA_BITS = 2048
+VARIABLE = f"{PREFIX}TRUSTED_CLIENTS"
+ENTRY_FIELDS = {"iss", "jwks", "jwks_url", "jwks_file", "tenant", "jku", "description"}
+KEY_FIELDS = ("jwks", "jwks_url", "jwks_file")
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 Fetch = Callable[[str, float], Any]  # (url, timeout) -> the parsed JSON document
@@ -211,3 +218,126 @@ def _describe(exc: Exception) -> str:
 
 def default_clock() -> float:
     return time.time()
+
+
+@dataclass(frozen=True)
+class TrustedClient:
+    """One entry of the trusted-clients file: an issuer, its keys, its tenants, allowed jku."""
+
+    iss: str
+    keys: StaticKeys | UrlKeys
+    tenants: frozenset[str] = frozenset()
+    jku: Mapping[str, UrlKeys] = field(default_factory=dict)
+
+    def find_key(self, kid: str, jku: Any) -> VerificationKey | None:
+        """The key named `kid`: from the token's jku if this client allows it, else its own."""
+        sources: list[StaticKeys | UrlKeys] = []
+        if isinstance(jku, str) and jku in self.jku:
+            sources.append(self.jku[jku])
+        sources.append(self.keys)
+        for source in sources:
+            key = source.get(kid)
+            if key is not None:
+                return key
+        return None
+
+
+# --- the trusted-clients file ---------------------------------------------------------------
+
+
+def load_trusted_clients(
+    path: str,
+    *,
+    timeout: float = 3.0,
+    fetch: Fetch = http_fetch,
+    clock: Clock = default_clock,
+) -> dict[str, TrustedClient]:
+    """Read and check the file named by HER2CDS_TRUSTED_CLIENTS; ConfigError names the variable."""
+    file = Path(path)
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{VARIABLE}: cannot read {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{VARIABLE}: {path} is not valid JSON ({exc})") from exc
+    if not isinstance(document, list) or not document:
+        raise ConfigError(f"{VARIABLE}: {path} must hold a non-empty JSON array of clients")
+    urls: dict[str, UrlKeys] = {}
+
+    def url_keys(url: str) -> UrlKeys:
+        if url not in urls:
+            urls[url] = UrlKeys(check_url(url), timeout=timeout, fetch=fetch, clock=clock)
+        return urls[url]
+
+    clients: dict[str, TrustedClient] = {}
+    for number, entry in enumerate(document, start=1):
+        where = f"{VARIABLE}: {path}: client {number}"
+        try:
+            client = _client(entry, file.parent, url_keys)
+        except (ConfigError, JwksError) as exc:
+            iss = entry.get("iss") if isinstance(entry, dict) else None
+            named = f" ({iss})" if isinstance(iss, str) else ""
+            raise ConfigError(f"{where}{named}: {exc}") from exc
+        if client.iss in clients:
+            raise ConfigError(f"{where}: iss {client.iss!r} is listed twice")
+        clients[client.iss] = client
+    return clients
+
+
+def _client(entry: Any, base: Path, url_keys: Any) -> TrustedClient:
+    if not isinstance(entry, dict):
+        raise ConfigError("must be a JSON object")
+    unknown = sorted(set(entry) - ENTRY_FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown field(s) {unknown}; allowed: {sorted(ENTRY_FIELDS)}")
+    iss = entry.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise ConfigError("needs 'iss', the client's issuer (a non-empty string)")
+    given = [k for k in KEY_FIELDS if k in entry]
+    if len(given) != 1:
+        raise ConfigError("needs exactly one of 'jwks', 'jwks_url', 'jwks_file'")
+    keys: StaticKeys | UrlKeys
+    if "jwks" in entry:
+        keys = StaticKeys(parse_jwks(entry["jwks"]), "inline")
+    elif "jwks_file" in entry:
+        keys = _file_keys(entry["jwks_file"], base)
+    else:
+        keys = url_keys(entry["jwks_url"])
+    return TrustedClient(iss, keys, _tenants(entry.get("tenant")), _jku(entry.get("jku"), url_keys))
+
+
+def _file_keys(name: Any, base: Path) -> StaticKeys:
+    if not isinstance(name, str) or not name:
+        raise ConfigError("'jwks_file' must be a path")
+    path = Path(name) if Path(name).is_absolute() else base / name
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read jwks_file {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"jwks_file {path} is not valid JSON ({exc})") from exc
+    try:
+        return StaticKeys(parse_jwks(document), str(path))
+    except JwksError as exc:
+        raise ConfigError(f"jwks_file {path}: {exc}") from exc
+
+
+def _tenants(value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    values = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, str) and v for v in values)
+    ):
+        raise ConfigError("'tenant' must be a non-empty string or array of strings")
+    return frozenset(values)
+
+
+def _jku(value: Any, url_keys: Any) -> dict[str, UrlKeys]:
+    if value is None:
+        return {}
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("'jku' must be an array of allowed JWKS URLs")
+    return {url: url_keys(url) for url in value}

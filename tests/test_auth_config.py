@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cds_service import create_app
-from cds_service.auth import load_trusted_clients
-from cds_service.cli import build_parser, main, serve_config
+from cds_service.auth import serve_config
+from cds_service.cli import build_parser, main
 from cds_service.config import ConfigError, from_env
-from cds_service.jwks import UrlKeys
+from cds_service.jwks import UrlKeys, load_trusted_clients
 from tests.conftest import ROOT
 from tests.test_auth_support import ISS, keys, write_clients
 
@@ -147,21 +147,23 @@ def test_jwks_file_is_relative_to_the_trusted_clients_file(tmp_path: Path) -> No
 # --- `her2-cds serve`: the authentication default ------------------------------------------
 
 
-def _serve_args(*argv: str) -> Any:
-    return build_parser().parse_args(["serve", *argv])
+def _serve(env: dict[str, str], *argv: str) -> Any:
+    """`her2-cds serve ARGV` with environment ENV: the configuration it would run with."""
+    args = build_parser().parse_args(["serve", *argv])
+    return serve_config(args.host, auth=args.auth, dev=args.dev, env=env)
 
 
 def test_serve_on_loopback_defaults_to_auth_off() -> None:
-    assert serve_config(_serve_args("--host", "127.0.0.1"), {}).auth == "off"
-    assert serve_config(_serve_args("--host", "localhost"), {}).auth == "off"
+    assert _serve({}, "--host", "127.0.0.1").auth == "off"
+    assert _serve({}, "--host", "localhost").auth == "off"
 
 
 def test_serve_on_the_network_requires_auth(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
-        serve_config(_serve_args("--host", "0.0.0.0"), {})
+        _serve({}, "--host", "0.0.0.0")
     assert "HER2CDS_TRUSTED_CLIENTS" in str(error.value) and "--dev" in str(error.value)
     env = {"HER2CDS_TRUSTED_CLIENTS": str(EXAMPLE)}
-    assert serve_config(_serve_args("--host", "0.0.0.0"), env).auth == "required"
+    assert _serve(env, "--host", "0.0.0.0").auth == "required"
 
 
 def test_serve_refuses_auth_off_on_the_network_without_dev() -> None:
@@ -170,23 +172,35 @@ def test_serve_refuses_auth_off_on_the_network_without_dev() -> None:
         (("--host", "10.1.2.3", "--auth", "off"), {}),
     ):
         with pytest.raises(ConfigError, match="refusing to serve"):
-            serve_config(_serve_args(*argv), env)
-    assert serve_config(_serve_args("--host", "0.0.0.0", "--dev"), {}).auth == "off"
+            _serve(env, *argv)
+    assert _serve({}, "--host", "0.0.0.0", "--dev").auth == "off"
 
 
 def test_serve_explicit_choice_wins(tmp_path: Path) -> None:
     env = {"HER2CDS_TRUSTED_CLIENTS": str(EXAMPLE)}
-    args = _serve_args("--host", "127.0.0.1", "--auth", "required")
-    assert serve_config(args, env).auth == "required"
+    assert _serve(env, "--host", "127.0.0.1", "--auth", "required").auth == "required"
     env_required = {"HER2CDS_AUTH": "required", **env}
-    assert serve_config(_serve_args("--dev"), env_required).auth == "required"
+    assert _serve(env_required, "--dev").auth == "required"
+
+
+def test_serve_reads_the_address_from_the_environment_when_not_given() -> None:
+    with pytest.raises(ConfigError, match=r"required on 0\.0\.0\.0"):
+        serve_config(None, env={"HER2CDS_HOST": "0.0.0.0"})
+    assert serve_config(None, env={}).auth == "off"  # default address: 127.0.0.1
+
+
+def test_serve_says_when_authentication_is_off(capsys: pytest.CaptureFixture[str]) -> None:
+    _serve({}, "--host", "127.0.0.1")
+    assert "client authentication is OFF" in capsys.readouterr().err
+    _serve({"HER2CDS_TRUSTED_CLIENTS": str(EXAMPLE)}, "--auth", "required")
+    assert "OFF" not in capsys.readouterr().err
 
 
 def test_serve_checks_the_trusted_clients_file_before_starting(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("[]", encoding="utf-8")
     env = {"HER2CDS_TRUSTED_CLIENTS": str(tmp_path / "bad.json")}
     with pytest.raises(ConfigError, match="HER2CDS_TRUSTED_CLIENTS"):
-        serve_config(_serve_args("--host", "0.0.0.0"), env)
+        _serve(env, "--host", "0.0.0.0")
 
 
 def test_serve_command_exits_2_with_the_reason(
