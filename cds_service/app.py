@@ -8,7 +8,6 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from cds_service.auth import init_auth
 from cds_service.config import Config, from_env
 from cds_service.db import Database
 from cds_service.errors import (
@@ -54,6 +53,8 @@ def _cors(response: Response, cfg: Config) -> Response:
 
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the service. `config` is a Config, a dict of overrides, or None (environment)."""
+    from cds_service.auth import init_auth
+
     cfg = config.validate() if isinstance(config, Config) else from_env(**(config or {}))
     app = Flask(__name__)
     app.config["HER2CDS"] = cfg
