@@ -273,18 +273,25 @@ def init_auth(app: Flask, cfg: Config) -> None:
         clients, replay, clock=clock, skew=cfg.jwt_clock_skew, max_lifetime=cfg.jwt_max_lifetime
     )
     app.extensions["her2cds.auth"] = authenticator
-    if not cfg.public_base_url:
-        log.warning(
-            "%sPUBLIC_BASE_URL is not set: the JWT aud check trusts each request's Host header; "
-            "set it to the service's public URL in production",
-            PREFIX,
-        )
-    log.info("client authentication required; trusted issuers: %s", ", ".join(sorted(clients)))
+    announced: list[bool] = []
+
+    def announce() -> None:
+        """Once per process, at its first guarded call: by then the log is set up."""
+        announced.append(True)
+        log.info("client authentication required; trusted issuers: %s", ", ".join(sorted(clients)))
+        if not cfg.public_base_url:
+            log.warning(
+                "%sPUBLIC_BASE_URL is not set: the JWT aud check trusts each request's Host "
+                "header; set it to the service's public URL in production",
+                PREFIX,
+            )
 
     @app.before_request
     def _authenticate() -> Response | None:
         if request.method == "OPTIONS" or not is_protected(request.path):
             return None
+        if not announced:
+            announce()
         try:
             g.her2cds_client = authenticator.authenticate(
                 request.headers.get("Authorization"), expected_audience(cfg.public_base_url)
@@ -346,7 +353,7 @@ def serve_config(
         )
     if cfg.auth == "required":
         load_trusted_clients(cfg.trusted_clients, timeout=cfg.jwks_timeout)
-    else:
+    elif not loopback:
         print(
             f"her2-cds: client authentication is OFF: anyone who can reach {host} may call "
             "the service (see README, Authentication)",

@@ -463,3 +463,13 @@ def test_any_changed_character_is_rejected(
     assert (
         authenticator.authenticate(f"Bearer {token}", DISCOVERY).iss == ISS
     )  # the original passes
+
+
+def test_missing_public_base_url_is_warned_once_per_process(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    http = make_app(tmp_path, clock, public_base_url="").test_client()
+    assert "PUBLIC_BASE_URL" not in caplog.text  # not at start-up: logging may not be set up yet
+    for _ in range(3):
+        http.get("/cds-services")
+    assert caplog.text.count("HER2CDS_PUBLIC_BASE_URL is not set") == 1

@@ -189,11 +189,12 @@ def test_serve_reads_the_address_from_the_environment_when_not_given() -> None:
     assert serve_config(None, env={}).auth == "off"  # default address: 127.0.0.1
 
 
-def test_serve_says_when_authentication_is_off(capsys: pytest.CaptureFixture[str]) -> None:
-    _serve({}, "--host", "127.0.0.1")
+def test_serve_warns_when_dev_leaves_the_network_open(capsys: pytest.CaptureFixture[str]) -> None:
+    _serve({}, "--host", "0.0.0.0", "--dev")
     assert "client authentication is OFF" in capsys.readouterr().err
-    _serve({"HER2CDS_TRUSTED_CLIENTS": str(EXAMPLE)}, "--auth", "required")
-    assert "OFF" not in capsys.readouterr().err
+    _serve({}, "--host", "127.0.0.1")  # the loopback default for trying it: no alarm
+    _serve({"HER2CDS_TRUSTED_CLIENTS": str(EXAMPLE)}, "--host", "0.0.0.0")
+    assert capsys.readouterr().err == ""
 
 
 def test_serve_checks_the_trusted_clients_file_before_starting(tmp_path: Path) -> None:
