@@ -56,6 +56,8 @@ def _cors(response: Response, cfg: Config) -> Response:
 
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the service. `config` is a Config, a dict of overrides, or None (environment)."""
+    from cds_service.auth import init_auth
+
     cfg = config.validate() if isinstance(config, Config) else from_env(**(config or {}))
     app = Flask(__name__)
     app.config["HER2CDS"] = cfg
@@ -64,6 +66,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     db = Database(cfg.database_url)
     db.create_tables()
     app.extensions["her2cds.db"] = db
+    init_auth(app, cfg)  # HER2CDS_AUTH=required: JWT on every /cds-services call
     app.register_blueprint(hooks_bp)
     app.register_blueprint(feedback_bp)
     app.register_blueprint(openapi_bp)

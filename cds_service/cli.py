@@ -15,10 +15,11 @@ from cds_service.config import ConfigError, from_env
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from cds_service.auth import serve_config
     from cds_service.server import run
 
     try:
-        cfg = from_env()
+        cfg = serve_config(args.host, auth=args.auth, dev=args.dev)
     except ConfigError as exc:
         print(f"her2-cds: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -78,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("HER2CDS_PORT", "8080")))
     serve.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: from CPU count)"
+    )
+    serve.add_argument(
+        "--auth",
+        choices=("required", "off"),
+        default=None,
+        help="verify the CDS client's JWT (default: HER2CDS_AUTH, else off on a loopback "
+        "address and required on any other)",
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="development server: authentication off by default, on any address",
     )
     serve.set_defaults(func=_serve)
     ev = sub.add_parser(
