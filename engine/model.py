@@ -152,6 +152,7 @@ class PatientRecord:
     early_exposures: tuple[Exposure, ...] = ()  # the (neo)adjuvant / curative ones
     lines: tuple[TherapyLine, ...] = ()
     data_issues: tuple[DataIssue, ...] = ()
+    early_setting_end: date | None = None  # when the last (neo)adjuvant drug ended
 
     @property
     def has_breast_cancer(self) -> bool:
@@ -164,6 +165,10 @@ class PatientRecord:
     @property
     def hr_positive(self) -> bool:
         return ReceptorStatus.POSITIVE in (self.er.status, self.pr.status)
+
+    @property
+    def active_brain_metastases(self) -> bool:
+        return any(m.concept == "brain-metastasis" and m.active for m in self.metastases)
 
     def conditions_of(self, *concepts: str) -> tuple[ConditionFact, ...]:
         return tuple(c for c in self.conditions if c.concept in concepts)

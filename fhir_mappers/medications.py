@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from engine.knowledge import Knowledge
-from engine.model import DataIssue, Exposure
+from engine.model import DataIssue, Exposure, ProgressionEvent
 from fhir_mappers.resources import (
     ResourceSet,
     as_list,
@@ -52,6 +52,8 @@ def medication_concept(resource: dict[str, Any], rs: ResourceSet) -> dict[str, A
                 for c in as_list(resource.get("contained")):
                     if isinstance(c, dict) and c.get("id") == target[1:]:
                         found = c
+            elif target.startswith("urn:uuid:"):
+                found = rs.medications.get(target)
             else:
                 key = "Medication/" + target.rsplit("Medication/", 1)[-1]
                 found = rs.medications.get(key)
@@ -80,6 +82,20 @@ def _intent(resource: dict[str, Any], term: Terminology) -> str | None:
     return None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _when(resource: dict[str, Any]) -> tuple[date | None, date | None]:
+    """(start, end) of a statement or administration: R4 effective[x], R5 occurence[x]."""
+    for prefix in ("effective", "occurence", "occurrence"):
+        period = _dict(resource.get(prefix + "Period"))
+        start = parse_date(period.get("start")) or parse_date(resource.get(prefix + "DateTime"))
+        if start is not None:
+            return start, parse_date(period.get("end"))
+    return parse_date(resource.get("dateAsserted")), None
+
+
 def _period(
     resource: dict[str, Any], default_days: int, as_of: date
 ) -> tuple[date | None, date | None, bool]:
@@ -89,22 +105,19 @@ def _period(
     start: date | None = None
     end: date | None = None
     if rtype in ("MedicationStatement", "MedicationAdministration"):
-        period = resource.get("effectivePeriod") or {}
-        start = parse_date(period.get("start")) or parse_date(resource.get("effectiveDateTime"))
-        end = parse_date(period.get("end"))
-        if start is None:
-            start = parse_date(resource.get("dateAsserted"))
+        start, end = _when(resource)
     else:  # MedicationRequest
         start = parse_date(resource.get("authoredOn"))
         for dosage in as_list(resource.get("dosageInstruction")):
-            bounds = ((dosage or {}).get("timing") or {}).get("repeat", {}).get("boundsPeriod")
+            repeat = _dict(_dict(_dict(dosage).get("timing")).get("repeat"))
+            bounds = repeat.get("boundsPeriod")
             if isinstance(bounds, dict):
                 start = parse_date(bounds.get("start")) or start
                 end = parse_date(bounds.get("end")) or end
-        dispense = resource.get("dispenseRequest") or {}
-        validity = dispense.get("validityPeriod") or {}
+        dispense = _dict(resource.get("dispenseRequest"))
+        validity = _dict(dispense.get("validityPeriod"))
         start = start or parse_date(validity.get("start"))
-        supply = (dispense.get("expectedSupplyDuration") or {}).get("value")
+        supply = _dict(dispense.get("expectedSupplyDuration")).get("value")
         if end is None and start and isinstance(supply, (int, float)) and supply > 0:
             end = start + timedelta(days=int(supply))
     if start is None:
@@ -143,40 +156,74 @@ def exposures(
     knowledge: Knowledge,
     as_of: date,
     issues: list[DataIssue],
+    progressions: list[ProgressionEvent] | None = None,
 ) -> list[Exposure]:
-    """All anticancer exposures in the record, one per drug course."""
+    """All anticancer exposures in the record, one per drug course.
+
+    A stop for "no response" (statusReason 266721009) is also documented progression: it is
+    appended to `progressions` when a list is given, dated at the stop (the end, else the start).
+    """
     default_days = int(knowledge.param("lines", "default_exposure_days"))
     merge_gap = int(knowledge.param("lines", "course_merge_gap_days"))
     points: list[_Point] = []
     for rtype in _MED_TYPES:
         for res in rs.of(rtype):
-            if res.get("status") in _SKIP_STATUS[rtype]:
-                continue
-            if rtype == "MedicationRequest" and res.get("intent") in ("proposal", "plan"):
-                continue
-            match = match_resource(res, rs, term)
-            if match is None:
-                continue
-            drugs = [d for d in match.drugs if knowledge.drug(d) is not None]
-            if not drugs:
-                continue
-            validate(res, issues)
-            start, end, ongoing = _period(res, default_days, as_of)
-            if start is None:
-                issues.append(DataIssue(ref_id(res), "medication has no usable date"))
-                continue
-            for drug in drugs:
-                points.append(
-                    _Point(
-                        drug,
-                        start,
-                        None if ongoing else end,
-                        ref_id(res),
-                        _intent(res, term),
-                        _stopped_for_progression(res, term),
-                    )
+            try:
+                points.extend(
+                    _points(res, rs, term, knowledge, as_of, default_days, issues, progressions)
                 )
+            except (AttributeError, TypeError, ValueError, KeyError) as exc:
+                issues.append(DataIssue(ref_id(res), f"medication could not be read: {exc}"))
     return _merge(points, knowledge, merge_gap)
+
+
+def _points(
+    res: dict[str, Any],
+    rs: ResourceSet,
+    term: Terminology,
+    knowledge: Knowledge,
+    as_of: date,
+    default_days: int,
+    issues: list[DataIssue],
+    progressions: list[ProgressionEvent] | None,
+) -> list[_Point]:
+    rtype = str(res.get("resourceType"))
+    if res.get("status") in _SKIP_STATUS[rtype]:
+        return []
+    if rtype == "MedicationRequest" and res.get("intent") in ("proposal", "plan"):
+        return []
+    match = match_resource(res, rs, term)
+    if match is None:
+        return []
+    drugs = [d for d in match.drugs if knowledge.drug(d) is not None]
+    if not drugs:
+        return []
+    validate(res, issues)
+    start, end, ongoing = _period(res, default_days, as_of)
+    sid = ref_id(res)
+    if start is None:
+        issues.append(DataIssue(sid, "medication has no usable date"))
+        return []
+    progressed = _stopped_for_progression(res, term)
+    if progressed and progressions is not None:
+        explicit_end = _explicit_end(res)
+        progressions.append(ProgressionEvent(explicit_end or start, sid, "stopped for no response"))
+    intent = _intent(res, term)
+    return [
+        _Point(drug, start, None if ongoing else end, sid, intent, progressed) for drug in drugs
+    ]
+
+
+def _explicit_end(res: dict[str, Any]) -> date | None:
+    """The end a resource states itself (not the default cycle length)."""
+    if res.get("resourceType") == "MedicationRequest":
+        for dosage in as_list(res.get("dosageInstruction")):
+            repeat = _dict(_dict(_dict(dosage).get("timing")).get("repeat"))
+            end = parse_date(_dict(repeat.get("boundsPeriod")).get("end"))
+            if end is not None:
+                return end
+        return None
+    return _when(res)[1]
 
 
 def _merge(points: list[_Point], knowledge: Knowledge, merge_gap: int) -> list[Exposure]:

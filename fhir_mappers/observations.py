@@ -39,9 +39,10 @@ class ObservationFacts:
 
 
 def _effective(obs: dict[str, Any]) -> date | None:
+    period = obs.get("effectivePeriod")
     return (
         parse_date(obs.get("effectiveDateTime"))
-        or parse_date((obs.get("effectivePeriod") or {}).get("start"))
+        or parse_date(period.get("start") if isinstance(period, dict) else None)
         or parse_date(obs.get("effectiveInstant"))
         or parse_date(obs.get("issued"))
     )
@@ -72,8 +73,9 @@ def _answer(value: Any, term: Terminology) -> ReceptorStatus:
 
 def _specimen(obs: dict[str, Any]) -> Specimen:
     """Metastatic when the specimen or body site says so; primary when it names the breast."""
+    specimen = obs.get("specimen")
     texts = [
-        str((obs.get("specimen") or {}).get("display", "")),
+        str(specimen.get("display", "")) if isinstance(specimen, dict) else "",
         *(concept_text(b) for b in as_list(obs.get("bodySite"))),
     ]
     joined = " ".join(texts).lower()
@@ -87,32 +89,61 @@ def _specimen(obs: dict[str, Any]) -> Specimen:
 def observation_facts(
     observations: list[dict[str, Any]], term: Terminology, issues: list[DataIssue]
 ) -> ObservationFacts:
+    """Read every relevant Observation; a malformed one is reported, never raised."""
+    out = ObservationFacts()
+    for obs in observations:
+        try:
+            _one(obs, term, issues, out)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            issues.append(DataIssue(ref_id(obs), f"observation could not be read: {exc}"))
+    return out
+
+
+def _lvef_components(
+    obs: dict[str, Any], lvef_codes: set[str], term: Terminology
+) -> list[dict[str, Any]]:
+    """LVEF reported as a component of an echo panel (e.g. 18043-0 inside 34552-0)."""
+    return [
+        c
+        for c in as_list(obs.get("component"))
+        if isinstance(c, dict) and term.loinc_codes(c.get("code")) & lvef_codes
+    ]
+
+
+def _one(
+    obs: dict[str, Any], term: Terminology, issues: list[DataIssue], out: ObservationFacts
+) -> None:
     spec = term.observations["observations"]
     mets = term.observations["metastasis_values"]
     status_values = term.observations["disease_status_values"]
-    out = ObservationFacts()
-    for obs in observations:
-        codes = term.loinc_codes(obs.get("code"))
-        if not codes or obs.get("status") in _EXCLUDED_STATUS:
-            continue
-        receptor = next((r for r in ("her2", "er", "pr") if codes & set(spec[r])), None)
-        is_lvef = bool(codes & set(spec["lvef"]))
-        is_m = bool(codes & set(spec["distant_metastasis"]))
-        is_stage = bool(codes & set(spec["stage_group"]))
-        is_status = bool(codes & set(spec["disease_status"]))
-        if not (receptor or is_lvef or is_m or is_stage or is_status):
-            continue
-        validate(obs, issues)
-        when = _effective(obs)
-        sid = ref_id(obs)
-        if receptor:
-            method = next(spec[receptor][c] for c in codes if c in spec[receptor])
-            value = obs.get("valueCodeableConcept", obs.get("valueString"))
-            status = _answer(value, term)
-            if status is ReceptorStatus.UNKNOWN:
-                issues.append(DataIssue(sid, f"{receptor.upper()} result has no readable value"))
-                continue
-            result = ReceptorResult(
+    codes = term.loinc_codes(obs.get("code"))
+    if not codes or obs.get("status") in _EXCLUDED_STATUS:
+        return
+    lvef_codes = set(spec["lvef"])
+    receptor = next((r for r in ("her2", "er", "pr") if codes & set(spec[r])), None)
+    is_lvef = bool(codes & lvef_codes)
+    is_m = bool(codes & set(spec["distant_metastasis"]))
+    is_stage = bool(codes & set(spec["stage_group"]))
+    is_status = bool(codes & set(spec["disease_status"]))
+    components = (
+        _lvef_components(obs, lvef_codes, term) if not is_lvef and "component" in obs else []
+    )
+    if not (receptor or is_lvef or is_m or is_stage or is_status or components):
+        return
+    validate(obs, issues)
+    when = _effective(obs)
+    sid = ref_id(obs)
+    if receptor:
+        method = next(spec[receptor][c] for c in codes if c in spec[receptor])
+        value = obs.get("valueCodeableConcept", obs.get("valueString"))
+        status = _answer(value, term)
+        if status is ReceptorStatus.UNKNOWN:
+            issues.append(DataIssue(sid, f"{receptor.upper()} result has no readable value"))
+            return
+        if when is None:
+            issues.append(DataIssue(sid, f"{receptor.upper()} result has no date"))
+        getattr(out, receptor).append(
+            ReceptorResult(
                 status=status,
                 date=when,
                 method=method,
@@ -120,31 +151,35 @@ def observation_facts(
                 display=concept_text(value) if isinstance(value, dict) else str(value),
                 specimen=_specimen(obs),
             )
-            getattr(out, receptor).append(result)
-        elif is_lvef:
-            q = obs.get("valueQuantity") or {}
-            val = q.get("value")
-            if not isinstance(val, (int, float)) or when is None:
+        )
+    elif is_lvef or components:
+        for holder in [obs] if is_lvef else components:
+            q = holder.get("valueQuantity")
+            val = q.get("value") if isinstance(q, dict) else None
+            if not isinstance(val, (int, float)) or isinstance(val, bool) or when is None:
                 issues.append(DataIssue(sid, "LVEF has no numeric value or no date"))
                 continue
-            out.lvef.append(Measurement(float(val), str(q.get("unit", "%")), when, sid))
-        elif is_m or is_stage:
-            value = obs.get("valueCodeableConcept")
-            codes_v = set(coding_codes(value))
-            text = concept_text(value).lower().strip()
-            m1 = codes_v & set(mets["m1_snomed"]) or text in mets["m1_text"]
-            m1 = m1 or any(str(c).lower() in mets["m1_text"] for c in coding_codes(value))
-            iv = codes_v & set(mets["stage_iv_snomed"]) or text in mets["stage_iv_text"]
-            iv = iv or any(str(c).lower() in mets["stage_iv_text"] for c in coding_codes(value))
-            if (is_m and m1) or (is_stage and iv):
-                out.metastatic.append((when, sid))
-            elif codes_v or text:
-                out.non_metastatic.append(sid)
-        elif is_status:
-            value = obs.get("valueCodeableConcept")
-            if set(coding_codes(value, SNOMED)) & set(status_values["progression_snomed"]):
-                if when is None:
-                    issues.append(DataIssue(sid, "progression has no date"))
-                    continue
-                out.progressions.append(ProgressionEvent(when, sid, "disease status: worsened"))
-    return out
+            unit = str(q.get("unit") or q.get("code") or "%") if isinstance(q, dict) else "%"
+            out.lvef.append(Measurement(float(val), unit, when, sid))
+    elif is_m or is_stage:
+        value = obs.get("valueCodeableConcept")
+        codes_v = set(coding_codes(value))
+        text = concept_text(value).lower().strip()
+        lowered = {c.lower() for c in codes_v}
+        m1 = bool(codes_v & set(mets["m1_snomed"])) or text in mets["m1_text"]
+        m1 = m1 or bool(lowered & set(mets["m1_text"]))
+        iv = bool(codes_v & set(mets["stage_iv_snomed"])) or text in mets["stage_iv_text"]
+        iv = iv or bool(lowered & set(mets["stage_iv_text"]))
+        if (is_m and m1) or (is_stage and iv):
+            if when is None:
+                issues.append(DataIssue(sid, "distant metastasis / stage IV has no date"))
+            out.metastatic.append((when, sid))
+        elif codes_v or text:
+            out.non_metastatic.append(sid)
+    elif is_status:
+        value = obs.get("valueCodeableConcept")
+        if set(coding_codes(value, SNOMED)) & set(status_values["progression_snomed"]):
+            if when is None:
+                issues.append(DataIssue(sid, "progression has no date"))
+                return
+            out.progressions.append(ProgressionEvent(when, sid, "disease status: worsened"))

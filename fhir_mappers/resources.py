@@ -114,6 +114,7 @@ class ResourceSet:
         resource = repair(resource)
         if rtype == "Medication" and resource.get("id"):
             self.medications[f"Medication/{resource['id']}"] = resource
+            self.medications[f"urn:uuid:{resource['id']}"] = resource
         self.by_type.setdefault(rtype, []).append(resource)
 
 

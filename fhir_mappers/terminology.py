@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
+_ATC = frozenset(s.rstrip("/") for s in ATC_SYSTEMS)
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
 
 _STRENGTH = re.compile(
@@ -82,7 +83,7 @@ class MedicationMatch:
     """The drugs a medication names, and how we know (code or text)."""
 
     drugs: tuple[str, ...]
-    matched_by: str  # "rxnorm", "snomed", "atc", "text"
+    matched_by: str  # "rxnorm", "rxnorm-unverified", "snomed", "atc", "text"
 
 
 @dataclass(frozen=True)
@@ -98,39 +99,68 @@ class Terminology:
     conditions: tuple[ConditionEntry, ...]
     observations: dict[str, Any]
 
+    _text_cache: dict[str, tuple[str, ...] | None] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
     # -- medications ---------------------------------------------------------------------------
     def match_medication(self, concept: dict[str, Any] | None) -> MedicationMatch | None:
-        """Match a CodeableConcept (R4 medicationCodeableConcept or R5 medication.concept)."""
+        """Match a CodeableConcept (R4 medicationCodeableConcept or R5 medication.concept).
+
+        Codes first, in table order (conjugates and Phesgo before plain trastuzumab). A code the
+        table marks unverified only decides when the text does not name a different drug.
+        """
         if not isinstance(concept, dict):
             return None
         codings = [c for c in _as_list(concept.get("coding")) if isinstance(c, dict)]
-        for entry in self.medications:  # table order: conjugates before trastuzumab
-            for c in codings:
-                code, system = str(c.get("code", "")), str(c.get("system", ""))
-                if system == RXNORM and code in entry.rxnorm:
-                    return MedicationMatch(entry.drugs, "rxnorm")
-                if system == SNOMED and code in entry.snomed:
-                    return MedicationMatch(entry.drugs, "snomed")
-                if system.rstrip("/") in (s.rstrip("/") for s in ATC_SYSTEMS) and (
-                    code.upper() in entry.atc
-                ):
-                    return MedicationMatch(entry.drugs, "atc")
+        by_code = self._match_codes(codings) if codings else None
+        if by_code is not None and by_code.matched_by != "rxnorm-unverified":
+            return by_code
         texts = [concept.get("text")] + [c.get("display") for c in codings]
         for raw in texts:
             if isinstance(raw, str) and raw.strip():
                 found = self.match_medication_text(raw)
                 if found:
+                    if by_code is not None and found == by_code.drugs:
+                        return by_code
                     return MedicationMatch(found, "text")
+        return by_code
+
+    def _match_codes(self, codings: list[dict[str, Any]]) -> MedicationMatch | None:
+        for entry in self.medications:
+            for c in codings:
+                code, system = str(c.get("code", "")), str(c.get("system", ""))
+                if system == RXNORM and code in entry.rxnorm:
+                    how = "rxnorm-unverified" if code in entry.unverified_rxnorm else "rxnorm"
+                    return MedicationMatch(entry.drugs, how)
+                if system == SNOMED and code in entry.snomed:
+                    return MedicationMatch(entry.drugs, "snomed")
+                if system.rstrip("/") in _ATC and code.upper() in entry.atc:
+                    return MedicationMatch(entry.drugs, "atc")
         return None
 
     def match_medication_text(self, text: str) -> tuple[str, ...] | None:
+        """The drugs a free text names (cached: real records repeat the same few texts)."""
+        if text in self._text_cache:
+            return self._text_cache[text]
+        found: tuple[str, ...] | None = None
         norm = normalise_text(text)
         raw = text.lower()
         for entry in self.medications:
-            for name in entry.names:
-                if _contains_phrase(norm, name) or _contains_phrase(raw, name):
-                    return entry.drugs
-        return None
+            if any(_contains_phrase(norm, n) or _contains_phrase(raw, n) for n in entry.names):
+                found = entry.drugs
+                break
+        if len(self._text_cache) < 4096:
+            self._text_cache[text] = found
+        return found
+
+    def unverified_codes(self) -> dict[str, tuple[str, ...]]:
+        """RxNorm codes still marked unverified, per drug entry (for review and tests)."""
+        return {
+            " + ".join(e.drugs): tuple(sorted(e.unverified_rxnorm))
+            for e in self.medications
+            if e.unverified_rxnorm
+        }
 
     # -- conditions ----------------------------------------------------------------------------
     def match_condition(self, concept: dict[str, Any] | None) -> ConditionMatch | None:
