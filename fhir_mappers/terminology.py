@@ -65,6 +65,7 @@ class MedicationEntry:
     atc: frozenset[str]
     names: tuple[str, ...]
     unverified_rxnorm: frozenset[str]
+    names_all: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,9 @@ class Terminology:
         norm = normalise_text(text)
         raw = text.lower()
         for entry in self.medications:
-            if any(_contains_phrase(norm, n) or _contains_phrase(raw, n) for n in entry.names):
+            if any(
+                _contains_phrase(norm, n) or _contains_phrase(raw, n) for n in entry.names
+            ) or any(all(_contains_phrase(norm, n) for n in group) for group in entry.names_all):
                 found = entry.drugs
                 break
         if len(self._text_cache) < 4096:
@@ -256,6 +259,7 @@ def load_terminology() -> Terminology:
             atc=frozenset(a.upper() for a in m.get("atc", [])),
             names=tuple(sorted((n.lower() for n in m["names"]), key=len, reverse=True)),
             unverified_rxnorm=frozenset(m.get("unverified_rxnorm", [])),
+            names_all=tuple(tuple(n.lower() for n in g) for g in m.get("names_all", [])),
         )
         for m in meds["medications"]
     )
