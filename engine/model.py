@@ -117,6 +117,7 @@ class TherapyLine:
     source_ids: tuple[str, ...]
     her2_directed: bool
     progression_ids: tuple[str, ...] = ()
+    start_reason: str = ""  # why a line starts here (first therapy, new agent, progression, gap)
 
     @property
     def ongoing(self) -> bool:

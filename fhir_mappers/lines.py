@@ -19,11 +19,7 @@ from datetime import date, timedelta
 
 from engine.knowledge import Knowledge
 from engine.model import Exposure, ProgressionEvent, TherapyLine
-
-_NEW_LINE_CLASSES = frozenset({"anti-her2-adc", "her2-tki"})
-_NEW_LINE_DRUGS = frozenset({"margetuximab"})
-_ADD_ON_CLASSES = frozenset({"endocrine", "cdk46"})
-_ANTIBODIES = frozenset({"trastuzumab", "pertuzumab"})
+from fhir_mappers.terminology import load_line_rules
 
 
 @dataclass
@@ -60,22 +56,26 @@ def _why_new(
     last_end = line.last_end
     if last_end is not None and (exp.start - last_end).days > gap_days:
         return f"restart after {(exp.start - last_end).days} days without therapy"
+    rules = load_line_rules()
+    window = knowledge.param("lines", "regimen_window_days")
     families = {_family(d, knowledge) for d in line.drugs}
     same_drug = exp.drug in line.drugs or _family(exp.drug, knowledge) in families
     progressed = [p for p in progressions if line.start < p.date <= exp.start]
-    if progressed and not same_drug:
+    if progressed and exp.drug not in line.drugs:
+        # After documented progression any change is a new line, even a substitution.
         return f"regimen changed after documented progression on {progressed[-1].date.isoformat()}"
     if same_drug:
         return None  # continuation or substitution within a family
-    if exp.drug_class in _NEW_LINE_CLASSES or exp.drug in _NEW_LINE_DRUGS:
+    if exp.drug_class in rules.new_line_classes or exp.drug in rules.new_line_drugs:
         return f"new anti-HER2 agent {exp.drug}"
-    if exp.drug_class == "chemotherapy":
-        return f"new chemotherapy partner {exp.drug} after day {knowledge.param('lines', 'regimen_window_days')}"
-    if exp.drug_class in _ADD_ON_CLASSES and line.drugs & _ANTIBODIES:
+    if exp.drug_class in rules.new_partner_classes:
+        return f"new chemotherapy partner {exp.drug} after day {window}"
+    antibodies = line.drugs & rules.maintenance_antibodies
+    if exp.drug_class in rules.add_on_classes and antibodies:
         return None  # endocrine / CDK4/6 added to antibody maintenance
-    if exp.drug in _ANTIBODIES and line.drugs & _ANTIBODIES:
-        return None
-    return f"new drug {exp.drug} after day {knowledge.param('lines', 'regimen_window_days')}"
+    if exp.drug in rules.maintenance_antibodies and antibodies:
+        return None  # pertuzumab added to trastuzumab (or the reverse)
+    return f"new drug {exp.drug} after day {window}"
 
 
 def regimen_for(drugs: set[str], knowledge: Knowledge) -> tuple[str | None, str]:
@@ -160,6 +160,7 @@ def _finish(
                 source_ids=sources,
                 her2_directed=any(knowledge.is_her2_directed(d) for d in drugs),
                 progression_ids=tuple(p.source_id for p in in_line),
+                start_reason=b.reason,
             )
         )
     return lines

@@ -281,3 +281,29 @@ def load_terminology() -> Terminology:
         conditions=conditions,
         observations=obs,
     )
+
+
+@dataclass(frozen=True)
+class LineRules:
+    """Which drug classes start a new line or may join antibody maintenance (lines.yaml)."""
+
+    version: str
+    new_line_classes: frozenset[str]
+    new_line_drugs: frozenset[str]
+    new_partner_classes: frozenset[str]
+    add_on_classes: frozenset[str]
+    maintenance_antibodies: frozenset[str]
+
+
+@lru_cache(maxsize=1)
+def load_line_rules() -> LineRules:
+    """Load and validate the line-builder classes (cached)."""
+    data = _read("lines.yaml")
+    return LineRules(
+        version=str(data["version"]),
+        new_line_classes=frozenset(data["new_line_classes"]),
+        new_line_drugs=frozenset(data["new_line_drugs"]),
+        new_partner_classes=frozenset(data["new_partner_classes"]),
+        add_on_classes=frozenset(data["add_on_classes"]),
+        maintenance_antibodies=frozenset(data["maintenance_antibodies"]),
+    )
