@@ -86,21 +86,62 @@ def _specimen(obs: dict[str, Any]) -> Specimen:
     return Specimen.UNKNOWN
 
 
+@dataclass(frozen=True)
+class _Codes:
+    """The observation code sets, built once per call (not once per resource)."""
+
+    receptors: dict[str, dict[str, str]]
+    lvef: frozenset[str]
+    distant_metastasis: frozenset[str]
+    stage_group: frozenset[str]
+    disease_status: frozenset[str]
+    m1_snomed: frozenset[str]
+    m1_text: frozenset[str]
+    stage_iv_snomed: frozenset[str]
+    stage_iv_text: frozenset[str]
+    progression_snomed: frozenset[str]
+    relevant: frozenset[str]
+
+    @classmethod
+    def of(cls, term: Terminology) -> _Codes:
+        spec = term.observations["observations"]
+        mets = term.observations["metastasis_values"]
+        receptors = {r: dict(spec[r]) for r in ("her2", "er", "pr")}
+        groups = {
+            k: frozenset(spec[k])
+            for k in ("lvef", "distant_metastasis", "stage_group", "disease_status")
+        }
+        relevant = frozenset().union(*groups.values(), *(set(v) for v in receptors.values()))
+        return cls(
+            receptors=receptors,
+            m1_snomed=frozenset(mets["m1_snomed"]),
+            m1_text=frozenset(mets["m1_text"]),
+            stage_iv_snomed=frozenset(mets["stage_iv_snomed"]),
+            stage_iv_text=frozenset(mets["stage_iv_text"]),
+            progression_snomed=frozenset(
+                term.observations["disease_status_values"]["progression_snomed"]
+            ),
+            relevant=relevant,
+            **groups,
+        )
+
+
 def observation_facts(
     observations: list[dict[str, Any]], term: Terminology, issues: list[DataIssue]
 ) -> ObservationFacts:
     """Read every relevant Observation; a malformed one is reported, never raised."""
     out = ObservationFacts()
+    codes = _Codes.of(term)
     for obs in observations:
         try:
-            _one(obs, term, issues, out)
+            _one(obs, term, codes, issues, out)
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
             issues.append(DataIssue(ref_id(obs), f"observation could not be read: {exc}"))
     return out
 
 
 def _lvef_components(
-    obs: dict[str, Any], lvef_codes: set[str], term: Terminology
+    obs: dict[str, Any], lvef_codes: frozenset[str], term: Terminology
 ) -> list[dict[str, Any]]:
     """LVEF reported as a component of an echo panel (e.g. 18043-0 inside 34552-0)."""
     return [
@@ -111,30 +152,30 @@ def _lvef_components(
 
 
 def _one(
-    obs: dict[str, Any], term: Terminology, issues: list[DataIssue], out: ObservationFacts
+    obs: dict[str, Any],
+    term: Terminology,
+    k: _Codes,
+    issues: list[DataIssue],
+    out: ObservationFacts,
 ) -> None:
-    spec = term.observations["observations"]
-    mets = term.observations["metastasis_values"]
-    status_values = term.observations["disease_status_values"]
     codes = term.loinc_codes(obs.get("code"))
-    if not codes or obs.get("status") in _EXCLUDED_STATUS:
+    if obs.get("status") in _EXCLUDED_STATUS:
         return
-    lvef_codes = set(spec["lvef"])
-    receptor = next((r for r in ("her2", "er", "pr") if codes & set(spec[r])), None)
-    is_lvef = bool(codes & lvef_codes)
-    is_m = bool(codes & set(spec["distant_metastasis"]))
-    is_stage = bool(codes & set(spec["stage_group"]))
-    is_status = bool(codes & set(spec["disease_status"]))
     components = (
-        _lvef_components(obs, lvef_codes, term) if not is_lvef and "component" in obs else []
+        _lvef_components(obs, k.lvef, term) if "component" in obs and not codes & k.lvef else []
     )
-    if not (receptor or is_lvef or is_m or is_stage or is_status or components):
+    if not codes & k.relevant and not components:
         return
+    receptor = next((r for r in ("her2", "er", "pr") if codes & k.receptors[r].keys()), None)
+    is_lvef = bool(codes & k.lvef)
+    is_m = bool(codes & k.distant_metastasis)
+    is_stage = bool(codes & k.stage_group)
+    is_status = bool(codes & k.disease_status)
     validate(obs, issues)
     when = _effective(obs)
     sid = ref_id(obs)
     if receptor:
-        method = next(spec[receptor][c] for c in codes if c in spec[receptor])
+        method = next(k.receptors[receptor][c] for c in codes if c in k.receptors[receptor])
         value = obs.get("valueCodeableConcept", obs.get("valueString"))
         status = _answer(value, term)
         if status is ReceptorStatus.UNKNOWN:
@@ -166,10 +207,10 @@ def _one(
         codes_v = set(coding_codes(value))
         text = concept_text(value).lower().strip()
         lowered = {c.lower() for c in codes_v}
-        m1 = bool(codes_v & set(mets["m1_snomed"])) or text in mets["m1_text"]
-        m1 = m1 or bool(lowered & set(mets["m1_text"]))
-        iv = bool(codes_v & set(mets["stage_iv_snomed"])) or text in mets["stage_iv_text"]
-        iv = iv or bool(lowered & set(mets["stage_iv_text"]))
+        m1 = bool(codes_v & k.m1_snomed or text in k.m1_text or lowered & k.m1_text)
+        iv = bool(
+            codes_v & k.stage_iv_snomed or text in k.stage_iv_text or lowered & k.stage_iv_text
+        )
         if (is_m and m1) or (is_stage and iv):
             if when is None:
                 issues.append(DataIssue(sid, "distant metastasis / stage IV has no date"))
@@ -178,7 +219,7 @@ def _one(
             out.non_metastatic.append(sid)
     elif is_status:
         value = obs.get("valueCodeableConcept")
-        if set(coding_codes(value, SNOMED)) & set(status_values["progression_snomed"]):
+        if set(coding_codes(value, SNOMED)) & k.progression_snomed:
             if when is None:
                 issues.append(DataIssue(sid, "progression has no date"))
                 return
