@@ -22,7 +22,7 @@ SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
-_ATC = frozenset(s.rstrip("/") for s in ATC_SYSTEMS)
+_SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", **{s.rstrip("/"): "atc" for s in ATC_SYSTEMS}}
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
 
 _STRENGTH = re.compile(
@@ -100,6 +100,9 @@ class Terminology:
     conditions: tuple[ConditionEntry, ...]
     observations: dict[str, Any]
 
+    _code_index: dict[tuple[str, str], tuple[int, str]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
     _text_cache: dict[str, tuple[str, ...] | None] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
@@ -128,17 +131,19 @@ class Terminology:
         return by_code
 
     def _match_codes(self, codings: list[dict[str, Any]]) -> MedicationMatch | None:
-        for entry in self.medications:
-            for c in codings:
-                code, system = str(c.get("code", "")), str(c.get("system", ""))
-                if system == RXNORM and code in entry.rxnorm:
-                    how = "rxnorm-unverified" if code in entry.unverified_rxnorm else "rxnorm"
-                    return MedicationMatch(entry.drugs, how)
-                if system == SNOMED and code in entry.snomed:
-                    return MedicationMatch(entry.drugs, "snomed")
-                if system.rstrip("/") in _ATC and code.upper() in entry.atc:
-                    return MedicationMatch(entry.drugs, "atc")
-        return None
+        """The first table entry (in table order) any coding names: one dict lookup per coding."""
+        best: tuple[int, str] | None = None
+        for c in codings:
+            system = _SYSTEM_KEYS.get(str(c.get("system", "")).rstrip("/"))
+            if system is None:
+                continue
+            code = str(c.get("code", ""))
+            hit = self._code_index.get((system, code.upper() if system == "atc" else code))
+            if hit is not None and (best is None or hit[0] < best[0]):
+                best = hit
+        if best is None:
+            return None
+        return MedicationMatch(self.medications[best[0]].drugs, best[1])
 
     def match_medication_text(self, text: str) -> tuple[str, ...] | None:
         """The drugs a free text names (cached: real records repeat the same few texts)."""
@@ -275,11 +280,21 @@ def load_terminology() -> Terminology:
         )
         for c in conds["concepts"]
     )
+    index: dict[tuple[str, str], tuple[int, str]] = {}
+    for i, m in enumerate(medications):
+        for code in m.rxnorm:
+            how = "rxnorm-unverified" if code in m.unverified_rxnorm else "rxnorm"
+            index.setdefault(("rxnorm", code), (i, how))
+        for code in m.snomed:
+            index.setdefault(("snomed", code), (i, "snomed"))
+        for code in m.atc:
+            index.setdefault(("atc", code), (i, "atc"))
     return Terminology(
         version=str(meds["version"]),
         medications=medications,
         conditions=conditions,
         observations=obs,
+        _code_index=index,
     )
 
 

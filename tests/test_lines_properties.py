@@ -71,8 +71,12 @@ def lines_of(res: list[dict[str, Any]]) -> Any:
 
 
 UNRELATED = [
-    {"resourceType": "Immunization", "id": "imm", "status": "completed",
-     "vaccineCode": b.coded("http://hl7.org/fhir/sid/cvx", "140", "Influenza")},
+    {
+        "resourceType": "Immunization",
+        "id": "imm",
+        "status": "completed",
+        "vaccineCode": b.coded("http://hl7.org/fhir/sid/cvx", "140", "Influenza"),
+    },
     {"resourceType": "Encounter", "id": "enc", "status": "finished"},
     b.condition("65363002", "Otitis media", "2020-05-01"),
     b.observation("8302-2", when="2020-05-01", quantity=165, unit="cm"),
@@ -81,9 +85,7 @@ UNRELATED = [
     b.medication("unused-med", b.coded(b.RXNORM, "224905", "trastuzumab")),  # not referenced
 ]
 
-SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
