@@ -143,7 +143,7 @@ def _finish(
         if progressed:
             stop_reason = "progression"
         elif nxt is not None:
-            stop_reason = nxt.reason
+            stop_reason = f"line {i + 2} started ({nxt.reason})"
         elif end is not None:
             stop_reason = "stopped (reason not recorded)"
         sources = tuple(sorted({s for e in b.exposures for s in e.source_ids}))
