@@ -22,7 +22,12 @@ def _onset(cond: dict[str, Any]) -> Any:
 
 
 def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> list[ConditionFact]:
-    match = term.match_condition(cond.get("code"))
+    code = cond.get("code")
+    if isinstance(code, str) and code.strip():
+        # A bare string where a CodeableConcept belongs: read it as text, and say so.
+        issues.append(DataIssue(ref_id(cond), "condition code is a plain string, read as text"))
+        code = {"text": code}
+    match = term.match_condition(code)
     if match is None:
         return []
     verification = coding_codes(cond.get("verificationStatus"))
@@ -40,7 +45,7 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
     return [
         ConditionFact(
             concept=concept,
-            display=concept_text(cond.get("code")),
+            display=concept_text(code),
             onset=onset,
             active=active,
             source_id=ref_id(cond),

@@ -24,7 +24,7 @@ from fhir_mappers.resources import (
 from fhir_mappers.terminology import SNOMED, MedicationMatch, Terminology
 
 _SKIP_STATUS = {
-    "MedicationStatement": {"entered-in-error", "not-taken", "intended"},
+    "MedicationStatement": {"entered-in-error", "not-taken", "intended", "draft"},
     "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
     "MedicationAdministration": {"entered-in-error", "not-done"},
 }
@@ -192,7 +192,11 @@ def _points(
         return []
     if rtype == "MedicationRequest" and res.get("intent") in ("proposal", "plan"):
         return []
-    match = match_resource(res, rs, term)
+    concept = medication_concept(res, rs)
+    if concept is None:
+        issues.append(DataIssue(ref_id(res), _unnamed(res)))
+        return []
+    match = term.match_medication(concept)
     if match is None:
         return []
     drugs = [d for d in match.drugs if knowledge.drug(d) is not None]
@@ -212,6 +216,16 @@ def _points(
     return [
         _Point(drug, start, None if ongoing else end, sid, intent, progressed) for drug in drugs
     ]
+
+
+def _unnamed(res: dict[str, Any]) -> str:
+    ref = res.get("medicationReference")
+    med = res.get("medication")
+    if isinstance(med, dict) and isinstance(med.get("reference"), dict):
+        ref = med["reference"]
+    if isinstance(ref, dict) and ref.get("reference"):
+        return f"medication reference {ref['reference']} not found in the data: drug unknown"
+    return "medication names no drug (no code, text or Medication reference)"
 
 
 def _explicit_end(res: dict[str, Any]) -> date | None:

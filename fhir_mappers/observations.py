@@ -25,6 +25,8 @@ from fhir_mappers.resources import (
 from fhir_mappers.terminology import LOINC, SNOMED, Terminology
 
 _EXCLUDED_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
+_RATIO_UNITS = frozenset({"1", "{ratio}", "ratio", "fraction"})
+_PERCENT_UNITS = frozenset({"%", "percent", "pct"})
 
 
 @dataclass
@@ -200,8 +202,16 @@ def _one(
             if not isinstance(val, (int, float)) or isinstance(val, bool) or when is None:
                 issues.append(DataIssue(sid, "LVEF has no numeric value or no date"))
                 continue
-            unit = str(q.get("unit") or q.get("code") or "%") if isinstance(q, dict) else "%"
-            out.lvef.append(Measurement(float(val), unit, when, sid))
+            value = float(val)
+            raw_unit = q.get("code") or q.get("unit") if isinstance(q, dict) else None
+            unit = str(raw_unit).strip().lower() if raw_unit else ("1" if value <= 1 else "%")
+            unit = "%" if unit in _PERCENT_UNITS else unit
+            if unit in _RATIO_UNITS and 0 < value <= 1:
+                value, unit = round(value * 100, 1), "%"  # a fraction (0.55) read as 55%
+            if unit != "%" or not 5 <= value <= 95:
+                issues.append(DataIssue(sid, f"LVEF {val} {unit} is not a plausible percentage"))
+                continue
+            out.lvef.append(Measurement(value, "%", when, sid))
     elif is_m or is_stage:
         value = obs.get("valueCodeableConcept")
         codes_v = set(coding_codes(value))

@@ -15,7 +15,13 @@ from fhir_mappers.resources import (
     ref_id,
     repair,
 )
-from fhir_mappers.terminology import RXNORM, SNOMED, Terminology, load_terminology
+from fhir_mappers.terminology import (
+    RXNORM,
+    SNOMED,
+    Terminology,
+    canonical_system,
+    load_terminology,
+)
 
 _ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
 
@@ -61,7 +67,7 @@ def draft_orders(
                 "coding": [
                     c
                     for c in as_list(concept.get("coding"))
-                    if isinstance(c, dict) and c.get("system") in (RXNORM, SNOMED)
+                    if isinstance(c, dict) and canonical_system(c.get("system")) in (RXNORM, SNOMED)
                 ]
             }
             code_match = term.match_medication(coded) if coded["coding"] else None

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine.model import DataIssue
+from fhir_mappers.terminology import canonical_system
 
 RELEVANT_TYPES = frozenset(
     {
@@ -204,7 +205,9 @@ def coding_codes(concept: Any, system: str | None = None) -> list[str]:
     return [
         str(c["code"])
         for c in as_list(concept.get("coding"))
-        if isinstance(c, dict) and c.get("code") and (system is None or c.get("system") == system)
+        if isinstance(c, dict)
+        and c.get("code")
+        and (system is None or canonical_system(c.get("system")) == system)
     ]
 
 

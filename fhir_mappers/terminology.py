@@ -22,7 +22,7 @@ SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
-_SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", **{s.rstrip("/"): "atc" for s in ATC_SYSTEMS}}
+_SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", ATC_SYSTEMS[0]: "atc"}
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
 
 _STRENGTH = re.compile(
@@ -40,6 +40,26 @@ _SPACES = re.compile(r"\s+")
 
 class TerminologyError(Exception):
     """A terminology file is missing or does not match its schema."""
+
+
+@lru_cache(maxsize=1)
+def _system_aliases() -> dict[str, str]:
+    data = _read("systems.yaml")
+    aliases: dict[str, str] = {}
+    for canonical, names in data["systems"].items():
+        aliases[canonical] = canonical
+        for name in names:
+            aliases[name] = canonical
+            aliases[name.lower()] = canonical
+    return aliases
+
+
+def canonical_system(system: Any) -> str:
+    """The canonical FHIR URI of a code system sent as an OID, with a trailing slash, etc."""
+    if not isinstance(system, str):
+        return ""
+    aliases = _system_aliases()
+    return aliases.get(system) or aliases.get(system.strip().lower()) or system
 
 
 def normalise_text(text: str) -> str:
@@ -134,7 +154,7 @@ class Terminology:
         """The first table entry (in table order) any coding names: one dict lookup per coding."""
         best: tuple[int, str] | None = None
         for c in codings:
-            system = _SYSTEM_KEYS.get(str(c.get("system", "")).rstrip("/"))
+            system = _SYSTEM_KEYS.get(canonical_system(c.get("system")))
             if system is None:
                 continue
             code = str(c.get("code", ""))
@@ -177,7 +197,7 @@ class Terminology:
         codings = [c for c in _as_list(concept.get("coding")) if isinstance(c, dict)]
         for entry in self.conditions:
             for c in codings:
-                code, system = str(c.get("code", "")), str(c.get("system", ""))
+                code, system = str(c.get("code", "")), canonical_system(c.get("system"))
                 if system == SNOMED and code in entry.snomed:
                     return ConditionMatch(
                         (entry.concept, *entry.also), entry.sites.get(code, entry.site)
@@ -204,7 +224,7 @@ class Terminology:
         return {
             str(c.get("code"))
             for c in _as_list(concept.get("coding"))
-            if isinstance(c, dict) and c.get("system") == LOINC and c.get("code")
+            if isinstance(c, dict) and canonical_system(c.get("system")) == LOINC and c.get("code")
         }
 
 
@@ -227,7 +247,7 @@ def _all_codes_known_elsewhere(codings: list[dict[str, Any]]) -> bool:
     Free text on a coded, unrelated condition ("Otitis media") must not be read for phrases;
     text is the fallback for records that carry no standard code.
     """
-    return any(c.get("system") in (SNOMED, *ICD10_SYSTEMS) for c in codings)
+    return any(canonical_system(c.get("system")) in (SNOMED, *ICD10_SYSTEMS) for c in codings)
 
 
 def _as_list(value: Any) -> list[Any]:

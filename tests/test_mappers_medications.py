@@ -209,3 +209,42 @@ def test_palliative_intent_is_metastatic_setting() -> None:
 def test_no_metastatic_date_means_everything_is_early() -> None:
     rec = picture(b.statement("224905", "trastuzumab", "2021-02-01", "2021-06-01"), met=None)
     assert rec.lines == () and len(rec.early_exposures) == 1
+
+
+def test_reference_to_a_missing_medication_is_a_data_issue() -> None:
+    res = b.med_resource(
+        "MedicationAdministration", None, "2021-02-01", reference="Medication/not-sent", rid="lost"
+    )
+    rec = picture(res)
+    assert rec.exposures == ()
+    issue = next(i for i in rec.data_issues if i.source_id == "MedicationAdministration/lost")
+    assert "Medication/not-sent" in issue.message
+
+
+def test_medication_naming_no_drug_is_a_data_issue() -> None:
+    res = b.request(None, "", "2021-02-01", rid="blank")
+    del res["medicationCodeableConcept"]
+    rec = picture(res)
+    assert any(i.source_id == "MedicationRequest/blank" for i in rec.data_issues)
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [("urn:oid:2.16.840.1.113883.6.88", "1371041"), ("http://www.whocc.no/atc/", "L01FD03")],
+)
+def test_medication_code_systems_as_oid_or_with_slash(system: str, code: str) -> None:
+    res = b.med_resource("MedicationStatement", b.coded(system, code), "2021-02-01")
+    assert drugs(picture(res)) == ["ado-trastuzumab emtansine"]
+
+
+@pytest.mark.parametrize("rtype", MED_TYPES)
+@pytest.mark.parametrize("shape", ["r4", "r5"])
+def test_well_formed_resources_raise_no_data_issue(rtype: str, shape: str) -> None:
+    med = b.medication("m9", b.coded(RXNORM, "1298944", "pertuzumab"))
+    inline = b.med_resource(
+        rtype, b.coded(RXNORM, "224905", "trastuzumab"), "2021-02-01", shape=shape
+    )
+    ref = b.med_resource(rtype, None, "2021-02-01", reference="Medication/m9", shape=shape)
+    rec = picture(med, inline, ref)
+    assert drugs(rec) == ["pertuzumab", "trastuzumab"]
+    assert rec.data_issues == ()

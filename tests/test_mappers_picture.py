@@ -448,3 +448,60 @@ def test_resource_id_missing_still_reported() -> None:
     o["status"] = 7
     rec = picture(o)
     assert any(i.source_id == "Observation/(no id)" for i in rec.data_issues)
+
+
+# -- code systems as real EHRs send them ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "system",
+    ["urn:oid:2.16.840.1.113883.6.96", "http://snomed.info/sct/", "http://snomed.info/sct"],
+)
+def test_snomed_sent_as_oid_or_with_slash(system: str) -> None:
+    cond = b.condition("233703007", "", system=system)
+    cond["code"]["text"] = ""
+    assert picture(cond).conditions_of("ild")
+
+
+def test_icd10_cm_oid_and_loinc_oid() -> None:
+    cond = b.condition("I50.9", "", system="urn:oid:2.16.840.1.113883.6.90")
+    o = b.observation("10230-1", when="2023-01-01", quantity=58)
+    o["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.1"
+    rec = picture(cond, o)
+    assert rec.conditions_of("heart-failure")
+    assert [m.value for m in rec.lvef] == [58]
+
+
+def test_condition_code_as_plain_string_is_read_as_text_and_reported() -> None:
+    cond = b.condition("x", "", rid="str")
+    cond["code"] = "Interstitial lung disease"
+    rec = picture(cond)
+    assert rec.conditions_of("ild")
+    assert any(i.source_id == "Condition/str" for i in rec.data_issues)
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (55, "%", 55.0),
+        (0.45, "1", 45.0),
+        (0.6, None, 60.0),
+        (48, None, 48.0),
+        (50, "percent", 50.0),
+    ],
+)
+def test_lvef_units(value: float, unit: str | None, expected: float) -> None:
+    o = b.observation("10230-1", when="2023-01-01", quantity=value)
+    if unit is None:
+        del o["valueQuantity"]["unit"], o["valueQuantity"]["code"]
+    else:
+        o["valueQuantity"]["unit"] = o["valueQuantity"]["code"] = unit
+    assert [m.value for m in picture(o).lvef] == [expected]
+
+
+@pytest.mark.parametrize(("value", "unit"), [(450, "%"), (55, "mL"), (0.0, "%")])
+def test_implausible_lvef_is_a_data_issue_not_a_value(value: float, unit: str) -> None:
+    o = b.observation("10230-1", when="2023-01-01", quantity=value, unit=unit, rid="odd-ef")
+    rec = picture(o)
+    assert rec.lvef == ()
+    assert any(i.source_id == "Observation/odd-ef" for i in rec.data_issues)
