@@ -73,17 +73,29 @@ def _answer(value: Any, term: Terminology) -> ReceptorStatus:
     return ReceptorStatus.UNKNOWN
 
 
-def _specimen(obs: dict[str, Any]) -> Specimen:
-    """Metastatic when the specimen or body site says so; primary when it names the breast."""
-    specimen = obs.get("specimen")
-    texts = [
-        str(specimen.get("display", "")) if isinstance(specimen, dict) else "",
-        *(concept_text(b) for b in as_list(obs.get("bodySite"))),
-    ]
+def _specimen(
+    obs: dict[str, Any], specimens: dict[str, dict[str, Any]], sites: dict[str, Any]
+) -> Specimen:
+    """Metastatic when the specimen or body site names a metastatic site; primary for breast."""
+    texts: list[str] = [concept_text(b) for b in as_list(obs.get("bodySite"))]
+    ref = obs.get("specimen")
+    if isinstance(ref, dict):
+        texts.append(str(ref.get("display", "")))
+        target = specimens.get(str(ref.get("reference", "")))
+        if target is not None:
+            texts.append(concept_text(target.get("type")))
+            collection = target.get("collection")
+            if isinstance(collection, dict):
+                texts.append(concept_text(collection.get("bodySite")))
+            texts.extend(
+                str(n.get("text", "")) for n in as_list(target.get("note")) if isinstance(n, dict)
+            )
     joined = " ".join(texts).lower()
-    if "metasta" in joined or "liver" in joined or "lymph node" in joined or "brain" in joined:
+    if not joined.strip():
+        return Specimen.UNKNOWN
+    if any(word in joined for word in sites["metastatic_text"]):
         return Specimen.METASTATIC
-    if "breast" in joined:
+    if any(word in joined for word in sites["primary_text"]):
         return Specimen.PRIMARY
     return Specimen.UNKNOWN
 
@@ -129,14 +141,17 @@ class _Codes:
 
 
 def observation_facts(
-    observations: list[dict[str, Any]], term: Terminology, issues: list[DataIssue]
+    observations: list[dict[str, Any]],
+    term: Terminology,
+    issues: list[DataIssue],
+    specimens: dict[str, dict[str, Any]] | None = None,
 ) -> ObservationFacts:
     """Read every relevant Observation; a malformed one is reported, never raised."""
     out = ObservationFacts()
     codes = _Codes.of(term)
     for obs in observations:
         try:
-            _one(obs, term, codes, issues, out)
+            _one(obs, term, codes, issues, out, specimens or {})
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
             issues.append(DataIssue(ref_id(obs), f"observation could not be read: {exc}"))
     return out
@@ -159,6 +174,7 @@ def _one(
     k: _Codes,
     issues: list[DataIssue],
     out: ObservationFacts,
+    specimens: dict[str, dict[str, Any]],
 ) -> None:
     codes = term.loinc_codes(obs.get("code"))
     if obs.get("status") in _EXCLUDED_STATUS:
@@ -192,7 +208,7 @@ def _one(
                 method=method,
                 source_id=sid,
                 display=concept_text(value) if isinstance(value, dict) else str(value),
-                specimen=_specimen(obs),
+                specimen=_specimen(obs, specimens, term.observations["specimen_sites"]),
             )
         )
     elif is_lvef or components:

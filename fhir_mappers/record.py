@@ -60,7 +60,7 @@ def build_record(
     issues: list[DataIssue] = list(rs.issues)
 
     conds = condition_facts(rs.of("Condition"), term, issues)
-    obs = observation_facts(rs.of("Observation"), term, issues)
+    obs = observation_facts(rs.of("Observation"), term, issues, rs.specimens)
 
     receptors = {"her2": list(obs.her2), "er": list(obs.er), "pr": list(obs.pr)}
     for c in conds:

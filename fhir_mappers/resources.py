@@ -24,6 +24,7 @@ RELEVANT_TYPES = frozenset(
         "MedicationRequest",
         "MedicationAdministration",
         "Medication",
+        "Specimen",
     }
 )
 
@@ -103,6 +104,7 @@ class ResourceSet:
 
     by_type: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     medications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    specimens: dict[str, dict[str, Any]] = field(default_factory=dict)
     issues: list[DataIssue] = field(default_factory=list)
 
     def of(self, rtype: str) -> list[dict[str, Any]]:
@@ -116,6 +118,9 @@ class ResourceSet:
         if rtype == "Medication" and resource.get("id"):
             self.medications[f"Medication/{resource['id']}"] = resource
             self.medications[f"urn:uuid:{resource['id']}"] = resource
+        if rtype == "Specimen" and resource.get("id"):
+            self.specimens[f"Specimen/{resource['id']}"] = resource
+            self.specimens[f"urn:uuid:{resource['id']}"] = resource
         self.by_type.setdefault(rtype, []).append(resource)
 
 

@@ -505,3 +505,34 @@ def test_implausible_lvef_is_a_data_issue_not_a_value(value: float, unit: str) -
     rec = picture(o)
     assert rec.lvef == ()
     assert any(i.source_id == "Observation/odd-ef" for i in rec.data_issues)
+
+
+def test_specimen_resource_reference_gives_the_biopsy_site() -> None:
+    liver = {
+        "resourceType": "Specimen",
+        "id": "spec-liver",
+        "type": b.coded(SNOMED, "309075003", "Liver biopsy sample"),
+        "collection": {"bodySite": b.coded(SNOMED, "10200004", "Liver structure")},
+    }
+    breast = {
+        "resourceType": "Specimen",
+        "id": "spec-breast",
+        "type": b.coded(None, None, "Core needle biopsy"),
+        "collection": {"bodySite": b.coded(None, None, "Left breast")},
+    }
+    met = obs("85319-2", "2020-01-10", "LA11843-2", LOINC, rid="on-liver")
+    met["specimen"] = {"reference": "Specimen/spec-liver"}
+    prim = obs("85319-2", "2022-01-10", "LA6111-4", LOINC, rid="on-breast")
+    prim["specimen"] = {"reference": "urn:uuid:spec-breast"}
+    rec = picture(liver, breast, met, prim)
+    assert rec.her2.basis is not None
+    assert rec.her2.basis.source_id == "Observation/on-liver"
+    assert rec.her2.basis.specimen is Specimen.METASTATIC
+    assert rec.her2.status is ReceptorStatus.POSITIVE
+    assert [r.specimen for r in rec.her2.results] == [Specimen.PRIMARY, Specimen.METASTATIC]
+
+
+def test_axillary_node_is_not_a_metastatic_specimen() -> None:
+    o = _with_specimen(obs("48676-1", "2021-06-01", "10828004"), "Axillary lymph node")
+    rec = picture(o)
+    assert rec.her2.basis is not None and rec.her2.basis.specimen is Specimen.UNKNOWN
