@@ -26,16 +26,20 @@ from fhir_mappers.terminology import (
 _ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _dose(resource: dict[str, Any]) -> tuple[float | None, str | None]:
     for dosage in as_list(resource.get("dosageInstruction")):
         if not isinstance(dosage, dict):
             continue
         for dr in as_list(dosage.get("doseAndRate")):
             q = (dr or {}).get("doseQuantity") if isinstance(dr, dict) else None
-            if isinstance(q, dict) and isinstance(q.get("value"), (int, float)):
+            if isinstance(q, dict) and _number(q.get("value")):
                 return float(q["value"]), str(q.get("unit") or q.get("code") or "")
         q = dosage.get("doseQuantity")  # STU3 shape
-        if isinstance(q, dict) and isinstance(q.get("value"), (int, float)):
+        if isinstance(q, dict) and _number(q.get("value")):
             return float(q["value"]), str(q.get("unit") or q.get("code") or "")
     return None, None
 
