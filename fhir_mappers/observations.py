@@ -115,6 +115,7 @@ class _Codes:
     stage_iv_text: frozenset[str]
     progression_snomed: frozenset[str]
     relevant: frozenset[str]
+    distant_metastasis_snomed: frozenset[str]
 
     @classmethod
     def of(cls, term: Terminology) -> _Codes:
@@ -125,6 +126,7 @@ class _Codes:
             k: frozenset(spec[k])
             for k in ("lvef", "distant_metastasis", "stage_group", "disease_status")
         }
+        m_snomed = frozenset(spec.get("distant_metastasis_snomed", []))
         relevant = frozenset().union(*groups.values(), *(set(v) for v in receptors.values()))
         return cls(
             receptors=receptors,
@@ -136,6 +138,7 @@ class _Codes:
                 term.observations["disease_status_values"]["progression_snomed"]
             ),
             relevant=relevant,
+            distant_metastasis_snomed=m_snomed,
             **groups,
         )
 
@@ -182,11 +185,12 @@ def _one(
     components = (
         _lvef_components(obs, k.lvef, term) if "component" in obs and not codes & k.lvef else []
     )
-    if not codes & k.relevant and not components:
+    snomed_m = bool(set(coding_codes(obs.get("code"), SNOMED)) & k.distant_metastasis_snomed)
+    if not codes & k.relevant and not components and not snomed_m:
         return
     receptor = next((r for r in ("her2", "er", "pr") if codes & k.receptors[r].keys()), None)
     is_lvef = bool(codes & k.lvef)
-    is_m = bool(codes & k.distant_metastasis)
+    is_m = bool(codes & k.distant_metastasis) or snomed_m
     is_stage = bool(codes & k.stage_group)
     is_status = bool(codes & k.disease_status)
     validate(obs, issues)

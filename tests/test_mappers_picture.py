@@ -536,3 +536,19 @@ def test_axillary_node_is_not_a_metastatic_specimen() -> None:
     o = _with_specimen(obs("48676-1", "2021-06-01", "10828004"), "Axillary lymph node")
     rec = picture(o)
     assert rec.her2.basis is not None and rec.her2.basis.specimen is Specimen.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [(LOINC, "21901-4"), (LOINC, "21913-9"), (SNOMED, "399387003"), (SNOMED, "371497001")],
+)
+def test_pathological_and_snomed_coded_m_category(system: str, code: str) -> None:
+    o = obs("21907-1", "2021-04-05", "55440008", rid="pm")
+    o["code"] = b.coded(system, code)
+    rec = picture(o)
+    assert rec.metastatic_since == date(2021, 4, 5)
+
+
+def test_mcode_stu1_disease_status_code() -> None:
+    o = obs("88040-1", "2022-01-01", "271299001")
+    assert [p.date for p in picture(o).progressions] == [date(2022, 1, 1)]
