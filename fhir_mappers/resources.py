@@ -106,6 +106,7 @@ class ResourceSet:
     medications: dict[str, dict[str, Any]] = field(default_factory=dict)
     specimens: dict[str, dict[str, Any]] = field(default_factory=dict)
     issues: list[DataIssue] = field(default_factory=list)
+    _positions: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     def of(self, rtype: str) -> list[dict[str, Any]]:
         return self.by_type.get(rtype, [])
@@ -115,13 +116,39 @@ class ResourceSet:
         if not isinstance(rtype, str) or rtype not in RELEVANT_TYPES:
             return
         resource = repair(resource)
-        if rtype == "Medication" and resource.get("id"):
-            self.medications[f"Medication/{resource['id']}"] = resource
-            self.medications[f"urn:uuid:{resource['id']}"] = resource
-        if rtype == "Specimen" and resource.get("id"):
-            self.specimens[f"Specimen/{resource['id']}"] = resource
-            self.specimens[f"urn:uuid:{resource['id']}"] = resource
+        rid = resource.get("id")
+        if isinstance(rid, str) and rid:
+            # The same resource often arrives twice (prefetch and a search, or two prefetch
+            # keys): keep one, the most recently updated when the copies differ.
+            key = (rtype, rid)
+            seen = self._positions.get(key)
+            if seen is not None:
+                kept = self.by_type[rtype][seen]
+                if kept != resource:
+                    self.issues.append(
+                        DataIssue(f"{rtype}/{rid}", "sent twice with different content")
+                    )
+                    if _updated(resource) > _updated(kept):
+                        self.by_type[rtype][seen] = resource
+                        self._index(rtype, rid, resource)
+                return
+            self._positions[key] = len(self.by_type.get(rtype, []))
+            self._index(rtype, rid, resource)
         self.by_type.setdefault(rtype, []).append(resource)
+
+    def _index(self, rtype: str, rid: str, resource: dict[str, Any]) -> None:
+        if rtype == "Medication":
+            self.medications[f"Medication/{rid}"] = resource
+            self.medications[f"urn:uuid:{rid}"] = resource
+        elif rtype == "Specimen":
+            self.specimens[f"Specimen/{rid}"] = resource
+            self.specimens[f"urn:uuid:{rid}"] = resource
+
+
+def _updated(resource: dict[str, Any]) -> str:
+    meta = resource.get("meta")
+    value = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def iter_resources(data: Any) -> Iterator[dict[str, Any]]:

@@ -128,3 +128,29 @@ def test_lines_are_numbered_and_never_overlap(h: Any) -> None:
             assert not set(e.source_ids) & in_lines
         else:
             assert set(e.source_ids) <= in_lines
+
+
+@SETTINGS
+@given(h=history, data=st.data())
+def test_a_resource_sent_twice_never_changes_the_lines(h: Any, data: st.DataObject) -> None:
+    res = resources(h)
+    dup = data.draw(st.sampled_from(res))
+    twice = [*res, dict(dup)]
+    rec = build_record(b.bundle(*twice), as_of=AS_OF)
+    assert rec.lines == lines_of(res)
+    assert rec.data_issues == build_record(b.bundle(*res), as_of=AS_OF).data_issues
+
+
+def test_differing_copies_keep_the_latest_update_and_say_so() -> None:
+    old = b.statement("224905", "trastuzumab", "2020-02-01", "2020-06-01", rid="dup")
+    old["meta"] = {"lastUpdated": "2020-06-02T00:00:00Z"}
+    new = dict(
+        old,
+        effectivePeriod={"start": "2020-02-01", "end": "2020-12-01"},
+        meta={"lastUpdated": "2020-12-02T00:00:00Z"},
+    )
+    base = [b.patient(), b.breast_cancer(), b.metastasis(onset="2020-01-01")]
+    for order in ((old, new), (new, old)):
+        rec = build_record(b.bundle(*base, *order), as_of=AS_OF)
+        assert rec.lines[0].end == date(2020, 12, 1)
+        assert any(i.source_id == "MedicationStatement/dup" for i in rec.data_issues)
