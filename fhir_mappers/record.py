@@ -13,7 +13,7 @@ from fhir_mappers.lines import build_lines
 from fhir_mappers.medications import exposures as build_exposures
 from fhir_mappers.observations import observation_facts
 from fhir_mappers.resources import ResourceSet, collect, now_date
-from fhir_mappers.terminology import Terminology, load_terminology
+from fhir_mappers.terminology import Terminology, load_line_rules, load_terminology
 
 _BREAST = ("breast-cancer",)
 _METASTASIS = ("metastasis", "brain-metastasis")
@@ -42,6 +42,22 @@ def _split_setting(
     early = [e for e in exps if e.intent == "curative" or e.start < metastatic_since]
     metastatic = [e for e in exps if e not in early]
     return early, metastatic
+
+
+def _near_setting_boundary(early: list[Exposure], since: date | None) -> list[DataIssue]:
+    """Early-setting therapy that began just before the metastatic date: said, not guessed."""
+    days = load_line_rules().setting_check_days
+    if since is None or days <= 0:
+        return []
+    return [
+        DataIssue(
+            e.source_ids[0],
+            f"{e.drug} started {(since - e.start).days} days before the metastatic date "
+            f"({since.isoformat()}): counted as early setting; check the dates",
+        )
+        for e in early
+        if e.intent != "curative" and 0 < (since - e.start).days <= days
+    ]
 
 
 def build_record(
@@ -89,6 +105,7 @@ def build_record(
     progressions = list(obs.progressions)
     exps = build_exposures(rs, term, kb, today, issues, progressions)
     early, metastatic = _split_setting(exps, metastatic_since)
+    issues.extend(_near_setting_boundary(early, metastatic_since))
     lines = build_lines(metastatic, progressions, kb)
     early_end = max((e.end for e in early if e.end is not None), default=None)
     if any(e.end is None for e in early):

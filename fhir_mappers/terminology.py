@@ -328,6 +328,7 @@ class LineRules:
     new_partner_classes: frozenset[str]
     add_on_classes: frozenset[str]
     maintenance_antibodies: frozenset[str]
+    setting_check_days: int = 0
 
 
 @lru_cache(maxsize=1)
@@ -341,4 +342,5 @@ def load_line_rules() -> LineRules:
         new_partner_classes=frozenset(data["new_partner_classes"]),
         add_on_classes=frozenset(data["add_on_classes"]),
         maintenance_antibodies=frozenset(data["maintenance_antibodies"]),
+        setting_check_days=int(data.get("setting_check_days", 0)),
     )

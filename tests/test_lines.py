@@ -292,3 +292,14 @@ def test_one_exposure_per_cycle_merges_into_one_course_per_drug() -> None:
         ("pertuzumab", 17),
         ("trastuzumab", 17),
     ]
+
+
+def test_rule1_therapy_just_before_the_metastatic_date_is_early_but_reported() -> None:
+    first = b.request("72962", "docetaxel", "2020-12-20", rid="early-doc")
+    rec = record(first)
+    assert rec.lines == () and [e.drug for e in rec.early_exposures] == ["docetaxel"]
+    issue = next(i for i in rec.data_issues if i.source_id == "MedicationRequest/early-doc")
+    assert "12 days before the metastatic date" in issue.message
+    # Long before the metastatic date: plainly early setting, nothing to report.
+    rec = record(b.request("72962", "docetaxel", "2019-01-01"))
+    assert rec.data_issues == ()
