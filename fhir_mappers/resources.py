@@ -63,6 +63,11 @@ def parse_date(value: Any) -> date | None:
     """FHIR date/dateTime/instant to a date (partial dates take the first day); None if invalid."""
     if not isinstance(value, str):
         return None
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit():
+        try:  # the common full-date case, without a regex
+            return date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+        except ValueError:
+            pass
     m = _DATE.match(value.strip())
     if not m:
         return None

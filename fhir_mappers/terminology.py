@@ -120,6 +120,9 @@ class Terminology:
     conditions: tuple[ConditionEntry, ...]
     observations: dict[str, Any]
 
+    _condition_index: dict[str, int] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
     _code_index: dict[tuple[str, str], tuple[int, str]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
@@ -195,17 +198,31 @@ class Terminology:
         if not isinstance(concept, dict):
             return None
         codings = [c for c in _as_list(concept.get("coding")) if isinstance(c, dict)]
-        for entry in self.conditions:
-            for c in codings:
-                code, system = str(c.get("code", "")), canonical_system(c.get("system"))
-                if system == SNOMED and code in entry.snomed:
-                    return ConditionMatch(
-                        (entry.concept, *entry.also), entry.sites.get(code, entry.site)
-                    )
-                if system in ICD10_SYSTEMS and any(
-                    code.upper().startswith(p) for p in entry.icd10_prefixes
-                ):
-                    return ConditionMatch((entry.concept, *entry.also), _icd_site(code, entry))
+        best: tuple[int, str] | None = None  # (table position, code): table order decides
+        for c in codings:
+            code, system = str(c.get("code", "")), canonical_system(c.get("system"))
+            if system == SNOMED:
+                pos = self._condition_index.get(code)
+            elif system in ICD10_SYSTEMS:
+                upper = code.upper()
+                pos = next(
+                    (
+                        i
+                        for i, e in enumerate(self.conditions)
+                        if any(upper.startswith(p) for p in e.icd10_prefixes)
+                    ),
+                    None,
+                )
+            else:
+                continue
+            if pos is not None and (best is None or pos < best[0]):
+                best = (pos, code)
+        if best is not None:
+            entry, code = self.conditions[best[0]], best[1]
+            site = entry.sites.get(code, entry.site) if code in entry.snomed else None
+            if site is None and code not in entry.snomed:
+                site = _icd_site(code, entry)
+            return ConditionMatch((entry.concept, *entry.also), site)
         if any(c.get("code") for c in codings) and _all_codes_known_elsewhere(codings):
             return None
         texts = [concept.get("text")] + [c.get("display") for c in codings]
@@ -315,6 +332,9 @@ def load_terminology() -> Terminology:
         conditions=conditions,
         observations=obs,
         _code_index=index,
+        _condition_index={
+            code: i for i, c in reversed(list(enumerate(conditions))) for code in c.snomed
+        },
     )
 
 
