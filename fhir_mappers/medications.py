@@ -137,6 +137,14 @@ def _stopped_for_progression(resource: dict[str, Any], term: Terminology) -> boo
     for reason in as_list(resource.get("statusReason")):
         if set(coding_codes(reason, SNOMED)) & codes:
             return True
+    urls = term.observations.get("termination_reason_extensions", [])
+    for ext in as_list(resource.get("extension")):
+        if (
+            isinstance(ext, dict)
+            and ext.get("url") in urls
+            and set(coding_codes(ext.get("valueCodeableConcept"), SNOMED)) & codes
+        ):
+            return True
     return False
 
 

@@ -303,3 +303,22 @@ def test_rule1_therapy_just_before_the_metastatic_date_is_early_but_reported() -
     # Long before the metastatic date: plainly early setting, nothing to report.
     rec = record(b.request("72962", "docetaxel", "2019-01-01"))
     assert rec.data_issues == ()
+
+
+def test_rule4_mcode_termination_reason_extension_counts_as_progression() -> None:
+    ext = {
+        "url": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-treatment-termination-reason",
+        "valueCodeableConcept": b.coded(b.SNOMED, b.NO_RESPONSE, "No response to treatment"),
+    }
+    stopped = b.med_resource(
+        "MedicationStatement",
+        b.coded(b.RXNORM, *DOC),
+        day(0),
+        day(80),
+        status="stopped",
+        extension=[ext],
+        rid="mcode-stop",
+    )
+    rec = record(*cyc(*TRAS, 0, 12), stopped, *cyc("72965", "letrozole", 100, 6, every=28))
+    assert [p.source_id for p in rec.progressions] == ["MedicationStatement/mcode-stop"]
+    assert len(rec.lines) == 2 and rec.lines[0].ended_in_progression

@@ -248,3 +248,22 @@ def test_well_formed_resources_raise_no_data_issue(rtype: str, shape: str) -> No
     rec = picture(med, inline, ref)
     assert drugs(rec) == ["pertuzumab", "trastuzumab"]
     assert rec.data_issues == ()
+
+
+def test_one_drug_recorded_three_ways_is_one_course_and_one_line() -> None:
+    statement = b.med_resource(
+        "MedicationStatement",
+        b.coded(None, None, "Herceptin"),
+        "2021-02-01",
+        "2021-07-01",
+        rid="st",
+    )
+    orders = b.cycles("224905", "trastuzumab 150 MG Injection", "2021-02-01", 8)
+    doses = b.doses("2119714", "trastuzumab SC", "2021-02-02", 8)
+    rec = picture(statement, *orders, *doses)
+    assert [e.drug for e in rec.exposures] == ["trastuzumab"]
+    course = rec.exposures[0]
+    assert len(course.source_ids) == 17
+    assert course.start == date(2021, 2, 1)
+    assert len(rec.lines) == 1
+    assert "MedicationStatement/st" in rec.lines[0].source_ids
