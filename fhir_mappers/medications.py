@@ -86,6 +86,32 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_UNIT_DAYS = {
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "wk": 7,
+    "week": 7,
+    "weeks": 7,
+    "mo": 30,
+    "month": 30,
+    "months": 30,
+    "a": 365,
+    "year": 365,
+    "years": 365,
+}
+
+
+def _days(duration: Any) -> int | None:
+    """A FHIR Duration (timing.repeat.boundsDuration) in days, when it can be read."""
+    d = _dict(duration)
+    value, unit = d.get("value"), str(d.get("code") or d.get("unit") or "").lower()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and unit in _UNIT_DAYS:
+        days = int(value * _UNIT_DAYS[unit])
+        return days if days > 0 else None
+    return None
+
+
 def _when(resource: dict[str, Any]) -> tuple[date | None, date | None]:
     """(start, end) of a statement or administration: R4 effective[x], R5 occurence[x]."""
     for prefix in ("effective", "occurence", "occurrence"):
@@ -108,12 +134,16 @@ def _period(
         start, end = _when(resource)
     else:  # MedicationRequest
         start = parse_date(resource.get("authoredOn"))
+        duration: int | None = None
         for dosage in as_list(resource.get("dosageInstruction")):
             repeat = _dict(_dict(_dict(dosage).get("timing")).get("repeat"))
             bounds = repeat.get("boundsPeriod")
             if isinstance(bounds, dict):
                 start = parse_date(bounds.get("start")) or start
                 end = parse_date(bounds.get("end")) or end
+            duration = duration or _days(repeat.get("boundsDuration"))
+        if end is None and start is not None and duration:
+            end = start + timedelta(days=duration)
         dispense = _dict(resource.get("dispenseRequest"))
         validity = _dict(dispense.get("validityPeriod"))
         start = start or parse_date(validity.get("start"))

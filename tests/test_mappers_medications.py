@@ -267,3 +267,17 @@ def test_one_drug_recorded_three_ways_is_one_course_and_one_line() -> None:
     assert course.start == date(2021, 2, 1)
     assert len(rec.lines) == 1
     assert "MedicationStatement/st" in rec.lines[0].source_ids
+
+
+@pytest.mark.parametrize(
+    ("duration", "end"),
+    [
+        ({"value": 6, "code": "mo"}, date(2021, 7, 31)),
+        ({"value": 12, "unit": "weeks"}, date(2021, 4, 26)),
+    ],
+)
+def test_request_bounds_duration_sets_the_end(duration: dict[str, Any], end: date) -> None:
+    res = b.request("1371041", "T-DM1", "2021-02-01")
+    res["dosageInstruction"] = [{"timing": {"repeat": {"boundsDuration": duration}}}]
+    rec = picture(res)
+    assert rec.exposures[0].end == end
