@@ -1,15 +1,19 @@
 """Lines of therapy in the metastatic setting (CLINICAL.md section 2).
 
 After the line-of-therapy algorithm of Meng et al. 2019, adapted to HER2-positive disease. The
-parameters (regimen window, gap) come from engine/knowledge/parameters.yaml.
+parameters (regimen window, gap) come from engine/knowledge/parameters.yaml; which drug classes
+start a new line or join antibody maintenance come from fhir_mappers/terminology/lines.yaml.
 
 1. Only exposures in the metastatic setting count (the caller separates early-setting ones).
 2. A line starts with the first drug; drugs first given within the window join its regimen.
 3. Same line: dropping chemotherapy (maintenance), adding endocrine / CDK4/6 to antibodies,
    substitutions within a family (trastuzumab forms; paclitaxel/docetaxel/nab-paclitaxel).
 4. New line: a new anti-HER2 agent (ADC, TKI, margetuximab) or a new chemotherapy partner after
-   the window; any change after documented progression; a restart after a gap longer than
-   `gap_new_line_days`.
+   the window; any change after documented progression (even a substitution); a restart after
+   a gap longer than `gap_new_line_days`.
+
+Every line keeps the ids of the resources behind it and says why it starts (`start_reason`).
+The result depends only on the set of exposures and progression events, never on their order.
 """
 
 from __future__ import annotations
