@@ -31,7 +31,16 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
         + (
             f"since {r.metastatic_since.isoformat()}"
             if r.metastatic_since
-            else ("yes (undated)" if r.metastatic else "no")
+            else (
+                "yes (undated)"
+                if r.metastatic
+                else "no"
+                + (
+                    f" (non-metastatic staging recorded: {len(r.non_metastatic_staging_ids)})"
+                    if r.non_metastatic_staging_ids
+                    else ""
+                )
+            )
         )
     )
     sites = sorted({m.site for m in r.metastases if m.site})
