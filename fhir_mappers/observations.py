@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -25,6 +26,8 @@ from fhir_mappers.resources import (
 from fhir_mappers.terminology import LOINC, SNOMED, Terminology
 
 _EXCLUDED_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
+_NON_TOKEN = re.compile(r"[^a-z0-9+.]+")
+_END_DOT = re.compile(r"\.(?=\s|$)")
 _RATIO_UNITS = frozenset({"1", "{ratio}", "ratio", "fraction"})
 _PERCENT_UNITS = frozenset({"%", "percent", "pct"})
 
@@ -65,12 +68,29 @@ def _answer(value: Any, term: Terminology) -> ReceptorStatus:
         text = value
     else:
         return ReceptorStatus.UNKNOWN
-    norm = text.lower().strip()
-    for status in ("equivocal", "negative", "positive"):  # "not amplified" before "amplified"
-        for phrase in answers[status].get("text", []):
-            if norm == phrase or norm.startswith(phrase + " ") or f"({phrase})" in norm:
-                return ReceptorStatus(status)
-    return ReceptorStatus.UNKNOWN
+    return _answer_text(text, answers)
+
+
+def _words(text: str) -> str:
+    t = _NON_TOKEN.sub(" ", text.lower())
+    return " " + _END_DOT.sub(" ", t).strip() + " "
+
+
+def _answer_text(text: str, answers: dict[str, Any]) -> ReceptorStatus:
+    """A free-text answer ("Positive (3+)", "not amplified"), read as whole words.
+
+    Negative phrases are consumed first, so "not amplified" is not also read as "amplified".
+    A text naming two different statuses ("2+ equivocal, ISH positive") is not guessed.
+    """
+    norm = _words(text)
+    found: set[str] = set()
+    for status in ("negative", "equivocal", "positive"):
+        for phrase in sorted(answers[status].get("text", []), key=len, reverse=True):
+            p = _words(phrase)
+            if p in norm:
+                found.add(status)
+                norm = norm.replace(p, " ")
+    return ReceptorStatus(found.pop()) if len(found) == 1 else ReceptorStatus.UNKNOWN
 
 
 def _specimen(

@@ -552,3 +552,25 @@ def test_pathological_and_snomed_coded_m_category(system: str, code: str) -> Non
 def test_mcode_stu1_disease_status_code() -> None:
     o = obs("88040-1", "2022-01-01", "271299001")
     assert [p.date for p in picture(o).progressions] == [date(2022, 1, 1)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Positive (3+)", ReceptorStatus.POSITIVE),
+        ("IHC 3+", ReceptorStatus.POSITIVE),
+        ("HER2 gene amplified", ReceptorStatus.POSITIVE),
+        ("HER2 not amplified. Ratio 1.2", ReceptorStatus.NEGATIVE),
+        ("non-amplified", ReceptorStatus.NEGATIVE),
+        ("HER2 negative (IHC 1+)", ReceptorStatus.NEGATIVE),
+        ("Score 0", ReceptorStatus.NEGATIVE),
+        ("ISH ratio 2.0", ReceptorStatus.UNKNOWN),  # a number is not a score
+        ("Equivocal (2+)", ReceptorStatus.EQUIVOCAL),
+        ("2+ equivocal, reflex ISH positive", ReceptorStatus.UNKNOWN),  # two answers: not guessed
+        ("see report", ReceptorStatus.UNKNOWN),
+    ],
+)
+def test_her2_free_text_answers(text: str, expected: ReceptorStatus) -> None:
+    o = b.observation("48676-1", when="2020-01-10")
+    o["valueString"] = text
+    assert picture(o).her2.status is expected
