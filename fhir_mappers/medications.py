@@ -195,8 +195,12 @@ def exposures(
     as_of: date,
     issues: list[DataIssue],
     progressions: list[ProgressionEvent] | None = None,
+    boundary: date | None = None,
 ) -> list[Exposure]:
     """All anticancer exposures in the record, one per drug course.
+
+    A course never spans `boundary` (the metastatic date): cycles before it and cycles after it
+    are separate courses, so one resource is never both early-setting and part of a line.
 
     A stop for "no response" (statusReason 266721009) is also documented progression: it is
     appended to `progressions` when a list is given, dated at the stop (the end, else the start).
@@ -212,7 +216,7 @@ def exposures(
                 )
             except (AttributeError, TypeError, ValueError, KeyError) as exc:
                 issues.append(DataIssue(ref_id(res), f"medication could not be read: {exc}"))
-    return _merge(points, knowledge, merge_gap)
+    return _merge(points, knowledge, merge_gap, boundary)
 
 
 def _points(
@@ -278,8 +282,18 @@ def _explicit_end(res: dict[str, Any]) -> date | None:
     return _when(res)[1]
 
 
-def _merge(points: list[_Point], knowledge: Knowledge, merge_gap: int) -> list[Exposure]:
-    """Merge one drug's points into courses when they are no more than `merge_gap` days apart."""
+def _merge(
+    points: list[_Point], knowledge: Knowledge, merge_gap: int, boundary: date | None = None
+) -> list[Exposure]:
+    """Merge one drug's points into courses when they are no more than `merge_gap` days apart.
+
+    Only points of the same setting merge (early: curative intent or before `boundary`), so a
+    course is wholly early or wholly metastatic and no resource ends up on both sides.
+    """
+
+    def early(p: _Point) -> bool:
+        return p.intent == "curative" or (boundary is not None and p.start < boundary)
+
     out: list[Exposure] = []
     by_drug: dict[str, list[_Point]] = {}
     for p in points:
@@ -289,11 +303,13 @@ def _merge(points: list[_Point], knowledge: Knowledge, merge_gap: int) -> list[E
         info = knowledge.drug(drug)
         cls = info.drug_class if info else "unknown"
         current: Exposure | None = None
+        current_early = False
         for p in pts:
             if (
                 current is not None
                 and (current.end is None or (p.start - current.end).days <= merge_gap)
                 and (p.intent == current.intent or None in (p.intent, current.intent))
+                and early(p) == current_early
             ):
                 new_end = None if current.end is None or p.end is None else max(current.end, p.end)
                 current = replace(
@@ -306,6 +322,7 @@ def _merge(points: list[_Point], knowledge: Knowledge, merge_gap: int) -> list[E
                 continue
             if current is not None:
                 out.append(current)
+            current_early = early(p)
             current = Exposure(
                 drug=drug,
                 drug_class=cls,

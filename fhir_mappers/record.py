@@ -103,7 +103,7 @@ def build_record(
         issues.append(DataIssue(metastatic_ids[0], "metastatic disease recorded without a date"))
 
     progressions = list(obs.progressions)
-    exps = build_exposures(rs, term, kb, today, issues, progressions)
+    exps = build_exposures(rs, term, kb, today, issues, progressions, metastatic_since)
     early, metastatic = _split_setting(exps, metastatic_since)
     issues.extend(_near_setting_boundary(early, metastatic_since))
     lines = build_lines(metastatic, progressions, kb)

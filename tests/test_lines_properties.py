@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fhir_mappers import build_record
@@ -109,6 +109,18 @@ def test_adding_an_unrelated_resource_never_changes_the_lines(
 
 @SETTINGS
 @given(h=history)
+# Found by a long run: a course one day before the metastatic date must not merge with cycles
+# after it (the same resource would be both early-setting and part of a line).
+@example(
+    h=(
+        [
+            (("224905", "trastuzumab"), 0, 1, 7, "MedicationStatement", False),
+            (("224905", "trastuzumab"), -1, 1, 7, "MedicationStatement", False),
+            ((None, "Phesgo"), 0, 1, 7, "MedicationStatement", False),
+        ],
+        [],
+    )
+)
 def test_lines_are_numbered_and_never_overlap(h: Any) -> None:
     res = resources(h)
     rec = build_record(b.bundle(*res), as_of=AS_OF)
