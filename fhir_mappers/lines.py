@@ -140,7 +140,12 @@ def _finish(
             end = max(end, b.start)
         upper = nxt.start if nxt is not None else date.max
         in_line = [p for p in progs if b.start < p.date <= upper]
-        progressed = bool(in_line) or any(e.stopped_for_progression for e in b.exposures)
+        # A course stopped for no response counts for the line in which it stopped (a course
+        # carried over from the previous line may have stopped in this one, or vice versa).
+        progressed = bool(in_line) or any(
+            e.stopped_for_progression and b.start <= (e.end or e.start) <= upper
+            for e in b.exposures
+        )
         drugs = b.drugs
         regimen_id, regimen_name = regimen_for(drugs, knowledge)
         stop_reason: str | None = None

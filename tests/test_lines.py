@@ -322,3 +322,20 @@ def test_rule4_mcode_termination_reason_extension_counts_as_progression() -> Non
     rec = record(*cyc(*TRAS, 0, 12), stopped, *cyc("72965", "letrozole", 100, 6, every=28))
     assert [p.source_id for p in rec.progressions] == ["MedicationStatement/mcode-stop"]
     assert len(rec.lines) == 2 and rec.lines[0].ended_in_progression
+
+
+def test_a_carried_course_stopped_for_no_response_ends_only_the_line_it_stopped_in() -> None:
+    tras = cyc(*TRAS, 0, 14)  # day 0 .. day 273
+    last = b.med_resource(
+        "MedicationRequest",
+        b.coded(b.RXNORM, *TRAS),
+        day(294),
+        day(300),
+        status="stopped",
+        status_reason=b.coded(b.SNOMED, b.NO_RESPONSE, "No response"),
+    )
+    got = lines(*tras, last, *cyc(*DOC, 0, 6), *cyc("194000", "capecitabine", 140, 8))
+    assert len(got) == 2
+    assert "trastuzumab" in got[1].drugs
+    assert not got[0].ended_in_progression
+    assert got[1].ended_in_progression
