@@ -8,6 +8,9 @@ from typing import Any
 from engine.model import Assessment, PatientRecord, ReceptorAssessment
 
 
+_LABELS = {"ild": "ILD/pneumon.", "heart-failure": "Heart failure"}
+
+
 def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = "") -> str:
     r = assessment.record
     out = [f"Patient {r.patient_id}" + (f"  ({source})" if source else ""), ""]
@@ -58,7 +61,7 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
         facts = r.conditions_of(concept)
         since = min((c.onset for c in facts if c.onset), default=None)
         out.append(
-            f"  {concept:<14} yes"
+            f"  {_LABELS.get(concept, concept):<14} yes"
             + (f" (since {since.isoformat()})" if since else "")
             + f", {', '.join(c.source_id for c in facts[:3])}"
         )
