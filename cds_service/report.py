@@ -7,7 +7,6 @@ from typing import Any
 
 from engine.model import Assessment, PatientRecord, ReceptorAssessment
 
-
 _LABELS = {"ild": "ILD/pneumon.", "heart-failure": "Heart failure"}
 
 
