@@ -32,36 +32,77 @@ _ONGOING_STATUS = {"active", "on-hold", "in-progress", "intended"}
 _MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 
 
+def _reference(resource: dict[str, Any]) -> dict[str, Any] | None:
+    med = resource.get("medication")
+    if isinstance(med, dict) and isinstance(med.get("reference"), dict):
+        return dict(med["reference"])
+    ref = resource.get("medicationReference")
+    return dict(ref) if isinstance(ref, dict) else None
+
+
+def referenced_medication(resource: dict[str, Any], rs: ResourceSet) -> dict[str, Any] | None:
+    """The Medication a resource points to: contained ("#id"), in the bundle, or None."""
+    ref = _reference(resource)
+    target = ref.get("reference") if ref else None
+    if not isinstance(target, str):
+        return None
+    if target.startswith("#"):
+        for c in as_list(resource.get("contained")):
+            if isinstance(c, dict) and c.get("id") == target[1:]:
+                return c
+        return None
+    if target.startswith("urn:uuid:"):
+        return rs.medications.get(target)
+    return rs.medications.get("Medication/" + target.rsplit("Medication/", 1)[-1])
+
+
 def medication_concept(resource: dict[str, Any], rs: ResourceSet) -> dict[str, Any] | None:
     """The CodeableConcept naming the drug: R4 codeable concept or reference, or R5 shape."""
     if isinstance(resource.get("medicationCodeableConcept"), dict):
         return dict(resource["medicationCodeableConcept"])
-    ref: Any = None
     med = resource.get("medication")
-    if isinstance(med, dict):
-        if isinstance(med.get("concept"), dict):
-            return dict(med["concept"])
-        ref = med.get("reference")
-    if ref is None:
-        ref = resource.get("medicationReference")
-    if isinstance(ref, dict):
-        target = ref.get("reference")
-        found: dict[str, Any] | None = None
-        if isinstance(target, str):
-            if target.startswith("#"):
-                for c in as_list(resource.get("contained")):
-                    if isinstance(c, dict) and c.get("id") == target[1:]:
-                        found = c
-            elif target.startswith("urn:uuid:"):
-                found = rs.medications.get(target)
-            else:
-                key = "Medication/" + target.rsplit("Medication/", 1)[-1]
-                found = rs.medications.get(key)
-        if found and isinstance(found.get("code"), dict):
-            return dict(found["code"])
-        if isinstance(ref.get("display"), str):
-            return {"text": ref["display"]}
+    if isinstance(med, dict) and isinstance(med.get("concept"), dict):
+        return dict(med["concept"])
+    found = referenced_medication(resource, rs)
+    if found and isinstance(found.get("code"), dict):
+        return dict(found["code"])
+    ref = _reference(resource)
+    if ref and isinstance(ref.get("display"), str):
+        return {"text": ref["display"]}
     return None
+
+
+def ingredient_concepts(medication: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A Medication's ingredients (R4 itemCodeableConcept, R5 item.concept)."""
+    out: list[dict[str, Any]] = []
+    for ing in as_list((medication or {}).get("ingredient")):
+        if not isinstance(ing, dict):
+            continue
+        item = ing.get("itemCodeableConcept")
+        if not isinstance(item, dict) and isinstance(ing.get("item"), dict):
+            item = ing["item"].get("concept")
+        if isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def _match_drugs(
+    res: dict[str, Any], rs: ResourceSet, term: Terminology
+) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    """(concept, drugs): the drugs a resource names, from its code or its Medication's
+    ingredients (a compounded or multi-ingredient Medication without a product code)."""
+    concept = medication_concept(res, rs)
+    match = term.match_medication(concept) if concept else None
+    if match is not None:
+        return concept, match.drugs
+    drugs: list[str] = []
+    for item in ingredient_concepts(referenced_medication(res, rs)):
+        found = term.match_medication(item)
+        if found:
+            drugs.extend(d for d in found.drugs if d not in drugs)
+    if drugs and concept is None:
+        concept = {"text": " + ".join(drugs)}
+    return concept, tuple(drugs)
 
 
 def match_resource(
@@ -234,14 +275,11 @@ def _points(
         return []
     if rtype == "MedicationRequest" and res.get("intent") in ("proposal", "plan"):
         return []
-    concept = medication_concept(res, rs)
+    concept, named = _match_drugs(res, rs, term)
     if concept is None:
         issues.append(DataIssue(ref_id(res), _unnamed(res)))
         return []
-    match = term.match_medication(concept)
-    if match is None:
-        return []
-    drugs = [d for d in match.drugs if knowledge.drug(d) is not None]
+    drugs = [d for d in named if knowledge.drug(d) is not None]
     if not drugs:
         return []
     validate(res, issues)

@@ -281,3 +281,26 @@ def test_request_bounds_duration_sets_the_end(duration: dict[str, Any], end: dat
     res["dosageInstruction"] = [{"timing": {"repeat": {"boundsDuration": duration}}}]
     rec = picture(res)
     assert rec.exposures[0].end == end
+
+
+@pytest.mark.parametrize("shape", ["r4", "r5"])
+def test_medication_known_only_by_its_ingredients(shape: str) -> None:
+    def ingredient(concept: dict[str, Any]) -> dict[str, Any]:
+        return {"itemCodeableConcept": concept} if shape == "r4" else {"item": {"concept": concept}}
+
+    med = {
+        "resourceType": "Medication",
+        "id": "compound",
+        "code": b.coded("http://example.org/pharmacy", "PX-1", "Pharmacy preparation 17"),
+        "ingredient": [
+            ingredient(b.coded(RXNORM, "1298944", "pertuzumab")),
+            ingredient(b.coded(SNOMED, "387003001", "Trastuzumab")),
+            ingredient(b.coded(None, None, "hyaluronidase")),
+        ],
+    }
+    res = b.med_resource(
+        "MedicationAdministration", None, "2021-02-01", reference="Medication/compound", shape=shape
+    )
+    rec = picture(med, res)
+    assert drugs(rec) == ["pertuzumab", "trastuzumab"]
+    assert rec.data_issues == ()
