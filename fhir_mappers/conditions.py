@@ -37,8 +37,20 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
     # and date can be read is still a safety fact.
     validate(cond, issues)
     clinical = coding_codes(cond.get("clinicalStatus"))
-    # No clinicalStatus: treat as active (a problem-list entry without status is current).
-    active = not clinical or any(c in _ACTIVE_CLINICAL for c in clinical)
+    # No clinicalStatus: active unless an abatement is recorded (a problem-list entry without
+    # status is current; one with an abatement date or flag has resolved).
+    abated = any(
+        cond.get(k) not in (None, False, "")
+        for k in (
+            "abatementDateTime",
+            "abatementPeriod",
+            "abatementAge",
+            "abatementString",
+            "abatementBoolean",
+            "abatementRange",
+        )
+    )
+    active = any(c in _ACTIVE_CLINICAL for c in clinical) if clinical else not abated
     onset = _onset(cond)
     if onset is None:
         issues.append(DataIssue(ref_id(cond), "condition has no onset or recorded date"))

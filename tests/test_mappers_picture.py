@@ -574,3 +574,10 @@ def test_her2_free_text_answers(text: str, expected: ReceptorStatus) -> None:
     o = b.observation("48676-1", when="2020-01-10")
     o["valueString"] = text
     assert picture(o).her2.status is expected
+
+
+def test_brain_metastasis_without_status_but_abated_is_inactive() -> None:
+    cond = b.condition("94225005", "Brain metastasis", "2022-01-01", clinical=None)
+    assert picture(cond).active_brain_metastases
+    cond["abatementDateTime"] = "2022-08-01"
+    assert not picture(cond).active_brain_metastases
