@@ -289,7 +289,10 @@ def _read(name: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def load_terminology() -> Terminology:
-    """Load and validate the terminology tables (cached)."""
+    """Load and validate the terminology tables (cached), with the system aliases and line rules
+    (so a broken file fails at start-up, not on the first request that needs it)."""
+    _system_aliases()
+    load_line_rules()
     meds = _read("medications.yaml")
     conds = _read("conditions.yaml")
     obs = _read("observations.yaml")

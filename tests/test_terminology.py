@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -159,22 +161,51 @@ def test_condition_matching(system: str, code: str, concepts: tuple[str, ...] | 
     assert (m.concepts if m else None) == concepts
 
 
+def _clear_caches() -> None:
+    t.load_terminology.cache_clear()
+    t.load_line_rules.cache_clear()
+    t._system_aliases.cache_clear()
+
+
+def _break_medications(data: dict[str, Any]) -> None:
+    data["medications"][0]["rxnorm"] = ["not-a-code"]
+
+
+def _break_lines(data: dict[str, Any]) -> None:
+    del data["new_line_classes"]
+
+
+def _break_systems(data: dict[str, Any]) -> None:
+    data["systems"]["http://snomed.info/sct"] = "urn:oid:2.16.840.1.113883.6.96"
+
+
+@pytest.mark.parametrize(
+    ("name", "breakage"),
+    [
+        ("medications.yaml", _break_medications),
+        ("lines.yaml", _break_lines),
+        ("systems.yaml", _break_systems),
+    ],
+)
 def test_broken_terminology_file_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    breakage: Callable[[dict[str, Any]], None],
 ) -> None:
     for f in t.TERMINOLOGY_DIR.glob("*.yaml"):
         (tmp_path / f.name).write_text(f.read_text())
     (tmp_path / "schemas").mkdir()
     for f in (t.TERMINOLOGY_DIR / "schemas").glob("*.json"):
         (tmp_path / "schemas" / f.name).write_text(f.read_text())
-    bad = yaml.safe_load((tmp_path / "medications.yaml").read_text())
-    bad["medications"][0]["rxnorm"] = ["not-a-code"]
-    (tmp_path / "medications.yaml").write_text(yaml.safe_dump(bad))
+    data = yaml.safe_load((tmp_path / name).read_text())
+    breakage(data)
+    (tmp_path / name).write_text(yaml.safe_dump(data))
     monkeypatch.setattr(t, "TERMINOLOGY_DIR", tmp_path)
-    t.load_terminology.cache_clear()
+    _clear_caches()
     try:
-        with pytest.raises(t.TerminologyError):
+        with pytest.raises(t.TerminologyError, match=name):
             t.load_terminology()
     finally:
         monkeypatch.undo()
-        t.load_terminology.cache_clear()
+        _clear_caches()
