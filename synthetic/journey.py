@@ -293,7 +293,9 @@ class Drawer:
                     plan, why = rng.choice(choices), "first-line alternative"
             elif k == 1:
                 plan = "tdxd"
-                if ild_before:
+                if "tdxd-pertuzumab" in received:  # T-DXd already given first line (DB-09)
+                    plan = "tucatinib-trastuzumab-capecitabine" if rng.random() < 0.6 else "tdm1"
+                elif ild_before:
                     plan = "tdm1"
                 elif cns_only and rng.random() < 0.6:
                     plan = "tucatinib-trastuzumab-capecitabine"
@@ -303,7 +305,8 @@ class Drawer:
                 order = ["tucatinib-trastuzumab-capecitabine", "tdm1", "tdxd"]
                 if ild_before:
                     order.remove("tdxd")
-                fresh = [p for p in order if p not in received]
+                given = received | ({"tdxd"} if "tdxd-pertuzumab" in received else set())
+                fresh = [p for p in order if p not in given]
                 if deviate or not fresh:
                     options = [
                         "lapatinib-capecitabine",

@@ -154,23 +154,38 @@ class Chooser:
             if r not in above:
                 above.append(r)
         fresh = [r for r in above if self.viable(r, ild) and self.flags(r)["received"] == 0]
-        if fresh:
-            best = min(
-                tuple(self.flags(r)[k] for k in ("failed", "unapproved", "tki")) for r in fresh
-            )
-            acceptable = [
-                r
-                for r in fresh
-                if tuple(self.flags(r)[k] for k in ("failed", "unapproved", "tki")) == best
-            ]
-            expected = sorted(acceptable, key=lambda r: (self.flags(r)["cns"], above.index(r)))[0]
-            why.append("3+: a regimen not yet given (CLINICAL.md leaves their order open)")
-            return Choice(expected, tuple(acceptable), tuple(why))
         step = rows[-1]
         ids = [r for r in (step.preferred, *step.alternatives) if self.viable(r, ild)]
-        tops = [self._rank(ids, o)[0] for o in self.ORDERINGS if ids]
-        why.append("3+: everything above already given: the ranked later-line options")
-        return Choice(tops[0] if tops else None, tuple(dict.fromkeys(tops)), tuple(why))
+        ranked = list(dict.fromkeys(self._rank(ids, o)[0] for o in self.ORDERINGS if ids))
+        if not fresh:
+            why.append("3+: everything above already given: the ranked later-line options")
+            return Choice(ranked[0] if ranked else None, tuple(ranked), tuple(why))
+
+        def demotions(r: str) -> tuple[int, ...]:
+            return tuple(self.flags(r)[k] for k in ("failed", "unapproved", "tki"))
+
+        best = min(demotions(r) for r in fresh)
+        acceptable = [r for r in fresh if demotions(r) == best]
+        expected = sorted(
+            acceptable,
+            key=lambda r: (
+                self.flags(r)["cns"],
+                self.kb.regimens[r].key_agents == ("pertuzumab",),  # limited evidence after 1L
+                above.index(r),
+            ),
+        )[0]
+        why.append("3+: a regimen not yet given (CLINICAL.md leaves their order open)")
+        pertuzumab_only = all(self.kb.regimens[r].key_agents == ("pertuzumab",) for r in acceptable)
+        if any(best) or pertuzumab_only:
+            # Tolerance: the regimens not yet given are all demoted (TKI after TKI, not approved)
+            # or only pertuzumab-based ("limited evidence" beyond first line): CLINICAL.md does
+            # not say whether "not yet given" outranks those modifiers, so the ranked later-line
+            # choice is accepted too.
+            acceptable += [r for r in ranked if r not in acceptable]
+            why.append(
+                "3+: 'not yet given' conflicts with a modifier: ranked later-line choice accepted"
+            )
+        return Choice(expected, tuple(acceptable), tuple(why))
 
 
 def cns_predominant(j: Journey) -> bool:
@@ -274,7 +289,11 @@ def warnings(
         and any(chooser._tki(d) for d in prev.drugs)
     ):
         req["tki-after-tki"] = "a TKI line follows a TKI line"
-    elif chooser.last_tki and choice.expected and kb.regimens[choice.expected].tki:
+    elif (
+        chooser.last_tki
+        and choice.acceptable
+        and all(kb.regimens[r].tki for r in choice.acceptable)
+    ):
         req["tki-after-tki"] = "last line had a TKI and the next regimen is a TKI"
     elif chooser.last_tki:
         opt["tki-after-tki"] = "last line had a TKI (TKI regimens demoted)"
