@@ -264,6 +264,8 @@ class Renderer:
         if style in ("icd10", "both") and icd:
             codings.append({"system": ICD10, "code": icd, "display": i_disp})
         text = s_disp if style != "icd10" else i_disp
+        if key == "lymph-node":
+            text = "Secondary malignant neoplasm of axillary lymph nodes"
         self.add(
             {
                 "resourceType": "Condition",

@@ -270,7 +270,13 @@ class Drawer:
 
     # -- metastatic lines ----------------------------------------------------------------------
     def plan_lines(
-        self, n: int, prior0: int, hr_pos: bool, cns_only: bool, ild_before: bool
+        self,
+        n: int,
+        prior0: int,
+        hr_pos: bool,
+        cns_only: bool,
+        ild_before: bool,
+        ongoing: bool = False,
     ) -> list[tuple[str, str]]:
         """(plan, deviation) per line: the guideline sequence, with drawn deviations."""
         rng = self.rng
@@ -315,10 +321,13 @@ class Drawer:
                     ]
                     if k >= 2:
                         options.append("margetuximab-chemo")
+                    # a regimen that already failed is not given again (trastuzumab + chemotherapy
+                    # may be, with another partner)
+                    options = [o for o in options if o not in received] or ["trastuzumab-chemo"]
                     plan, why = rng.choice(options), "later-line option"
                 else:
                     plan = fresh[0]
-            if i == n - 1 and deviate and not why and rng.random() < 0.15:
+            if i == n - 1 and k >= 1 and ongoing and rng.random() < 0.03:
                 plan, why = "anthracycline-trastuzumab", "anthracycline with trastuzumab"
             plans.append((plan, why))
             received.add(plan)
@@ -326,9 +335,22 @@ class Drawer:
                 k += 1
         return plans
 
-    def courses_for(self, j: Journey, plan: str, start: date, end: date | None) -> list[Course]:
+    def courses_for(
+        self,
+        j: Journey,
+        plan: str,
+        start: date,
+        end: date | None,
+        avoid: frozenset[str] = frozenset(),
+    ) -> list[Course]:
+        """The drugs of a plan; `avoid`: the previous line's drugs (a failed chemotherapy or
+        endocrine pair is not given again as the 'new' line)."""
         rng = self.rng
         c: list[Course] = []
+
+        def fresh(*options: str) -> str:
+            usable = [o for o in options if o not in avoid]
+            return rng.choice(usable or list(options))
 
         def add(drug: str, s: date = start, e: date | None = end) -> None:
             c.append(Course(drug, s, e))
@@ -353,7 +375,8 @@ class Drawer:
                         end is None or switch < end
                     ):
                         course.phesgo_from = switch
-            concurrent = j.hr_positive and end is None and rng.random() < 0.08
+            recent = end is None and (self.as_of - start).days < 90  # taxane still running
+            concurrent = j.hr_positive and recent and rng.random() < 0.3
             if concurrent:  # deviation: endocrine therapy started with the taxane
                 add("letrozole" if j.sex == "female" else "tamoxifen", start)
                 j.tags.append("chemo-endocrine-concurrent")
@@ -389,15 +412,16 @@ class Drawer:
             add("capecitabine")
         elif plan == "trastuzumab-chemo":
             add("trastuzumab")
-            add(rng.choice(["vinorelbine", "vinorelbine", "eribulin"]))
+            add(fresh("vinorelbine", "vinorelbine", "eribulin", "gemcitabine"))
         elif plan == "hp-endocrine":
             add("trastuzumab")
             add("pertuzumab")
             add(rng.choice(["letrozole", "anastrozole"]))
         elif plan == "chemo-only":
-            add(rng.choice(["capecitabine", "eribulin"]))
+            add(fresh("capecitabine", "eribulin", "vinorelbine"))
         elif plan == "endocrine-only":
-            pair = rng.choice([("letrozole", "palbociclib"), ("fulvestrant", "abemaciclib")])
+            pairs = [("letrozole", "palbociclib"), ("fulvestrant", "abemaciclib")]
+            pair = rng.choice([p for p in pairs if not set(p) & avoid] or pairs)
             for drug in pair:
                 add(drug)
         elif plan == "anthracycline-trastuzumab":
@@ -443,7 +467,8 @@ class Drawer:
                 "progression" if l_prog else "ongoing",
                 why,
             )
-            line.courses = self.courses_for(j, plan, l_start, l_end)
+            avoid = frozenset(j.lines[-1].drugs) if j.lines else frozenset()
+            line.courses = self.courses_for(j, plan, l_start, l_end, avoid)
             j.lines.append(line)
         return metastatic
 
@@ -501,7 +526,9 @@ class Drawer:
         brain = self.chance("brain_metastases")
         cns_only = brain and self.chance("cns_only_given_brain")
         ild_before = self.chance("ild_history")
-        plans = self.plan_lines(n, 1 if early_relapse else 0, j.hr_positive, cns_only, ild_before)
+        plans = self.plan_lines(
+            n, 1 if early_relapse else 0, j.hr_positive, cns_only, ild_before, ongoing
+        )
         metastatic = self.place_lines(j, plans, ongoing)
         j.metastatic_since = metastatic
         if j.de_novo:
@@ -628,10 +655,10 @@ class Drawer:
             d, _ = j.lvef[-1]
             kind = rng.choice(["under-50", "drop-16", "under-40"])
             value = {"under-50": rng.randint(41, 47), "under-40": rng.randint(28, 37)}.get(kind, 0)
-            if kind == "drop-16":
-                value = base - rng.randint(19, 24)
-                if value < 53:
-                    value, kind = rng.randint(41, 47), "under-50"
+            if kind == "drop-16":  # a high baseline, a drop of 18-20 points, still >= 52%
+                d0, _ = j.lvef[0]
+                j.lvef[0] = (d0, rng.randint(72, 76))
+                value = j.lvef[0][1] - rng.randint(18, 20)
             j.lvef[-1] = (d, value)
             j.tags.append(f"lvef-{kind}")
         # keep baseline-to-latest clear of the 16-point and 50% boundaries when no drop is drawn
@@ -799,5 +826,8 @@ def draw(seed: int, index: int, as_of: date, kind: str | None = None) -> Journey
         d.her2_metastatic(j)
     else:
         _other_kinds(d, j)
+    for course in [*j.early, *(c for ln in j.lines for c in ln.courses)]:
+        if course.end is not None and course.end >= as_of:
+            course.end = None  # planned to stop after the snapshot: running now
     j.tags.insert(0, chosen)
     return j
