@@ -371,9 +371,9 @@ class Drawer:
             if rng.random() < 0.12:
                 switch = taxane_end + _days(rng, 21, 42)
                 for course in c:
-                    if course.drug in ("trastuzumab", "pertuzumab") and (
-                        end is None or switch < end
-                    ):
+                    if course.drug in ("trastuzumab", "pertuzumab") and switch < (
+                        end or self.as_of
+                    ) - timedelta(days=21):
                         course.phesgo_from = switch
             recent = end is None and (self.as_of - start).days < 90  # taxane still running
             concurrent = j.hr_positive and recent and rng.random() < 0.3
@@ -382,7 +382,7 @@ class Drawer:
                 j.tags.append("chemo-endocrine-concurrent")
             elif j.hr_positive and rng.random() < float(self.p["endocrine_maintenance"]):
                 e_start = taxane_end + _days(rng, 28, 49)
-                if end is None or e_start < end - timedelta(days=30):
+                if e_start < (end or self.as_of) - timedelta(days=30):  # started by the snapshot
                     add(
                         "tamoxifen"
                         if j.sex == "male"
