@@ -220,6 +220,12 @@ class Renderer:
 
     def add(self, resource: dict[str, Any], prefix: str) -> dict[str, Any]:
         self.counter += 1
+        concept = resource.get("medicationCodeableConcept")
+        if concept is not None and self.rng.random() < 0.1:
+            # some EHRs point at a (contained) Medication instead of coding the drug inline
+            del resource["medicationCodeableConcept"]
+            resource["contained"] = [{"resourceType": "Medication", "id": "med", "code": concept}]
+            resource["medicationReference"] = {"reference": "#med"}
         resource = {
             "resourceType": resource.pop("resourceType"),
             "id": f"{self.j.patient_id}-{prefix}{self.counter}",

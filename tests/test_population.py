@@ -26,6 +26,10 @@ def test_population_over_30_patients_writes_csv_and_html(
     assert all(r["error"] == "" and r["compared"] == "yes" for r in rows)
     assert all(r["agrees"] in ("yes", "no") for r in rows)
     assert {r["outcome"] for r in rows} >= {"recommendation"}
+    # controls and data-quality cases: HER2-negative and non-breast patients get no cards,
+    # equivocal or missing HER2 gets a data-needed card and no regimen
+    controls = [r for r in rows if r["kind"] != "her2-metastatic"]
+    assert controls and all(r["agrees"] == "yes" for r in controls), controls
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count("<svg") >= 3 and "<script" not in html
     assert "Next-line recommendation" in html and "Warnings per rule" in html
