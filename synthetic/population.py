@@ -240,6 +240,13 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "disagreement_fields": fields,
         "disagreements": categories,
         "ms_median": sorted(r.ms for r in results)[len(results) // 2] if results else 0.0,
+        "by_kind": {
+            kind: (
+                sum(1 for r in compared if r.kind == kind and not r.disagreements and not r.error),
+                n,
+            )
+            for kind, n in sorted(Counter(r.kind for r in compared).items())
+        },
     }
 
 

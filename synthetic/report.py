@@ -75,6 +75,14 @@ def write_html(
                 "#286428",
             )
         )
+        parts.append(
+            "<h2>Agreement per patient kind</h2><table><tr><th>kind</th><th>agree</th><th>patients</th></tr>"
+        )
+        parts += [
+            f"<tr><td>{escape(k)}</td><td>{a}</td><td>{n}</td></tr>"
+            for k, (a, n) in summary["by_kind"].items()
+        ]
+        parts.append("</table>")
         parts.append(bar_chart(summary["disagreement_fields"], "Disagreements per field", "#a33"))
         cats = summary["disagreements"].most_common(40)
         if cats:
