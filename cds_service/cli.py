@@ -84,9 +84,13 @@ def _population(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"her2-cds: {exc}", file=sys.stderr)
         return 1
+    agreement = (
+        f"{summary['agree']}/{summary['compared']} agree with the ground truth"
+        if summary["compared"]
+        else "no answer files to compare with"
+    )
     print(
-        f"her2-cds: {summary['patients']} patients, {summary['errors']} errors, "
-        f"{summary['agree']}/{summary['compared']} agree with the ground truth; "
+        f"her2-cds: {summary['patients']} patients, {summary['errors']} errors, {agreement}; "
         f"report in {Path(args.out) / 'report.html'}"
     )
     for text, n in summary["disagreements"].most_common(15):

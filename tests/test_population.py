@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from synthetic.compare import compare, observe
 from synthetic.generate import generate_cohort, patient_bundle
 from synthetic.journey import catalogue
 from synthetic.population import discover, population
+from tests.conftest import SYNTHEA, needs_shared
 
 
 def test_population_over_30_patients_writes_csv_and_html(
@@ -76,3 +78,13 @@ def _next_line_card(line: int, timing: str, regimen: str) -> dict[str, object]:
 def _warning_card(rule: str) -> dict[str, object]:
     ext = {"kind": "warning", "rule": rule}
     return {"summary": "x", "indicator": "warning", "extension": {"org.her2cds": ext}}
+
+
+@needs_shared(SYNTHEA)
+def test_population_answers_real_synthea_records_without_error(tmp_path: Path) -> None:
+    data = tmp_path / "synthea"
+    data.mkdir()
+    for src in sorted(SYNTHEA.glob("*.json.gz"))[:8]:
+        shutil.copy(src, data / src.name)  # a temporary copy, never into the repository
+    summary = population(data, tmp_path / "out", jobs=2, progress=False)
+    assert summary["patients"] == 8 and summary["errors"] == 0 and summary["compared"] == 0
