@@ -377,7 +377,10 @@ class Renderer:
                     ),
                 )
             site = BODY_SITES.get(t.site if t.specimen == "metastatic" else "breast")
-            if site and (t.specimen == "metastatic" or rng.random() < 0.6):
+            rebiopsied = any(x.specimen == "metastatic" for x in self.j.her2_tests)
+            # when a metastasis was also tested, every report names its specimen (otherwise a
+            # newer unlabelled primary result would make "which tumour?" unanswerable)
+            if site and (t.specimen == "metastatic" or rebiopsied or rng.random() < 0.6):
                 obs["bodySite"] = _cc(SNOMED, site[0], site[1])
             if t.specimen == "metastatic" and rng.random() < 0.5:
                 obs["specimen"] = {"display": f"Core biopsy of metastatic lesion ({t.site})"}
@@ -594,7 +597,10 @@ class Renderer:
             self.course(c, False)
         for ln in j.lines:
             for c in ln.courses:
-                self.course(c, ln.progression is not None)
+                # only a drug given up to the progression stopped for it (not a taxane that
+                # ended its planned induction months before)
+                ran_to_end = c.end is not None and ln.end is not None and (ln.end - c.end).days <= 7
+                self.course(c, ln.progression is not None and ran_to_end)
 
 
 def render(journey: Journey, seed: int) -> dict[str, Any]:

@@ -70,8 +70,15 @@ class Chooser:
         self.early_relapse, self.relapse_months = self._early_relapse()
         self.prior = self.her2_lines + (1 if self.early_relapse else 0)
         self.received = {c.drug for c in j.early} | {d for ln in j.lines for d in ln.drugs}
+        # the on-progression advice for an ongoing line assumes progression on it: its agents
+        # then count as failed ("never re-offer an agent that already failed")
+        current = j.lines[-1] if j.lines and j.lines[-1].end is None else None
         self.failed = {
-            d for ln in j.lines if ln.progression for d in ln.drugs if kb.is_her2_directed(d)
+            d
+            for ln in j.lines
+            if ln.progression or ln is current
+            for d in ln.drugs
+            if kb.is_her2_directed(d)
         }
         last = j.lines[-1] if j.lines else None
         self.last_tki = bool(last and any(self._tki(d) for d in last.drugs))
@@ -110,7 +117,9 @@ class Chooser:
             "failed": int(any(a in self.failed for a in rule.key_agents)),
             "unapproved": int(self.jurisdiction not in rule.regimen.approvals),
             "tki": int(self.last_tki and rule.tki),
-            "received": int(any(a in self.received for a in rule.key_agents)),
+            # "if never given" / "not yet given" are rules of rows 2 and 3+ only: at rows 0-1 an
+            # agent given before (e.g. adjuvant pertuzumab, late relapse) does not demote
+            "received": int(self.prior >= 2 and any(a in self.received for a in rule.key_agents)),
             "cns": 0
             if (self.cns and rid == "tucatinib-trastuzumab-capecitabine" and self.prior >= 1)
             else 1,
@@ -132,6 +141,33 @@ class Chooser:
         )
 
     def choose(self, ild: bool) -> Choice:
+        choice = self._choose(ild)
+        triplet = "tucatinib-trastuzumab-capecitabine"
+        brain = any(
+            s.kind == "brain" and s.status in ("active", "recurrence", "relapse")
+            for s in self.j.sites
+        )
+        if (
+            brain
+            and self.prior >= 1
+            and choice.expected is not None
+            and TDXD not in self.kb.regimens[choice.expected].regimen.drugs
+            and triplet in self.kb.regimens
+            and self.viable(triplet, ild)
+            and not any(self.flags(triplet)[k] for k in ("failed", "tki", "unapproved"))
+            and triplet not in choice.acceptable
+        ):
+            # Tolerance: active brain metastases with extracranial disease when T-DXd is out
+            # (failed, ILD): CLINICAL.md keeps T-DXd preferred for that case but does not say
+            # what replaces it; the tucatinib triplet (HER2CLIMB, brain metastases) is accepted.
+            return Choice(
+                choice.expected,
+                (*choice.acceptable, triplet),
+                (*choice.why, "active brain metastases, T-DXd out: tucatinib triplet accepted"),
+            )
+        return choice
+
+    def _choose(self, ild: bool) -> Choice:
         kb = self.kb
         rows = sorted(kb.sequence, key=lambda s: s.prior_her2_lines)
         top_row = rows[-1].prior_her2_lines
@@ -230,7 +266,7 @@ def warnings(
     if ild:
         if TDXD in cur:
             req["tdxd-ild"] = "ILD on record and T-DXd is active"
-        elif TDXD in drugs_of(no_ild.expected):
+        elif no_ild.acceptable and all(TDXD in drugs_of(r) for r in no_ild.acceptable):
             req["tdxd-ild"] = "ILD on record and T-DXd would otherwise be preferred"
         elif any(TDXD in drugs_of(r) for r in no_ild.acceptable):
             opt["tdxd-ild"] = "T-DXd is one of the acceptable choices without ILD"
