@@ -300,11 +300,15 @@ class Renderer:
         j = self.j
         if j.cancer == "breast" and j.diagnosis is not None:
             if j.her2_condition and self.rng.random() < 0.5:
-                self.condition(f"her2-{j.her2_condition}", j.diagnosis)
+                self.condition(f"her2-{j.her2_condition}", j.her2_condition_date or j.diagnosis)
             else:
                 self.condition("breast-male" if j.sex == "male" else "breast", j.diagnosis)
                 if j.her2_condition:
-                    self.condition(f"her2-{j.her2_condition}", j.diagnosis, style="snomed")
+                    self.condition(
+                        f"her2-{j.her2_condition}",
+                        j.her2_condition_date or j.diagnosis,
+                        style="snomed",
+                    )
         elif j.diagnosis is not None:
             self.condition({"lung": "lung-cancer"}.get(j.cancer, j.cancer), j.diagnosis)
         for site in j.sites:
@@ -578,7 +582,8 @@ class Renderer:
             if phesgo and course.drug == "pertuzumab":
                 continue  # one Phesgo resource per dose names both antibodies
             if style == "statement":
-                self.statement(course, start, end, phesgo, progression)
+                # only the part that ran up to the progression carries "no response"
+                self.statement(course, start, end, phesgo, progression and end == course.end)
                 continue
             piece = Course(course.drug, start, end, course.setting)
             doses = piece.doses(self.j.as_of)

@@ -108,6 +108,7 @@ class Journey:
     sites: list[Event] = field(default_factory=list)
     her2_tests: list[Her2Test] = field(default_factory=list)
     her2_condition: str = ""  # positive | negative | "" (no HER2 diagnosis Condition)
+    her2_condition_date: date | None = None  # the diagnosis rests on the first (primary) test
     er_positive: bool = False
     pr_positive: bool = False
     early: list[Course] = field(default_factory=list)
@@ -196,6 +197,7 @@ class Drawer:
             )
         if rng.random() < float(self.cat["coding"]["her2_condition"]):
             j.her2_condition = "positive"
+            j.her2_condition_date = when
 
     def hormone_receptors(self, j: Journey, share: float) -> None:
         j.er_positive = self.rng.random() < share
@@ -585,7 +587,10 @@ class Drawer:
                 (s.kind for s in j.sites if s.kind in ("liver", "lymph-node", "bone", "lung")), ""
             )
             if site:
-                when = metastatic - _days(rng, 2, 10)
+                first_primary = min(t.when for t in j.her2_tests)
+                # the metastatic biopsy is newer than the first primary result (and the HER2
+                # diagnosis resting on it), so "metastatic outranks primary" is unambiguous
+                when = max(metastatic - _days(rng, 2, 10), first_primary + timedelta(days=1))
                 result = "negative" if rng.random() < 0.06 else "positive"
                 j.her2_tests.append(
                     Her2Test(
@@ -745,6 +750,7 @@ def _other_kinds(d: Drawer, j: Journey) -> None:
             j.her2_tests.append(Her2Test(j.diagnosis, "ihc", "1+" if low else "0", "primary"))
         if rng.random() < 0.3:
             j.her2_condition = "negative"
+            j.her2_condition_date = j.her2_tests[0].when
         d.hormone_receptors(j, 0.75)
         metastatic = kind == "her2-low-tdxd" or rng.random() < 0.6
         if metastatic:

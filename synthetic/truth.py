@@ -36,8 +36,9 @@ def her2_status(j: Journey) -> tuple[str, str]:
             t.result, t.result
         )
         results.append((1 if t.specimen == "metastatic" else 0, t.when, status, t.specimen))
-    if j.her2_condition and j.diagnosis:
-        results.append((0, j.diagnosis, j.her2_condition, "unknown"))
+    when = j.her2_condition_date or j.diagnosis
+    if j.her2_condition and when:
+        results.append((0, when, j.her2_condition, "unknown"))
     if not results:
         return "unknown", ""
     results.sort(key=lambda r: (r[0], r[1]))
@@ -111,15 +112,16 @@ class Chooser:
             return False
         return self.prior >= rule.min_prior_her2_lines
 
-    def flags(self, rid: str) -> dict[str, int]:
+    def flags(self, rid: str, received_at_row_1: bool = False) -> dict[str, int]:
         rule = self.kb.regimens[rid]
+        counts_received = self.prior >= 2 or (received_at_row_1 and self.prior == 1)
         return {
             "failed": int(any(a in self.failed for a in rule.key_agents)),
             "unapproved": int(self.jurisdiction not in rule.regimen.approvals),
             "tki": int(self.last_tki and rule.tki),
             # "if never given" / "not yet given" are rules of rows 2 and 3+ only: at rows 0-1 an
             # agent given before (e.g. adjuvant pertuzumab, late relapse) does not demote
-            "received": int(self.prior >= 2 and any(a in self.received for a in rule.key_agents)),
+            "received": int(counts_received and any(a in self.received for a in rule.key_agents)),
             "cns": 0
             if (self.cns and rid == "tucatinib-trastuzumab-capecitabine" and self.prior >= 1)
             else 1,
@@ -135,9 +137,9 @@ class Chooser:
         ("failed", "unapproved", "tki", "cns", "received"),
     )
 
-    def _rank(self, ids: list[str], ordering: tuple[str, ...]) -> list[str]:
+    def _rank(self, ids: list[str], ordering: tuple[str, ...], row_1: bool = False) -> list[str]:
         return sorted(
-            ids, key=lambda rid: (*(self.flags(rid)[k] for k in ordering), ids.index(rid))
+            ids, key=lambda rid: (*(self.flags(rid, row_1)[k] for k in ordering), ids.index(rid))
         )
 
     def choose(self, ild: bool) -> Choice:
@@ -179,6 +181,10 @@ class Chooser:
             step = kb.step_for(self.prior)
             ids = [r for r in (step.preferred, *step.alternatives) if self.viable(r, ild)]
             tops = [self._rank(ids, o)[0] for o in self.ORDERINGS if ids]
+            # Tolerance (row 1): whether an agent given before (T-DM1 in KATHERINE) demotes an
+            # alternative here is open in CLINICAL.md ("counts as received" is stated, its
+            # effect on line 2 is not): both readings are accepted.
+            tops += [self._rank(ids, o, True)[0] for o in self.ORDERINGS if ids]
             expected = tops[0] if tops else None
             return Choice(expected, tuple(dict.fromkeys(tops)), tuple(why))
         # 3 or more: "whatever of the above was not yet given" (unranked in CLINICAL.md), else the
