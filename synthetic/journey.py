@@ -583,9 +583,9 @@ class Drawer:
                     s.status = rng.choice(["remission", "inactive"])
             j.tags.append("brain-inactive")
         if self.chance("metastatic_rebiopsy"):
-            site = next(
-                (s.kind for s in j.sites if s.kind in ("liver", "lymph-node", "bone", "lung")), ""
-            )
+            # distant sites only: an axillary node can be regional disease, so a node biopsy
+            # would not say "metastatic" unambiguously
+            site = next((s.kind for s in j.sites if s.kind in ("liver", "bone", "lung")), "")
             if site:
                 first_primary = min(t.when for t in j.her2_tests)
                 # the metastatic biopsy is newer than the first primary result (and the HER2
@@ -661,9 +661,12 @@ class Drawer:
             kind = rng.choice(["under-50", "drop-16", "under-40"])
             value = {"under-50": rng.randint(41, 47), "under-40": rng.randint(28, 37)}.get(kind, 0)
             if kind == "drop-16":  # a high baseline, a drop of 18-20 points, still >= 52%
-                d0, _ = j.lvef[0]
-                j.lvef[0] = (d0, rng.randint(72, 76))
-                value = j.lvef[0][1] - rng.randint(18, 20)
+                # the whole series sits near the high baseline, so the drop is >= 16 points from
+                # any baseline (the first value, the one before the current line, the maximum)
+                high = rng.randint(72, 76)
+                j.lvef = [(dd, high + rng.randint(-2, 1)) for dd, _ in j.lvef]
+                j.lvef[0] = (j.lvef[0][0], high)
+                value = high - 2 - rng.randint(18, 20)
             j.lvef[-1] = (d, value)
             j.tags.append(f"lvef-{kind}")
         # keep baseline-to-latest clear of the 16-point and 50% boundaries when no drop is drawn
