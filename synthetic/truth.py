@@ -295,12 +295,15 @@ def warnings(
     ]
     if hf:
         lvef_hit = lvef_hit or "heart failure / cardiomyopathy on record"
+    stale = bool(not hf and current is not None and j.lvef and j.lvef[-1][0] < current.start)
     if lvef_hit:
-        if cur & CARDIAC_DRUGS:
+        if cur & CARDIAC_DRUGS and not stale:
             req["cardiac-lvef"] = f"{lvef_hit} while on {', '.join(sorted(cur & CARDIAC_DRUGS))}"
         else:
+            # Tolerance: not on an antibody now, or the low value predates the current line
+            # (CLINICAL.md does not say whether a value from before this line still counts)
             opt["cardiac-lvef"] = (
-                f"{lvef_hit}; not on an antibody now (the next regimen may be one)"
+                f"{lvef_hit}; not on an antibody now, or measured before this line"
             )
     her2_now = {d for d in cur if kb.is_her2_directed(d)}
     due_days = int(kb.param("cardiac", "lvef_due_days"))
