@@ -9,6 +9,7 @@ it agrees with the generator's ground truth.
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 import threading
@@ -44,6 +45,7 @@ class Server:
     def __init__(self, database_url: str) -> None:
         from cds_service.app import create_app
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log over the bar
         self.app = create_app({"database_url": database_url})
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
