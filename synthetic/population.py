@@ -223,10 +223,9 @@ def summarise(results: list[Result]) -> dict[str, Any]:
     for r in compared:
         for d in r.disagreements:
             categories[d] += 1
+    # "regimen: expected x, got y" -> "regimen"; "warning:tdxd-ild: ..." -> "warning:tdxd-ild"
     fields: Counter[str] = Counter(
-        d.split(":", 1)[0]
-        if not d.startswith("warning:")
-        else d.split(":")[0] + ":" + d.split(":")[1]
+        ":".join(d.split(":")[: 2 if d.startswith("warning:") else 1])
         for r in compared
         for d in r.disagreements
     )
