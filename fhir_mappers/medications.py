@@ -163,10 +163,17 @@ def _when(resource: dict[str, Any]) -> tuple[date | None, date | None]:
     return parse_date(resource.get("dateAsserted")), None
 
 
+_STALE_DAYS = 365
+
+
 def _period(
     resource: dict[str, Any], default_days: int, as_of: date
-) -> tuple[date | None, date | None, bool]:
-    """(start, end, ongoing) of one resource, from the fields its type carries."""
+) -> tuple[date | None, date | None, bool, bool]:
+    """(start, end, ongoing, stale) of one resource, from the fields its type carries.
+
+    `stale`: the resource says 'active' but was not asserted or written for over a year, so it
+    is read as one past course, and the caller reports that.
+    """
     rtype = resource.get("resourceType")
     status = str(resource.get("status", ""))
     start: date | None = None
@@ -192,15 +199,28 @@ def _period(
         if end is None and start and isinstance(supply, (int, float)) and supply > 0:
             end = start + timedelta(days=int(supply))
     if start is None:
-        return None, None, False
-    ongoing = status in _ONGOING_STATUS and end is None
-    if ongoing and (as_of - start).days > 365:
-        ongoing = False  # an 'active' order untouched for a year is not evidence of current therapy
+        return None, None, False, False
+    active = status in _ONGOING_STATUS
+    stale = False
+    # An active resource whose supply or planned end reaches today (give or take one cycle
+    # off-treatment, e.g. capecitabine 14 days on, 7 off) is therapy in progress.
+    ongoing = active and (end is None or end + timedelta(days=default_days) >= as_of)
+    if ongoing:
+        # How fresh the claim is: a statement by when it was asserted, an order by when it was
+        # written. An 'active' claim untouched for a year is not evidence of current therapy.
+        claimed = (
+            parse_date(resource.get("dateAsserted")) if rtype == "MedicationStatement" else None
+        )
+        if (as_of - (claimed or start)).days > _STALE_DAYS:
+            ongoing = False
+            stale = True
+        else:
+            end = None
     if end is None and not ongoing:
         end = start + timedelta(days=default_days)
     if end is not None and end < start:
         end = start
-    return start, end, ongoing
+    return start, end, ongoing, stale
 
 
 def _stopped_for_progression(resource: dict[str, Any], term: Terminology) -> bool:
@@ -283,11 +303,19 @@ def _points(
     if not drugs:
         return []
     validate(res, issues)
-    start, end, ongoing = _period(res, default_days, as_of)
+    start, end, ongoing, stale = _period(res, default_days, as_of)
     sid = ref_id(res)
     if start is None:
         issues.append(DataIssue(sid, "medication has no usable date"))
         return []
+    if stale:
+        issues.append(
+            DataIssue(
+                sid,
+                f"status '{res.get('status')}' but not updated for over {_STALE_DAYS} days: "
+                "read as a past course, not current therapy; confirm with the patient",
+            )
+        )
     progressed = _stopped_for_progression(res, term)
     if progressed and progressions is not None:
         explicit_end = _explicit_end(res)

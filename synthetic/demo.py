@@ -94,7 +94,7 @@ def answer(cards: list[dict[str, Any]]) -> list[str]:
     out = []
     for card in cards:
         ext = card["extension"]["org.her2cds"]
-        label = ext.get("rule") or ext["kind"]
+        label = f"{ext['kind']} {ext['rule']}" if ext.get("rule") else ext["kind"]
         out.append(f"  service [{card['indicator']:<8}] {label}: {card['summary']}")
     return out
 

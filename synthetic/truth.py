@@ -276,7 +276,12 @@ def warnings(
             req["tdxd-ild"] = "ILD on record and T-DXd would otherwise be preferred"
         elif any(TDXD in drugs_of(r) for r in no_ild.acceptable):
             opt["tdxd-ild"] = "T-DXd is one of the acceptable choices without ILD"
-    if TDXD in cur:
+    if TDXD in cur and ild:
+        # Tolerance: CLINICAL.md section 4 lists tdxd-ild (critical, T-DXd active with ILD) and
+        # tdxd-ild-monitoring (info, on T-DXd) without saying whether both show. The engine shows
+        # one card per problem: the critical card carries the label's grading rule too.
+        opt["tdxd-ild-monitoring"] = "on T-DXd, said on the critical tdxd-ild card"
+    elif TDXD in cur:
         req["tdxd-ild-monitoring"] = "on T-DXd"
     # cardiac: latest LVEF against the first (baseline) one, heart failure
     lvef_hit = ""

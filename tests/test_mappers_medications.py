@@ -240,11 +240,25 @@ def test_medication_code_systems_as_oid_or_with_slash(system: str, code: str) ->
 @pytest.mark.parametrize("rtype", MED_TYPES)
 @pytest.mark.parametrize("shape", ["r4", "r5"])
 def test_well_formed_resources_raise_no_data_issue(rtype: str, shape: str) -> None:
+    """Completed courses: an 'active' one from 2021 would rightly be reported as stale."""
     med = b.medication("m9", b.coded(RXNORM, "1298944", "pertuzumab"))
     inline = b.med_resource(
-        rtype, b.coded(RXNORM, "224905", "trastuzumab"), "2021-02-01", shape=shape
+        rtype,
+        b.coded(RXNORM, "224905", "trastuzumab"),
+        "2021-02-01",
+        "2021-06-01",
+        status="completed",
+        shape=shape,
     )
-    ref = b.med_resource(rtype, None, "2021-02-01", reference="Medication/m9", shape=shape)
+    ref = b.med_resource(
+        rtype,
+        None,
+        "2021-02-01",
+        "2021-06-01",
+        status="completed",
+        reference="Medication/m9",
+        shape=shape,
+    )
     rec = picture(med, inline, ref)
     assert drugs(rec) == ["pertuzumab", "trastuzumab"]
     assert rec.data_issues == ()
@@ -304,3 +318,50 @@ def test_medication_known_only_by_its_ingredients(shape: str) -> None:
     rec = picture(med, res)
     assert drugs(rec) == ["pertuzumab", "trastuzumab"]
     assert rec.data_issues == ()
+
+
+def test_active_statement_judged_by_when_it_was_asserted_not_when_it_started() -> None:
+    """CLINICAL.md section 3: an ongoing line means "continue"; a statement asserted last week
+    that T-DXd has run for 14 months is current therapy, not a 21-day course in the past."""
+    res = b.med_resource(
+        "MedicationStatement", b.coded(RXNORM, "2267576", "Enhertu"), "2023-04-01", status="active"
+    )
+    res["dateAsserted"] = "2024-05-20"
+    rec = picture(res)
+    (line,) = rec.lines
+    assert line.ongoing
+    assert rec.data_issues == ()
+
+
+def test_stale_active_claim_is_a_past_course_and_said() -> None:
+    res = b.med_resource(
+        "MedicationStatement",
+        b.coded(RXNORM, "224905", "trastuzumab"),
+        "2021-02-01",
+        status="active",
+    )
+    rec = picture(res)
+    (line,) = rec.lines
+    assert not line.ongoing
+    assert any("not updated for over 365 days" in i.message for i in rec.data_issues)
+
+
+def test_oral_fill_whose_supply_reaches_today_is_ongoing() -> None:
+    """Per-cycle oral fills: the latest active fill's supply runs to (or within a cycle of)
+    the as-of date, so the line is in progress."""
+    fill = b.med_resource(
+        "MedicationRequest",
+        b.coded(RXNORM, "480167", "lapatinib"),
+        AS_OF.isoformat(),
+        status="active",
+    )
+    fill["dispenseRequest"] = {"expectedSupplyDuration": {"value": 21, "unit": "d"}}
+    old = b.med_resource(
+        "MedicationRequest",
+        b.coded(RXNORM, "480167", "lapatinib"),
+        "2026-10-01",
+        status="completed",
+    )
+    old["dispenseRequest"] = {"expectedSupplyDuration": {"value": 21, "unit": "d"}}
+    rec = picture(old, fill)
+    assert rec.lines[-1].ongoing
