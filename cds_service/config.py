@@ -27,6 +27,12 @@ class Config:
     trusted_clients: str = ""
     public_base_url: str = ""
     log_level: str = "INFO"
+    log_salt: str = field(default="", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 0
+    timeout: int = 30
+    graceful_timeout: int = 20
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -39,6 +45,19 @@ class Config:
             raise ConfigError(f"{PREFIX}MAX_BODY_BYTES must be a positive number of bytes")
         if not 0 < self.fhir_timeout <= 60:
             raise ConfigError(f"{PREFIX}FHIR_TIMEOUT must be between 0 and 60 seconds")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(
+                f"{PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+                f"not {self.log_level!r}"
+            )
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"{PREFIX}PORT must be between 1 and 65535, not {self.port}")
+        if self.workers < 0:
+            raise ConfigError(f"{PREFIX}WORKERS must be 0 (from the CPU count) or more")
+        if self.timeout <= 0 or self.graceful_timeout <= 0:
+            raise ConfigError(
+                f"{PREFIX}TIMEOUT and {PREFIX}GRACEFUL_TIMEOUT must be positive seconds"
+            )
         if self.auth == "required" and not self.trusted_clients:
             raise ConfigError(f"{PREFIX}AUTH=required needs {PREFIX}TRUSTED_CLIENTS (a JSON file)")
         return self

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from cds_service import pipeline
+from cds_service import metrics, pipeline
 from cds_service.config import Config
 from cds_service.errors import NotFound
 from cds_service.prefetch import resolve
@@ -55,6 +55,7 @@ def call_service(service_id: str) -> Response:
         result = pipeline.patient_view(
             data, instance=instance, patient_id=patient_id, jurisdiction=cfg.jurisdiction
         )
+        metrics.cards_emitted(service.id, body, result.cards)
         return json_response({"cards": result.cards})
     orders = pipeline.order_check(
         data,
@@ -65,4 +66,5 @@ def call_service(service_id: str) -> Response:
         signing=service.hook == "order-sign",
         jurisdiction=cfg.jurisdiction,
     )
+    metrics.cards_emitted(service.id, body, orders.cards)
     return json_response({"cards": orders.cards})

@@ -1,0 +1,70 @@
+"""Liveness and readiness for load balancers and orchestrators.
+
+GET /healthz: the process answers (liveness; no dependency is checked, so a database outage
+never gets healthy workers restarted). GET /readyz: the knowledge base is loaded and the database
+answers; otherwise 503 with an OperationOutcome naming what is not ready, so the balancer sends
+traffic elsewhere until it recovers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app
+
+from cds_service.db import Database
+from cds_service.errors import operation_outcome
+from cds_service.hooks import json_response
+
+bp = Blueprint("health", __name__)
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return _no_store(json_response({"status": "ok"}))
+
+
+def _knowledge_version() -> str | None:
+    from engine import load_knowledge
+
+    try:
+        return load_knowledge().version
+    except Exception:  # a knowledge base that fails to load makes the service not ready
+        current_app.logger.exception("knowledge base not loaded")
+        return None
+
+
+def _database_ok() -> bool:
+    db = current_app.extensions.get("her2cds.db")
+    return isinstance(db, Database) and db.ping()
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    version = _knowledge_version()
+    database = _database_ok()
+    if version is not None and database:
+        body: dict[str, Any] = {
+            "status": "ready",
+            "knowledgeVersion": version,
+            "checks": {"knowledge": "ok", "database": "ok"},
+        }
+        return _no_store(json_response(body))
+    outcome = operation_outcome("the service is not ready", "transient")
+    outcome["issue"] = []
+    if version is None:
+        outcome["issue"].append(
+            {"severity": "error", "code": "transient", "diagnostics": "knowledge base not loaded"}
+        )
+    if not database:
+        outcome["issue"].append(
+            {"severity": "error", "code": "transient", "diagnostics": "database unreachable"}
+        )
+    response = _no_store(json_response(outcome, 503))
+    response.headers["Retry-After"] = "5"
+    return response
