@@ -10,12 +10,14 @@ from typing import Any
 
 import orjson
 
-from cds_service.config import ConfigError, from_env
+from cds_service.config import ConfigError, from_env, unknown_variables
 
 
 def _serve(args: argparse.Namespace) -> int:
     from cds_service.server import run
 
+    for name in unknown_variables():
+        print(f"her2-cds: warning: {name} is not a setting; ignored", file=sys.stderr)
     try:
         cfg = from_env()
     except ConfigError as exc:

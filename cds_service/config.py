@@ -80,6 +80,13 @@ def _convert(name: str, raw: str, default: Any) -> Any:
     return raw
 
 
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """HER2CDS_* variables that are no setting (a typo is otherwise silently ignored)."""
+    source = os.environ if env is None else env
+    known = {PREFIX + f.name.upper() for f in fields(Config) if f.name != "extra"}
+    return sorted(k for k in source if k.startswith(PREFIX) and k not in known)
+
+
 def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     """Read the configuration from the environment (overrides win), and validate it."""
     source = os.environ if env is None else env

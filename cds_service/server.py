@@ -109,7 +109,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from cds_service.app import create_app
 
-        return create_app(self.cfg_service)
+        app = create_app(self.cfg_service)
+        app.extensions["her2cds.db"].dispose()  # the master serves nothing: no idle connections
+        return app
 
 
 def run(cfg: Config, *, host: str, port: int, workers: int | None) -> int:

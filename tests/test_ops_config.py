@@ -79,3 +79,17 @@ def test_cpus_follow_the_cgroup_quota(tmp_path: Path, cpu_max: str, expected_cap
 def test_workers_are_two_per_cpu_between_two_and_eight() -> None:
     assert [default_workers(n) for n in (1, 2, 3, 4, 16)] == [2, 4, 6, 8, 8]
     assert available_cpus(Path("/nonexistent")) >= 1
+
+
+def test_serve_warns_about_a_misspelt_variable() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cds_service.cli", "serve"],
+        cwd=ROOT,
+        env=_serve_env(HER2CDS_JURISDICTON="EMA", HER2CDS_PORT="0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "HER2CDS_JURISDICTON is not a setting" in proc.stderr
+    assert "HER2CDS_PORT" in proc.stderr
