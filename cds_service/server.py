@@ -47,13 +47,14 @@ def default_workers(cpus: int | None = None) -> int:
 
 
 def reset_multiprocess_dir() -> None:
-    """Empty PROMETHEUS_MULTIPROC_DIR of samples of earlier runs (before the app is loaded)."""
+    """Empty PROMETHEUS_MULTIPROC_DIR of samples of earlier runs (before workers start)."""
     path = os.environ.get(MULTIPROC_ENV)
     if not path:
         return
     os.makedirs(path, exist_ok=True)
+    own = f"_{os.getpid()}.db"  # this (master) process's metric files, already open
     for name in os.listdir(path):
-        if name.endswith(".db"):
+        if name.endswith(".db") and not name.endswith(own):
             os.remove(os.path.join(path, name))
 
 

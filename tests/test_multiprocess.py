@@ -117,7 +117,10 @@ def replicas(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         for name in ("a", "b"):
             url = f"{pg.url}?application_name=her2cds-{name}&connect_timeout=3"
-            started.append(serve(tmp, name, HER2CDS_DATABASE_URL=url))
+            prom = tmp / f"prom-{name}" / "not-yet-created"
+            started.append(
+                serve(tmp, name, HER2CDS_DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(prom))
+            )
         yield started
     finally:
         for s in started:
