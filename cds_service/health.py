@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app
+from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.db import Database
+from cds_service.db import METADATA, Database
 from cds_service.errors import operation_outcome
 from cds_service.hooks import json_response
 
@@ -40,8 +42,20 @@ def _knowledge_version() -> str | None:
 
 
 def _database_ok() -> bool:
+    """The database answers and has our tables (created now if it was down at start-up)."""
     db = current_app.extensions.get("her2cds.db")
-    return isinstance(db, Database) and db.ping()
+    if not isinstance(db, Database) or not db.ping():
+        return False
+    if current_app.extensions.get("her2cds.schema_ready"):
+        return True
+    db.create_tables()  # idempotent; a replica that started before its database catches up
+    try:
+        present = set(inspect(db.engine).get_table_names())
+    except SQLAlchemyError:
+        return False
+    ready = set(METADATA.tables) <= present
+    current_app.extensions["her2cds.schema_ready"] = ready
+    return ready
 
 
 @bp.get("/readyz")

@@ -91,6 +91,9 @@ def init_app(app: Flask, cfg: Config) -> None:
             "status": response.status_code,
             "latency_ms": round((time.perf_counter() - start) * 1000, 2) if start else None,
         }
+        request_id = request.headers.get("X-Request-Id")
+        if request_id:  # set by the proxy (deploy/nginx): joins its access line to this one
+            fields["requestId"] = request_id[:64]
         hook = g.pop("her2cds_hook", None)
         if isinstance(hook, dict):
             fields["hookInstance"] = hook["hookInstance"]

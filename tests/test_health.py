@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask.testing import FlaskClient
+from sqlalchemy import Column, Integer, Table, inspect
 
 from cds_service import create_app
+from cds_service.db import METADATA
 from engine import load_knowledge
 
 
@@ -42,3 +44,19 @@ def test_readyz_is_503_with_operation_outcome_when_database_unreachable(tmp_path
     # the database comes back (its directory appears): ready again without a restart
     (tmp_path / "missing-dir").mkdir()
     assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_creates_missing_tables_once_the_database_is_back(tmp_path: Path) -> None:
+    # a table some store declares (feedback, replay cache); the database is down at start-up
+    table = Table("ops_probe_store", METADATA, Column("id", Integer, primary_key=True))
+    try:
+        db_dir = tmp_path / "later"
+        app = create_app({"database_url": f"sqlite:///{db_dir / 'db.sqlite'}", "testing": True})
+        client = app.test_client()
+        assert client.get("/readyz").status_code == 503
+        db_dir.mkdir()
+        assert client.get("/readyz").status_code == 200
+        engine = app.extensions["her2cds.db"].engine
+        assert "ops_probe_store" in inspect(engine).get_table_names()
+    finally:
+        METADATA.remove(table)

@@ -59,7 +59,7 @@ def test_hook_call_logs_one_json_line_with_hashed_patient_and_rules(
     resp = salted_app.test_client().post(
         "/cds-services/her2-next-line?access_token=SECRET-QUERY",
         json=body,
-        headers={"Authorization": "Bearer SECRET-JWT"},
+        headers={"Authorization": "Bearer SECRET-JWT", "X-Request-Id": "req-42"},
     )
     assert resp.status_code == 200
     cards = resp.get_json()["cards"]
@@ -81,6 +81,7 @@ def test_hook_call_logs_one_json_line_with_hashed_patient_and_rules(
     fired = {her2_ext(c).get("rule") for c in cards if her2_ext(c)["kind"] == "warning"}
     assert fired and fired <= set(rec["rules"])
     assert rec["level"] == "INFO" and rec["logger"] == REQUEST_LOGGER
+    assert rec["requestId"] == "req-42"
 
 
 def test_patient_hash_depends_on_the_salt() -> None:
