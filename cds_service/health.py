@@ -41,44 +41,38 @@ def _knowledge_version() -> str | None:
         return None
 
 
-def _database_ok() -> bool:
-    """The database answers and has our tables (created now if it was down at start-up)."""
+def _database_problem() -> str | None:
+    """None when the database answers and has our tables (created now if they were missed)."""
     db = current_app.extensions.get("her2cds.db")
     if not isinstance(db, Database) or not db.ping():
-        return False
+        return "database unreachable"
     if current_app.extensions.get("her2cds.schema_ready"):
-        return True
+        return None
     db.create_tables()  # idempotent; a replica that started before its database catches up
     try:
         present = set(inspect(db.engine).get_table_names())
     except SQLAlchemyError:
-        return False
-    ready = set(METADATA.tables) <= present
-    current_app.extensions["her2cds.schema_ready"] = ready
-    return ready
+        return "database unreachable"
+    missing = sorted(set(METADATA.tables) - present)
+    current_app.extensions["her2cds.schema_ready"] = not missing
+    return f"database tables missing: {', '.join(missing)}" if missing else None
 
 
 @bp.get("/readyz")
 def readyz() -> Response:
     version = _knowledge_version()
-    database = _database_ok()
-    if version is not None and database:
+    database = _database_problem()
+    if version is not None and database is None:
         body: dict[str, Any] = {
             "status": "ready",
             "knowledgeVersion": version,
             "checks": {"knowledge": "ok", "database": "ok"},
         }
         return _no_store(json_response(body))
-    outcome = operation_outcome("the service is not ready", "transient")
-    outcome["issue"] = []
-    if version is None:
-        outcome["issue"].append(
-            {"severity": "error", "code": "transient", "diagnostics": "knowledge base not loaded"}
-        )
-    if not database:
-        outcome["issue"].append(
-            {"severity": "error", "code": "transient", "diagnostics": "database unreachable"}
-        )
+    problems = ["knowledge base not loaded"] if version is None else []
+    problems += [database] if database else []
+    outcome = operation_outcome(problems[0], "transient")
+    outcome["issue"] += [operation_outcome(p, "transient")["issue"][0] for p in problems[1:]]
     response = _no_store(json_response(outcome, 503))
     response.headers["Retry-After"] = "5"
     return response
