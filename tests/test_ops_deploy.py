@@ -106,14 +106,27 @@ def test_compose_nginx_fronts_the_replicas(compose: dict[str, Any]) -> None:
     assert "127.0.0.1:8080" in " ".join(nginx["healthcheck"]["test"])
 
 
+def assert_trusted_clients(document: Any) -> None:
+    """The trusted-clients file's shape: a non-empty array of {iss, one source of keys}."""
+    assert isinstance(document, list) and document
+    for client in document:
+        assert isinstance(client["iss"], str) and client["iss"].startswith("https://")
+        assert len({"jwks", "jwks_url", "jwks_file"} & set(client)) == 1
+
+
 def test_compose_optional_fhir_server_and_trusted_clients(compose: dict[str, Any]) -> None:
     fhir = compose["services"]["fhir"]
     assert fhir["profiles"] == ["fhir"]
     assert "R4" in str(fhir["environment"])
-    for volume in compose["services"]["her2cds"]["volumes"]:
-        host, container, mode = volume.split(":")
-        assert (ROOT / host).is_dir() and mode == "ro"
-        assert container == "/etc/her2cds"
+    svc = compose["services"]["her2cds"]
+    (volume,) = svc["volumes"]
+    host, container, mode = volume.split(":")
+    assert (ROOT / host).is_dir() and mode == "ro"
+    env = {k: expand(v) for k, v in svc["environment"].items()}
+    assert env["HER2CDS_AUTH"] == "required"
+    trusted = Path(env["HER2CDS_TRUSTED_CLIENTS"])
+    assert trusted.parent == Path(container)
+    assert_trusted_clients(json.loads((ROOT / host / trusted.name).read_text(encoding="utf-8")))
 
 
 def test_nginx_logs_no_query_string_and_hides_metrics() -> None:
@@ -267,7 +280,7 @@ def test_k8s_trusted_clients_secret_is_mounted_where_the_config_points(
     secret_name = volumes[mount["name"]]["secret"]["secretName"]
     secret = k8s[f"Secret/{secret_name}"]
     assert path.name in secret["stringData"]
-    json.loads(secret["stringData"][path.name])
+    assert_trusted_clients(json.loads(secret["stringData"][path.name]))
 
 
 def test_k8s_service_hpa_and_pdb_select_the_pods(k8s: dict[str, dict[str, Any]]) -> None:
