@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards.alerts import alert_card, data_needed_card
-from cards.common import UuidFactory
+from cards.common import UuidFactory, smart_link
 from cards.next_line import next_line_card
 from cards.order_checks import order_card
 from engine.model import Assessment, OrderFinding
@@ -13,16 +13,24 @@ from engine.model import Assessment, OrderFinding
 _ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
-def render_assessment(assessment: Assessment, instance: str) -> list[dict[str, Any]]:
-    """patient-view cards: data needed, warnings (most severe first), then the next-line card."""
+def render_assessment(
+    assessment: Assessment, instance: str, *, timeline_url: str | None = None
+) -> list[dict[str, Any]]:
+    """patient-view cards: data needed, warnings (most severe first), then the next-line card.
+
+    `timeline_url` (absolute) adds a SMART link to the timeline view on warning and next-line
+    cards. Out-of-scope patients get no cards at all.
+    """
     if not assessment.in_scope:
         return []
     uuids = UuidFactory(instance)
     version = assessment.knowledge_version
+    patient_id = assessment.record.patient_id
+    timeline = smart_link(timeline_url, patient_id) if timeline_url else None
     cards = [data_needed_card(n, version, uuids) for n in assessment.data_needs]
     alerts = sorted(assessment.alerts, key=lambda a: _ORDER.get(a.severity, 3))
-    cards += [alert_card(a, version, uuids) for a in alerts]
-    nl = next_line_card(assessment, uuids)
+    cards += [alert_card(a, version, uuids, timeline) for a in alerts]
+    nl = next_line_card(assessment, uuids, timeline_url)
     if nl is not None:
         cards.append(nl)
     return cards

@@ -6,6 +6,7 @@ from typing import Any
 
 from cards.common import (
     UuidFactory,
+    compact,
     evidence_links,
     evidence_markdown,
     extension,
@@ -16,8 +17,25 @@ from cards.common import (
 )
 from engine.model import Alert, DataNeed
 
+# What to record when a fact is missing, so the card says exactly what would unblock advice.
+MISSING = {
+    "her2-status": (
+        "A HER2 result for this cancer, any of: HER2 IHC score (LOINC 85319-2), HER2 ISH/FISH "
+        "result (LOINC 85318-4), HER2 interpretation (LOINC 48676-1), or a HER2-positive / "
+        "HER2-negative carcinoma diagnosis (SNOMED 427685000 / 431396003). IHC 2+ needs ISH."
+    ),
+    "metastatic-status": (
+        "Staging showing metastatic disease, any of: a secondary malignant neoplasm Condition "
+        "(SNOMED 128462008 or a site such as liver 94381002), a TNM distant-metastasis "
+        "Observation (LOINC 21907-1) valued M1, or a stage group (LOINC 21908-9) of stage IV."
+    ),
+}
 
-def alert_card(alert: Alert, version: str, uuids: UuidFactory) -> dict[str, Any]:
+
+def alert_card(
+    alert: Alert, version: str, uuids: UuidFactory, timeline: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One card per warning, rendered from the Alert's fields only (new rules need no code)."""
     detail = alert.detail
     if alert.evidence:
         detail += "\n\n### Evidence\n" + evidence_markdown(alert.evidence)
@@ -32,17 +50,25 @@ def alert_card(alert: Alert, version: str, uuids: UuidFactory) -> dict[str, Any]
     if alert.override_reasons:
         card["overrideReasons"] = override_reasons(alert.override_reasons)
     links = evidence_links(alert.evidence)
-    if links:
-        card["links"] = links
-    return card
+    if timeline:
+        links.append(timeline)
+    card["links"] = links
+    result: dict[str, Any] = compact(card)
+    return result
 
 
 def data_needed_card(need: DataNeed, version: str, uuids: UuidFactory) -> dict[str, Any]:
-    return {
+    """Says what is missing and what to record; never a regimen guessed without it."""
+    detail = need.detail
+    if need.what in MISSING:
+        detail += "\n\n### What is missing\n- " + MISSING[need.what]
+    card = {
         "uuid": uuids(f"data-needed:{need.what}"),
         "summary": shorten(need.summary),
-        "detail": need.detail + sources_markdown(need.source_ids),
+        "detail": detail + sources_markdown(need.source_ids),
         "indicator": "warning" if need.what == "knowledge-gap" else "info",
         "source": source(version, "data-needed", "Data needed"),
         "extension": extension("data-needed", version, missing=need.what),
     }
+    result: dict[str, Any] = compact(card)
+    return result

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import date
 from typing import Any
 
-from engine.model import Coding, Evidence
+from engine.model import Coding, Evidence, TherapyLine
 
 SERVICE_LABEL = "HER2 next-line CDS"
 SOURCE_URL = "https://github.com/her2-cds/her2-cds"
@@ -56,8 +58,38 @@ def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict
     return links
 
 
+def smart_link(url: str, patient_id: str) -> dict[str, Any]:
+    """The link to the timeline view, launched by the EHR as a SMART app for this patient."""
+    return {
+        "label": "Therapy timeline (lines, progression, ILD, LVEF)",
+        "url": url,
+        "type": "smart",
+        "appContext": json.dumps({"patient": f"Patient/{patient_id}"}, separators=(",", ":")),
+    }
+
+
+def compact(value: Any) -> Any:
+    """Drop None, "", [] and {} everywhere: CDS Hooks asks to omit a field rather than send it
+    empty. Applied to every card, so a rule added to the engine with an empty field stays valid."""
+    if isinstance(value, dict):
+        out = {k: compact(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        items = [compact(v) for v in value]
+        return [v for v in items if v not in (None, "", [], {})]
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
 def evidence_markdown(evidence: tuple[Evidence, ...] | list[Evidence]) -> str:
-    lines = [f"- **{ev.title}**: {ev.summary} {ev.citation} <{ev.url}>" for ev in evidence]
+    seen: set[str] = set()
+    lines = []
+    for ev in evidence:
+        if ev.id in seen:
+            continue
+        seen.add(ev.id)
+        lines.append(f"- **{ev.title}**: {ev.summary} *{ev.citation}* <{ev.url}>")
     return "\n".join(lines)
 
 
@@ -76,3 +108,22 @@ def sources_markdown(source_ids: tuple[str, ...]) -> str:
     shown = ", ".join(f"`{s}`" for s in source_ids[:12])
     more = f" and {len(source_ids) - 12} more" if len(source_ids) > 12 else ""
     return f"\n\n*Based on:* {shown}{more}"
+
+
+def line_status(line: TherapyLine, as_of: date) -> tuple[str, str, bool]:
+    """(dates, how it ended, still running) as a clinician reads them. An end date after the
+    as-of date is a planned end: the line is still running, and has not "stopped"."""
+    running = line.end is None or line.end > as_of
+    if line.end is None:
+        dates = f"{line.start.isoformat()} to ongoing"
+    elif running:
+        dates = f"{line.start.isoformat()} to {line.end.isoformat()} (planned)"
+    else:
+        dates = f"{line.start.isoformat()} to {line.end.isoformat()}"
+    if line.ended_in_progression:
+        ended = "progression"
+    elif running:
+        ended = "ongoing"
+    else:
+        ended = line.stop_reason or "stopped"
+    return dates, ended, running

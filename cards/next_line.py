@@ -6,15 +6,29 @@ from typing import Any
 
 from cards.common import (
     UuidFactory,
+    compact,
     evidence_links,
     evidence_markdown,
     extension,
+    line_status,
+    override_reasons,
     shorten,
+    smart_link,
     source,
     sources_markdown,
 )
 from cards.orders_fhir import medication_request
-from engine.model import Assessment, PatientRecord, Recommendation, RegimenOption
+from engine.model import Assessment, Coding, PatientRecord, Recommendation, RegimenOption
+
+OVERRIDE_SYSTEM = "http://her2cds.org/CodeSystem/override-reason"
+# Why a clinician may reasonably choose another regimen than the one recommended.
+NEXT_LINE_OVERRIDES = (
+    Coding(OVERRIDE_SYSTEM, "clinical-trial", "Patient enrolling in a clinical trial"),
+    Coding(OVERRIDE_SYSTEM, "patient-preference", "Patient preference after discussion"),
+    Coding(OVERRIDE_SYSTEM, "contraindication-not-recorded", "Contraindication not in the record"),
+    Coding(OVERRIDE_SYSTEM, "record-incomplete", "Treatment history in the record is incomplete"),
+    Coding(OVERRIDE_SYSTEM, "not-available", "Regimen not available or not reimbursed here"),
+)
 
 
 def _dose_phrase(option: RegimenOption) -> str:
@@ -25,8 +39,16 @@ def _dose_phrase(option: RegimenOption) -> str:
     return option.regimen.name
 
 
-def summary(rec: Recommendation, record: PatientRecord) -> str:
-    if rec.timing == "on-progression" and record.lines:
+def summary(rec: Recommendation, record: PatientRecord, problem: bool = False) -> str:
+    """Under 140 characters, naming the line and the regimen. Never says "continue" a current
+    regimen that a warning says is wrong."""
+    if rec.timing == "on-progression" and record.lines and problem:
+        current = record.lines[-1]
+        text = (
+            f"Review line {current.number} ({current.regimen_name}): see warning; "
+            f"next: line {rec.line} {_dose_phrase(rec.preferred)}"
+        )
+    elif rec.timing == "on-progression" and record.lines:
         current = record.lines[-1]
         text = (
             f"Continue line {current.number} ({current.regimen_name}); on progression: "
@@ -51,24 +73,44 @@ def timeline_table(record: PatientRecord) -> str:
         return "_No metastatic lines of therapy recorded._"
     rows = ["| Line | Dates | Regimen | How it ended |", "|---|---|---|---|"]
     for ln in record.lines:
-        end = ln.end.isoformat() if ln.end else "ongoing"
-        ended = "progression" if ln.ended_in_progression else (ln.stop_reason or "ongoing")
-        if ln.ongoing and not ln.ended_in_progression:
-            ended = "ongoing"
-        rows.append(
-            f"| {ln.number} | {ln.start.isoformat()} to {end} | {ln.regimen_name} | {ended} |"
-        )
+        dates, ended, _ = line_status(ln, record.as_of)
+        rows.append(f"| {ln.number} | {dates} | {ln.regimen_name} | {ended} |")
     return "\n".join(rows)
 
 
 def _option_line(option: RegimenOption) -> str:
     caveats = f" ({'; '.join(option.caveats)})" if option.caveats else ""
-    return f"{option.regimen.name}: {option.reason}{caveats}"
+    trials = ", ".join(dict.fromkeys(ev.title for ev in option.regimen.evidence))
+    evidence = f" Evidence: {trials}." if trials else ""
+    return f"**{option.regimen.name}**: {option.reason}{caveats}{evidence}"
+
+
+def current_regimen_problems(assessment: Assessment) -> list[str]:
+    """Why the regimen given now is wrong, when it is: it drives the card's indicator.
+
+    The current line lacking HER2 blockade, or any critical warning (e.g. T-DXd running with
+    ILD on record), makes the next-line card a warning rather than information.
+    """
+    record = assessment.record
+    problems: list[str] = []
+    last = record.lines[-1] if record.lines else None
+    current = last if last and line_status(last, record.as_of)[2] else None
+    if current is not None and not current.her2_directed:
+        problems.append(
+            f"The current line {current.number} ({current.regimen_name}) has no HER2-directed "
+            "agent: HER2 blockade should continue in HER2-positive metastatic disease."
+        )
+    problems += [a.summary for a in assessment.alerts if a.severity == "critical"]
+    return problems
 
 
 def detail(assessment: Assessment, rec: Recommendation) -> str:
     record = assessment.record
-    parts = [
+    problems = current_regimen_problems(assessment)
+    parts = []
+    if problems:
+        parts += ["### Current regimen needs attention", *(f"- {p}" for p in problems), ""]
+    parts += [
         f"**Metastatic since** {record.metastatic_since.isoformat() if record.metastatic_since else 'unknown date'}"
         f" · **HER2** {record.her2.status.value}"
         f" · **HR** {'positive' if record.hr_positive else 'negative or unknown'}",
@@ -88,6 +130,8 @@ def detail(assessment: Assessment, rec: Recommendation) -> str:
     if rec.preferred.caveats:
         parts.append(f"- Caveats: {'; '.join(rec.preferred.caveats)}")
     parts += ["", "### Evidence", evidence_markdown(rec.preferred.regimen.evidence)]
+    if rec.early_relapse:
+        parts.append("- Early relapse after (neo)adjuvant anti-HER2 therapy counted as a line.")
     if rec.alternatives:
         parts += ["", "### Alternatives (ranked)"]
         parts += [f"{i}. {_option_line(o)}" for i, o in enumerate(rec.alternatives, 1)]
@@ -100,13 +144,16 @@ def detail(assessment: Assessment, rec: Recommendation) -> str:
 
 
 def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> list[dict[str, Any]]:
+    """One suggestion per offered regimen; only the preferred one is marked recommended."""
     out = []
     for option in (rec.preferred, *rec.alternatives):
+        preferred = option is rec.preferred
+        label = f"Order {option.regimen.name}" + (" (recommended)" if preferred else "")
         out.append(
             {
-                "label": shorten(f"Order {option.regimen.name}", 80),
+                "label": shorten(label, 100),
                 "uuid": uuids(f"suggestion:{option.regimen.id}"),
-                "isRecommended": option is rec.preferred,
+                **({"isRecommended": True} if preferred else {}),
                 "actions": [
                     {
                         "type": "create",
@@ -121,8 +168,9 @@ def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> lis
 
 
 def next_line_card(
-    assessment: Assessment, uuids: UuidFactory, indicator: str = "info"
+    assessment: Assessment, uuids: UuidFactory, timeline_url: str | None = None
 ) -> dict[str, Any] | None:
+    """The next-line card; `timeline_url` adds a SMART link to the timeline view."""
     rec = assessment.recommendation
     if rec is None:
         return None
@@ -130,15 +178,20 @@ def next_line_card(
     evidence = list(rec.preferred.regimen.evidence)
     for alt in rec.alternatives:
         evidence.extend(alt.regimen.evidence)
-    return {
+    links = evidence_links(evidence)
+    if timeline_url:
+        links.append(smart_link(timeline_url, assessment.record.patient_id))
+    problem = bool(current_regimen_problems(assessment))
+    card = {
         "uuid": uuids("next-line"),
-        "summary": summary(rec, assessment.record),
+        "summary": summary(rec, assessment.record, problem),
         "detail": detail(assessment, rec),
-        "indicator": indicator,
+        "indicator": "warning" if problem else "info",
         "source": source(version, "next-line", "Next line of therapy"),
         "suggestions": suggestions(rec, assessment.record.patient_id, uuids),
         "selectionBehavior": "at-most-one",
-        "links": evidence_links(evidence),
+        "overrideReasons": override_reasons(NEXT_LINE_OVERRIDES),
+        "links": links,
         "extension": extension(
             "next-line",
             version,
@@ -146,5 +199,8 @@ def next_line_card(
             timing=rec.timing,
             regimen=regimen_ext(rec.preferred),
             alternatives=[regimen_ext(o) for o in rec.alternatives],
+            currentRegimenProblem=problem or None,
         ),
     }
+    result: dict[str, Any] = compact(card)
+    return result

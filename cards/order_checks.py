@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cards.common import (
     UuidFactory,
+    compact,
     evidence_links,
     evidence_markdown,
     extension,
@@ -17,6 +19,10 @@ from cards.common import (
 from cards.orders_fhir import medication_request
 from engine.model import OrderFinding
 
+# A FHIR relative reference "Type/id" (FHIR ids: 1-64 of A-Z a-z 0-9 - .): only such a draft can
+# be deleted by a suggestion.
+_REFERENCE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
+
 
 def order_card(
     finding: OrderFinding,
@@ -26,6 +32,8 @@ def order_card(
     *,
     signing: bool = False,
 ) -> dict[str, Any]:
+    """One card per finding; a finding with a fix gets a suggestion that deletes the draft and
+    creates the replacement. Critical findings stay critical on order-sign."""
     severity = finding.severity
     detail = finding.detail
     if finding.evidence:
@@ -44,8 +52,15 @@ def order_card(
             signing=signing or None,
         ),
     }
-    if finding.replacement is not None:
-        rep = finding.replacement
+    rep = finding.replacement
+    if rep is not None and not _REFERENCE.fullmatch(finding.order_id):
+        # Without an id the draft cannot be deleted: creating the fix alone would leave both
+        # orders, so say the fix instead of offering half of it.
+        card["detail"] += (
+            f"\n\n**Fix:** remove this draft and order {rep.label} instead (the draft has no id, "
+            "so it cannot be replaced in one click)."
+        )
+    elif rep is not None:
         card["suggestions"] = [
             {
                 "label": shorten(f"Replace with {rep.label}", 100),
@@ -68,7 +83,6 @@ def order_card(
         card["selectionBehavior"] = "at-most-one"
     if finding.override_reasons:
         card["overrideReasons"] = override_reasons(finding.override_reasons)
-    links = evidence_links(finding.evidence)
-    if links:
-        card["links"] = links
-    return card
+    card["links"] = evidence_links(finding.evidence)
+    result: dict[str, Any] = compact(card)
+    return result

@@ -20,6 +20,7 @@ from cds_service.errors import (
 )
 from cds_service.hooks import bp as hooks_bp
 from cds_service.hooks import json_response
+from cds_service.timeline import bp as timeline_bp
 
 log = logging.getLogger("her2cds")
 
@@ -63,6 +64,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     db.create_tables()
     app.extensions["her2cds.db"] = db
     app.register_blueprint(hooks_bp)
+    app.register_blueprint(timeline_bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     metrics.init_app(app)

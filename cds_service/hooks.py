@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from cds_service import metrics, pipeline
+from cds_service import metrics, pipeline, timeline
 from cds_service.config import Config
 from cds_service.errors import NotFound
 from cds_service.prefetch import resolve
@@ -53,8 +53,13 @@ def call_service(service_id: str) -> Response:
     instance = str(body["hookInstance"])
     if service.hook == "patient-view":
         result = pipeline.patient_view(
-            data, instance=instance, patient_id=patient_id, jurisdiction=cfg.jurisdiction
+            data,
+            instance=instance,
+            patient_id=patient_id,
+            jurisdiction=cfg.jurisdiction,
+            timeline_url=timeline.link_for(patient_id, instance),
         )
+        timeline.remember(result.assessment.record, instance)
         metrics.cards_emitted(service.id, body, result.cards)
         return json_response({"cards": result.cards})
     orders = pipeline.order_check(

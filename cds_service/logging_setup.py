@@ -1,6 +1,7 @@
 """Structured logs: one JSON object per line, and one line per request.
 
-The request line carries the method, the path (never the query string), endpoint, CDS service,
+The request line carries the method, the route (never the query string, never a path argument
+other than the public service id: /timeline/<patient_id> stays a template), endpoint, service,
 status, latency, and for hook calls the hookInstance, the rules that fired and the patient id as
 a salted hash (HMAC-SHA256 with HER2CDS_LOG_SALT; without it a random salt per start, so lines
 of one process correlate but nothing links them to a patient). Headers and bodies are never
@@ -67,6 +68,19 @@ def patient_hash(patient_id: str, salt: str) -> str:
     return digest[:16]
 
 
+def loggable_path(limit: int = 200) -> str:
+    """The request's route with only public parts filled in (the service id): a path argument
+    such as /timeline/<patient_id> is never logged as such. Unmatched paths as sent, cut."""
+    rule = request.url_rule
+    if rule is None:
+        return request.path[:limit]
+    path = rule.rule
+    service_id = (request.view_args or {}).get("service_id")
+    if isinstance(service_id, str):  # service ids are public (discovery)
+        path = path.replace("<service_id>", service_id[:100])
+    return path
+
+
 def init_app(app: Flask, cfg: Config) -> None:
     """Log one JSON-ready line per request on the `her2cds.request` logger."""
     salt = cfg.log_salt or secrets.token_hex(16)
@@ -85,7 +99,7 @@ def init_app(app: Flask, cfg: Config) -> None:
         fields: dict[str, Any] = {
             "event": "request",
             "method": request.method,
-            "path": request.path,
+            "path": loggable_path(),
             "endpoint": endpoint,
             "service": service or None,
             "status": response.status_code,

@@ -33,10 +33,12 @@ def patient_view(
     patient_id: str | None = None,
     jurisdiction: str = "FDA",
     as_of: date | None = None,
+    timeline_url: str | None = None,
 ) -> PatientViewResult:
     record = build_record(data, patient_id=patient_id, as_of=as_of)
     assessment = assess(record, load_knowledge(), jurisdiction)
-    return PatientViewResult(assessment, render_assessment(assessment, instance))
+    cards = render_assessment(assessment, instance, timeline_url=timeline_url)
+    return PatientViewResult(assessment, cards)
 
 
 def order_check(

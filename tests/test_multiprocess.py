@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,6 +65,10 @@ class Served:
 
     def log_records(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+
+def without_view_tokens(response: Any) -> str:
+    return re.sub(r"view=[0-9a-f]+", "view=<token>", json.dumps(response, sort_keys=True))
 
 
 def serve(tmp: Path, name: str, workers: int = 1, **env: str) -> Served:
@@ -119,7 +124,13 @@ def replicas(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             url = f"{pg.url}?application_name=her2cds-{name}&connect_timeout=3"
             prom = tmp / f"prom-{name}" / "not-yet-created"
             started.append(
-                serve(tmp, name, HER2CDS_DATABASE_URL=url, PROMETHEUS_MULTIPROC_DIR=str(prom))
+                serve(
+                    tmp,
+                    name,
+                    HER2CDS_DATABASE_URL=url,
+                    PROMETHEUS_MULTIPROC_DIR=str(prom),
+                    HER2CDS_PUBLIC_BASE_URL="http://her2cds.test",  # as behind one balancer
+                )
             )
         yield started
     finally:
@@ -144,13 +155,15 @@ def test_two_replicas_share_one_postgres(replicas: list[Served], pg: PgServer) -
         status, body = r.call("GET", "/readyz")
         assert status == 200 and body["checks"]["database"] == "ok"
 
-    # same request, same answer: the service holds no state that could make replicas differ
+    # same request, same advice on either replica (the timeline link's token is per process:
+    # see test_timeline_link_opens_on_another_replica)
     for fixture in ("her2_after_thp_progression", "her2_ild_after_thp"):
         req = hook_request(load_fixture(fixture))
         status_a, cards_a = a.call("POST", "/cds-services/her2-next-line", req)
         status_b, cards_b = b.call("POST", "/cds-services/her2-next-line", req)
         assert status_a == status_b == 200
-        assert cards_a == cards_b and cards_a["cards"]
+        assert cards_a["cards"]
+        assert without_view_tokens(cards_a) == without_view_tokens(cards_b)
 
     # both replicas hold connections to the one database, and its tables exist there
     engine = sa.create_engine(pg.url)
@@ -166,6 +179,23 @@ def test_two_replicas_share_one_postgres(replicas: list[Served], pg: PgServer) -
         assert set(METADATA.tables) <= set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: timeline pictures and their link secret live in one process's memory "
+    "(cds_service/timeline.py), so a card's timeline link fails on any other replica or "
+    "gunicorn worker; needs a shared secret and the pictures in the database",
+)
+def test_timeline_link_opens_on_another_replica(replicas: list[Served]) -> None:
+    a, b = replicas
+    req = hook_request(load_fixture("her2_after_thp_progression"))
+    status, body = a.call("POST", "/cds-services/her2-next-line", req)
+    assert status == 200
+    links = re.findall(r"/timeline/[^\s\"')]+\?view=[0-9a-f]+", json.dumps(body))
+    assert links, "the next-line card links to the timeline view"
+    assert a.call("GET", links[0])[0] == 200  # the replica that built it
+    assert b.call("GET", links[0])[0] == 200  # any other replica behind the balancer
 
 
 def test_readyz_follows_the_database_down_and_back(replicas: list[Served], pg: PgServer) -> None:

@@ -132,7 +132,8 @@ def test_compose_optional_fhir_server_and_trusted_clients(compose: dict[str, Any
 def test_nginx_logs_no_query_string_and_hides_metrics() -> None:
     conf = NGINX.read_text(encoding="utf-8")
     log_format = conf[conf.index("log_format") : conf.index("access_log")]
-    assert "$uri" in log_format
+    assert '"path":"$loggable_uri"' in log_format
+    assert re.search(r"~\^/timeline/\s+/timeline/<patient_id>;", conf)
     for leaky in (
         "$request ",
         '$request"',

@@ -106,3 +106,13 @@ def test_every_request_is_logged_without_query_string(
         ("/cds-services/her2-next-line", 400),
     ]
     assert all("hookInstance" not in r for r in records)
+
+
+def test_path_arguments_other_than_the_service_id_are_not_logged(
+    salted_app: Flask, log_lines: io.StringIO
+) -> None:
+    client = salted_app.test_client()
+    client.get("/timeline/patient-SECRET-42?view=SECRET-TOKEN")
+    (rec,) = lines(log_lines)
+    assert rec["path"] == "/timeline/<patient_id>"
+    assert "SECRET" not in log_lines.getvalue()

@@ -1,0 +1,115 @@
+"""Property-based: whatever story a record tells, every card keeps the card rules (summary under
+140 characters, no empty fields, uuids unique, at most one recommended suggestion, Markdown only).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cds_service import pipeline
+from engine import load_knowledge
+from tests import builders as b
+from tests.golden.checks import check_response
+
+AS_OF = date(2026, 11, 1)
+VERSION = load_knowledge().version
+# (rxnorm, text) of drugs a line may contain, including long and unusual names
+DRUGS = [
+    ("1298944", "pertuzumab"),
+    ("224905", "trastuzumab"),
+    ("72962", "docetaxel"),
+    ("2267576", "fam-trastuzumab deruxtecan"),
+    ("1371041", "ado-trastuzumab emtansine"),
+    ("194000", "capecitabine"),
+    (None, "tucatinib"),
+    ("480167", "lapatinib"),
+    ("1940643", "neratinib"),
+    ("39541", "vinorelbine"),
+    ("72965", "letrozole"),
+    ("3639", "doxorubicin"),
+]
+
+
+@st.composite
+def stories(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    pid = "prop"
+    start = date(2022, 1, 1) + timedelta(days=draw(st.integers(0, 600)))
+    res: list[dict[str, Any]] = [
+        b.patient(pid),
+        b.breast_cancer("2021-06-01", pid=pid),
+        b.metastasis(onset=start.isoformat(), pid=pid),
+    ]
+    her2 = draw(st.sampled_from(["positive", "negative", "missing"]))
+    if her2 != "missing":
+        res.append(b.her2(her2 == "positive", "2021-06-10", pid=pid))
+    if draw(st.booleans()):
+        res.append(b.er(True, "2021-06-10", pid=pid))
+    if draw(st.booleans()):
+        res.append(b.ild(draw(st.sampled_from(["2020-01-01", "2025-06-01"])), pid=pid))
+    day = start + timedelta(days=10)
+    for _ in range(draw(st.integers(0, 4))):
+        length = draw(st.integers(30, 500))
+        end = day + timedelta(days=length)
+        ongoing = end > AS_OF
+        for rx, text in draw(st.lists(st.sampled_from(DRUGS), min_size=1, max_size=3, unique=True)):
+            res.append(
+                b.statement(
+                    rx, text, day.isoformat(), None if ongoing else end.isoformat(), pid=pid
+                )
+            )
+        if not ongoing and draw(st.booleans()):
+            res.append(b.progression((end - timedelta(days=5)).isoformat(), pid=pid))
+        day = end + timedelta(days=draw(st.integers(5, 200)))
+        if day > AS_OF:
+            break
+    for k in range(draw(st.integers(0, 3))):
+        res.append(b.lvef(draw(st.integers(25, 70)), f"202{3 + k}-05-01", pid=pid))
+    rx, text = draw(st.sampled_from(DRUGS))
+    draft = b.request(
+        rx,
+        text,
+        "2026-11-01",
+        status="draft",
+        pid=pid,
+        rid="d1",
+        dose=(draw(st.sampled_from([3.6, 5.4, 6.4, 8.0])), "mg/kg"),
+    )
+    return b.bundle(*res), b.bundle(draft)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stories())
+def test_every_card_keeps_the_rules_whatever_the_story(
+    story: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    bundle, drafts = story
+    pv = pipeline.patient_view(
+        bundle,
+        instance="prop",
+        patient_id="prop",
+        as_of=AS_OF,
+        timeline_url="https://cds.example.org/timeline/prop?view=t",
+    )
+    check_response(pv.cards, VERSION)
+    for signing in (False, True):
+        oc = pipeline.order_check(
+            bundle,
+            drafts,
+            instance="prop",
+            patient_id="prop",
+            selections=None if signing else ["MedicationRequest/d1"],
+            signing=signing,
+            as_of=AS_OF,
+        )
+        check_response(oc.cards, VERSION)
+        for card in oc.cards:
+            for s in card.get("suggestions", []):
+                assert s["actions"][0] == {
+                    "type": "delete",
+                    "description": "Remove the draft order MedicationRequest/d1",
+                    "resourceId": "MedicationRequest/d1",
+                }
