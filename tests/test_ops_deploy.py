@@ -301,3 +301,12 @@ def test_k8s_service_hpa_and_pdb_select_the_pods(k8s: dict[str, dict[str, Any]])
     assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
     # the PDB must leave room to evict: more replicas than it keeps
     assert pdb["spec"]["maxUnavailable"] >= 1
+
+
+def test_readme_has_one_configuration_table_with_every_setting() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    documented = re.findall(r"^\| `([A-Z0-9_]+)` \|", text, flags=re.M)
+    assert len(documented) == len(set(documented)), "a variable documented twice"
+    internal = {"HER2CDS_TESTING"}
+    assert CONFIG_VARS - internal <= set(documented)
+    assert set(documented) >= EXTRA_VARS
