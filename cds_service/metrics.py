@@ -66,7 +66,7 @@ FHIR_ERRORS = Counter(
 )
 FHIR_LATENCY = Histogram(
     "her2cds_fhir_call_duration_seconds",
-    "Time of one call to the CDS client's FHIR server.",
+    "Time of one call to the CDS client's FHIR server, until its response headers.",
     buckets=_LATENCY_BUCKETS,
 )
 AUTH_FAILURES = Counter(
