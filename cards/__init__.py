@@ -27,8 +27,17 @@ def render_assessment(
     version = assessment.knowledge_version
     patient_id = assessment.record.patient_id
     timeline = smart_link(timeline_url, patient_id) if timeline_url else None
-    cards = [data_needed_card(n, version, uuids) for n in assessment.data_needs]
-    alerts = sorted(assessment.alerts, key=lambda a: _ORDER.get(a.severity, 3))
+    # A warning about the very fact a data-needed card asks for (her2-status when HER2 is
+    # unknown) is said once, on the data-needed card.
+    by_rule = {a.rule: a for a in assessment.alerts}
+    asked = {n.what for n in assessment.data_needs}
+    cards = [
+        data_needed_card(n, version, uuids, by_rule.get(n.what)) for n in assessment.data_needs
+    ]
+    alerts = sorted(
+        (a for a in assessment.alerts if a.rule not in asked),
+        key=lambda a: _ORDER.get(a.severity, 3),
+    )
     cards += [alert_card(a, version, uuids, timeline) for a in alerts]
     nl = next_line_card(assessment, uuids, timeline_url)
     if nl is not None:

@@ -57,18 +57,31 @@ def alert_card(
     return result
 
 
-def data_needed_card(need: DataNeed, version: str, uuids: UuidFactory) -> dict[str, Any]:
-    """Says what is missing and what to record; never a regimen guessed without it."""
+def data_needed_card(
+    need: DataNeed, version: str, uuids: UuidFactory, same_problem: Alert | None = None
+) -> dict[str, Any]:
+    """Says what is missing and what to record; never a regimen guessed without it.
+
+    `same_problem` is the warning about the same missing fact (e.g. the her2-status rule when
+    HER2 is unknown): its advice joins this card instead of showing a second card.
+    """
     detail = need.detail
     if need.what in MISSING:
         detail += "\n\n### What is missing\n- " + MISSING[need.what]
+    if same_problem is not None:
+        detail += "\n\n### Advice\n" + same_problem.detail
     card = {
         "uuid": uuids(f"data-needed:{need.what}"),
         "summary": shorten(need.summary),
         "detail": detail + sources_markdown(need.source_ids),
         "indicator": "warning" if need.what == "knowledge-gap" else "info",
         "source": source(version, "data-needed", "Data needed"),
-        "extension": extension("data-needed", version, missing=need.what),
+        "extension": extension(
+            "data-needed",
+            version,
+            missing=need.what,
+            rule=same_problem.rule if same_problem is not None else None,
+        ),
     }
     result: dict[str, Any] = compact(card)
     return result

@@ -53,7 +53,8 @@ def order_card(
         ),
     }
     rep = finding.replacement
-    if rep is not None and not _REFERENCE.fullmatch(finding.order_id):
+    adds = rep is not None and rep.action == "add"
+    if rep is not None and not adds and not _REFERENCE.fullmatch(finding.order_id):
         # Without an id the draft cannot be deleted: creating the fix alone would leave both
         # orders, so say the fix instead of offering half of it.
         card["detail"] += (
@@ -61,23 +62,31 @@ def order_card(
             "so it cannot be replaced in one click)."
         )
     elif rep is not None:
+        create = {
+            "type": "create",
+            "description": f"Order {rep.label}",
+            "resource": medication_request(rep.component, patient_id, intent="order"),
+        }
+        # "add" keeps the draft (e.g. chemotherapy) and adds the missing drug beside it;
+        # "replace" deletes the draft first, then creates the fix.
+        actions = (
+            [create]
+            if adds
+            else [
+                {
+                    "type": "delete",
+                    "description": f"Remove the draft order {finding.order_id}",
+                    "resourceId": finding.order_id,
+                },
+                create,
+            ]
+        )
         card["suggestions"] = [
             {
-                "label": shorten(f"Replace with {rep.label}", 100),
+                "label": shorten(f"{'Add' if adds else 'Replace with'} {rep.label}", 100),
                 "uuid": uuids(f"fix:{finding.rule}:{finding.order_id}"),
                 "isRecommended": True,
-                "actions": [
-                    {
-                        "type": "delete",
-                        "description": f"Remove the draft order {finding.order_id}",
-                        "resourceId": finding.order_id,
-                    },
-                    {
-                        "type": "create",
-                        "description": f"Order {rep.label}",
-                        "resource": medication_request(rep.component, patient_id),
-                    },
-                ],
+                "actions": actions,
             }
         ]
         card["selectionBehavior"] = "at-most-one"

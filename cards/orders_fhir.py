@@ -9,8 +9,13 @@ from engine.model import Component
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
-def medication_request(component: Component, patient_id: str) -> dict[str, Any]:
-    """A proposal MedicationRequest for one regimen component (no id: the EHR assigns it)."""
+def medication_request(
+    component: Component, patient_id: str, intent: str = "proposal"
+) -> dict[str, Any]:
+    """A draft MedicationRequest for one regimen component (no id: the EHR assigns it).
+
+    Next-line suggestions are proposals; an order-check fix replaces an order, so it is an order.
+    """
     concept: dict[str, Any] = {"text": component.drug}
     if component.rxnorm:
         concept["coding"] = [
@@ -34,7 +39,7 @@ def medication_request(component: Component, patient_id: str) -> dict[str, Any]:
     return {
         "resourceType": "MedicationRequest",
         "status": "draft",
-        "intent": "proposal",
+        "intent": intent,
         "subject": {"reference": f"Patient/{patient_id}"},
         "medicationCodeableConcept": concept,
         "dosageInstruction": [dosage],

@@ -57,6 +57,8 @@ def order_check(
     assessment = assess(record, kb, jurisdiction)
     orders = draft_orders(draft_bundle, selections)
     checked = [o for o in orders if o.selected]
-    findings = check_orders(record, checked, kb) if assessment.in_scope else []
+    findings = (
+        check_orders(record, checked, kb, jurisdiction=jurisdiction) if assessment.in_scope else []
+    )
     cards = render_order_findings(findings, kb.version, patient_id, instance, signing=signing)
     return OrderResult(assessment, orders, findings, cards)

@@ -64,7 +64,9 @@ def assess(
         )
         return Assessment(record, True, version, data_needs=tuple(needs))
     if needs:
-        return Assessment(record, True, version, data_needs=tuple(needs))
+        return Assessment(
+            record, True, version, alerts=alerts(record, knowledge, None), data_needs=tuple(needs)
+        )
     try:
         rec = recommend(record, knowledge, jurisdiction)
     except NoRegimenError as exc:
@@ -72,6 +74,7 @@ def assess(
             record,
             True,
             version,
+            alerts=alerts(record, knowledge, None),
             data_needs=(DataNeed("knowledge-gap", "No regimen fits: review manually", str(exc)),),
         )
     return Assessment(

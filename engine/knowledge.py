@@ -7,7 +7,7 @@ cached and validates every file on first use (the service calls it at start-up).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,26 @@ class SequenceStep:
 
 
 @dataclass(frozen=True)
+class WarningVariant:
+    """The words of one variant of a warning (patient view, order check, ...)."""
+
+    summary: str
+    detail: str
+    severity: str
+
+
+@dataclass(frozen=True)
+class WarningRule:
+    """A warning of CLINICAL.md section 4 as warnings.yaml gives it."""
+
+    id: str
+    severity: str
+    evidence: tuple[Evidence, ...]
+    override_reasons: tuple[tuple[str, str], ...]
+    variants: dict[str, WarningVariant]
+
+
+@dataclass(frozen=True)
 class Knowledge:
     """The loaded knowledge base."""
 
@@ -70,6 +90,7 @@ class Knowledge:
     regimens: dict[str, RegimenRule]
     sequence: tuple[SequenceStep, ...]
     parameters: dict[str, Any]
+    warnings: dict[str, WarningRule] = field(default_factory=dict)
 
     def drug(self, drug_id: str) -> DrugInfo | None:
         return self.drugs.get(drug_id)
@@ -85,6 +106,13 @@ class Knowledge:
 
     def param(self, section: str, name: str) -> Any:
         return self.parameters[section][name]
+
+    def agents(self, name: str) -> frozenset[str]:
+        """A named list of drug ids from parameters.yaml `agents`."""
+        return frozenset(self.parameters["agents"][name])
+
+    def warning(self, rule: str) -> WarningRule:
+        return self.warnings[rule]
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -123,7 +151,12 @@ def _build(index: dict[str, Any]) -> Knowledge:
     }
     evidence = {
         e["id"]: Evidence(
-            id=e["id"], title=e["title"], summary=e["summary"], citation=e["citation"], url=e["url"]
+            id=e["id"],
+            title=e["title"],
+            summary=e["summary"],
+            citation=e["citation"],
+            url=e["url"],
+            verified=e["verified"],
         )
         for e in _read("evidence.yaml")["evidence"]
     }
@@ -149,6 +182,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
                     rxnorm=c.get("rxnorm"),
                     dose_value=c.get("dose_value"),
                     dose_unit=c.get("dose_unit"),
+                    dose_source=c["dose_source"],
                 )
                 for c in r["components"]
             ),
@@ -173,6 +207,10 @@ def _build(index: dict[str, Any]) -> Knowledge:
             if rid not in regimens:
                 raise KnowledgeError(f"regimens.yaml: sequence names unknown regimen {rid!r}")
     params = _read("parameters.yaml")
+    for name, ids in params["agents"].items():
+        for drug in ids.values() if isinstance(ids, dict) else ids:
+            if drug not in drugs and drug not in regimens:
+                raise KnowledgeError(f"parameters.yaml: agents.{name}: unknown drug {drug!r}")
     return Knowledge(
         version=index["version"],
         drugs=drugs,
@@ -180,7 +218,29 @@ def _build(index: dict[str, Any]) -> Knowledge:
         regimens=regimens,
         sequence=sequence,
         parameters={k: v for k, v in params.items() if k != "version"},
+        warnings=_warnings(evidence),
     )
+
+
+def _warnings(evidence: dict[str, Evidence]) -> dict[str, WarningRule]:
+    out: dict[str, WarningRule] = {}
+    for rid, r in _read("warnings.yaml")["rules"].items():
+        for ev in r["evidence"]:
+            if ev not in evidence:
+                raise KnowledgeError(f"warnings.yaml: {rid}: unknown evidence {ev!r}")
+        out[rid] = WarningRule(
+            id=rid,
+            severity=r["severity"],
+            evidence=tuple(evidence[e] for e in r["evidence"]),
+            override_reasons=tuple(
+                (o["code"], o["display"]) for o in r.get("override_reasons", [])
+            ),
+            variants={
+                name: WarningVariant(v["summary"], v["detail"], v.get("severity", r["severity"]))
+                for name, v in r["variants"].items()
+            },
+        )
+    return out
 
 
 @lru_cache(maxsize=1)

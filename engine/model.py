@@ -199,6 +199,7 @@ class Evidence:
     summary: str
     citation: str
     url: str
+    verified: bool = False  # the citation was checked against a stored copy (see evidence.yaml)
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ class Component:
     rxnorm: str | None = None
     dose_value: float | None = None
     dose_unit: str | None = None
+    dose_source: str = ""  # where the dose comes from ("UNVERIFIED: ..." when not checked)
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,9 @@ class Recommendation:
     source_ids: tuple[str, ...]
     excluded: tuple[tuple[str, str], ...] = ()  # (regimen id, why it is not offered)
     changes_advice: tuple[str, ...] = ()  # what would change this advice
+    ild_replaced: str | None = None  # regimen id ILD kept from being preferred (e.g. "tdxd")
+    early_relapse_threshold_months: float | None = None  # the threshold used, when judged
+    maintenance: tuple[str, ...] = ()  # HR-positive maintenance advice for the current line
 
 
 @dataclass(frozen=True)
@@ -290,6 +295,7 @@ class Replacement:
     drug: str
     label: str
     component: Component
+    action: str = "replace"  # "replace": delete the draft and order this; "add": keep it, add this
 
 
 @dataclass(frozen=True)

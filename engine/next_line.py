@@ -1,182 +1,196 @@
-"""Choosing the next line (CLINICAL.md section 3): the guideline sequence and its modifiers."""
+"""Choosing the next line (CLINICAL.md section 3): the guideline sequence and its modifiers.
+
+The sequence row comes from the number of prior HER2-directed lines (history.py). Each regimen of
+the row is then excluded (ILD for T-DXd, HR-positive-only, minimum prior lines) or ranked by, in
+order: key agent already failed, not approved where the service runs, TKI right after a TKI,
+already received, brain-metastasis preference, and the row's own order.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
+from engine.history import History, history, tki_drugs
 from engine.knowledge import Knowledge, RegimenRule
-from engine.model import PatientRecord, Recommendation, RegimenOption, TherapyLine
+from engine.maintenance import maintenance_advice
+from engine.model import PatientRecord, Recommendation, RegimenOption
 
-PULMONARY_TOXIC = "fam-trastuzumab deruxtecan"
-_EARLY_RELAPSE_AGENTS = ("trastuzumab", "pertuzumab")
+TDXD = "fam-trastuzumab deruxtecan"
+TUCATINIB_TRIPLET = "tucatinib-trastuzumab-capecitabine"
+JURISDICTIONS = ("FDA", "EMA")
 
 
-def _months_between(a: date, b: date) -> float:
-    return (b - a).days / 30.4375
+class NoRegimenError(Exception):
+    """The knowledge base has no regimen for this situation (a knowledge gap, said as such)."""
 
 
 @dataclass(frozen=True)
-class History:
-    """What the line table needs to know about the patient's treatment so far."""
+class Brain:
+    """Active brain metastases and whether the recorded disease is predominantly CNS."""
 
-    prior_her2_lines: int
-    early_relapse: bool
-    received: frozenset[str]
-    failed: frozenset[str]
-    last_line: TherapyLine | None
-    continuing: bool  # the latest line is ongoing with no progression since it started
-    reasons: tuple[str, ...]
+    active: bool
+    predominant: bool
+    source_ids: tuple[str, ...]
 
 
-def history(record: PatientRecord, kb: Knowledge) -> History:
-    reasons: list[str] = []
-    her2_lines = [ln for ln in record.lines if ln.her2_directed]
-    prior = len(her2_lines)
-    early_relapse = False
-    adjuvant = [e for e in record.early_exposures if e.drug in _EARLY_RELAPSE_AGENTS and e.end]
-    if adjuvant and record.metastatic_since is not None:
-        last_end = max(e.end for e in adjuvant if e.end is not None)
-        only_trastuzumab = {e.drug for e in adjuvant} == {"trastuzumab"}
-        key = (
-            "early_relapse_months_trastuzumab_only" if only_trastuzumab else "early_relapse_months"
-        )
-        threshold = float(kb.param("lines", key))
-        months = _months_between(last_end, record.metastatic_since)
-        if months <= threshold:
-            early_relapse = True
-            prior += 1
-            reasons.append(
-                f"Metastatic disease {months:.0f} months after the last (neo)adjuvant "
-                f"anti-HER2 therapy (within the {threshold:g}-month threshold): counted as one "
-                "prior line (trastuzumab-refractory)."
-            )
-        else:
-            reasons.append(
-                f"Metastatic disease {months:.0f} months after (neo)adjuvant anti-HER2 therapy "
-                f"(more than {threshold:g} months): first-line rules apply."
-            )
-    received = frozenset(e.drug for e in record.exposures)
-    failed = frozenset(
-        d
-        for ln in record.lines
-        if ln.ended_in_progression
-        for d in ln.drugs
-        if kb.is_her2_directed(d)
-    )
-    last = record.lines[-1] if record.lines else None
-    continuing = bool(last and last.ongoing and not last.ended_in_progression)
-    return History(prior, early_relapse, received, failed, last, continuing, tuple(reasons))
-
-
-def _has_ild(record: PatientRecord) -> bool:
+def has_ild(record: PatientRecord) -> bool:
     return bool(record.conditions_of("ild"))
 
 
-def _cns_predominant(record: PatientRecord) -> bool:
+def brain_status(record: PatientRecord) -> Brain:
     brain = [m for m in record.metastases if m.concept == "brain-metastasis" and m.active]
-    extracranial = [
-        m
-        for m in record.metastases
-        if m.concept == "metastasis" and m.site not in (None, "brain") and m.active
+    elsewhere = [
+        m for m in record.metastases if m.concept == "metastasis" and m.active and m.site != "brain"
     ]
-    return bool(brain) and not extracranial
+    return Brain(bool(brain), bool(brain) and not elsewhere, tuple(m.source_id for m in brain))
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    record: PatientRecord
+    kb: Knowledge
+    hist: History
+    jurisdiction: str
+    ild: bool
+    brain: Brain
+    last_tki: tuple[str, ...]
+
+
+def _option(
+    ctx: _Ctx, rid: str, rank: float, excluded: list[tuple[str, str]], apply_ild: bool = True
+) -> tuple[tuple[float, ...], RegimenOption] | None:
+    rule: RegimenRule = ctx.kb.regimens[rid]
+    regimen = rule.regimen
+    if apply_ild and ctx.ild and TDXD in regimen.drugs:
+        excluded.append(
+            (rid, "interstitial lung disease / pneumonitis on record: T-DXd is not recommended")
+        )
+        return None
+    if rule.hr_positive_only and not ctx.record.hr_positive:
+        excluded.append((rid, "for hormone-receptor-positive disease only"))
+        return None
+    if ctx.hist.prior_her2_lines < rule.min_prior_her2_lines:
+        excluded.append(
+            (rid, f"needs {rule.min_prior_her2_lines} or more prior anti-HER2 regimens")
+        )
+        return None
+    caveats: list[str] = []
+    failed = [a for a in rule.key_agents if a in ctx.hist.failed]
+    if failed:
+        caveats.append(f"disease progressed on {', '.join(failed)}")
+    received = [a for a in rule.key_agents if a in ctx.hist.received and a not in failed]
+    if received:
+        caveats.append(f"{', '.join(received)} already given")
+    tki_demoted = bool(ctx.last_tki and rule.tki)
+    if tki_demoted:
+        caveats.append(
+            f"follows a TKI ({', '.join(ctx.last_tki)}): no evidence supports a second TKI "
+            "without intervening therapy"
+        )
+    approved = ctx.jurisdiction in regimen.approvals
+    if not approved:
+        where = ", ".join(regimen.approvals) or "no jurisdiction on record"
+        caveats.append(f"not approved for this use by the {ctx.jurisdiction} (approved: {where})")
+    cns_first = ctx.brain.predominant and rid == TUCATINIB_TRIPLET
+    if ctx.brain.active and not ctx.brain.predominant and rid == TUCATINIB_TRIPLET:
+        rank = min(rank, 0.5)  # first alternative when brain metastases sit beside other disease
+    if cns_first:
+        caveats.append("preferred for predominantly CNS disease (HER2CLIMB)")
+    key = (
+        1.0 if failed else 0.0,
+        0.0 if approved else 1.0,
+        1.0 if tki_demoted else 0.0,
+        1.0 if received else 0.0,
+        0.0 if cns_first else 1.0,
+        rank,
+    )
+    return key, RegimenOption(regimen, regimen.summary, tuple(caveats), approved)
+
+
+def _rank(
+    ctx: _Ctx, ids: list[str], apply_ild: bool = True
+) -> tuple[list[RegimenOption], list[tuple[str, str]], bool]:
+    """Viable options best first, exclusions, and whether failed agents had to be re-offered."""
+    excluded: list[tuple[str, str]] = []
+    scored = [
+        opt
+        for rank, rid in enumerate(ids)
+        if (opt := _option(ctx, rid, float(rank), excluded, apply_ild)) is not None
+    ]
+    scored.sort(key=lambda kv: kv[0])
+    untried = [o for k, o in scored if k[0] == 0.0]
+    for k, o in scored:
+        if k[0] != 0.0 and untried:
+            excluded.append((o.regimen.id, f"not re-offered: {o.caveats[0]}"))
+    if untried:
+        return untried, excluded, False
+    return [o for _, o in scored], excluded, bool(scored)
+
+
+def _candidates(kb: Knowledge, prior: int) -> tuple[list[str], list[str]]:
+    """The sequence row's regimens, and those of later rows (used only when the row runs out)."""
+    step = kb.step_for(prior)
+    row = [step.preferred, *step.alternatives]
+    later = [
+        rid
+        for s in kb.sequence
+        if s.prior_her2_lines > step.prior_her2_lines
+        for rid in (s.preferred, *s.alternatives)
+        if rid not in row
+    ]
+    return row, list(dict.fromkeys(later))
 
 
 def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -> Recommendation:
     """The next-line recommendation for a HER2-positive metastatic patient."""
+    if jurisdiction not in JURISDICTIONS:
+        raise ValueError(f"jurisdiction must be one of {JURISDICTIONS}, not {jurisdiction!r}")
     hist = history(record, kb)
-    reasons = list(hist.reasons)
+    last_tki = tuple(tki_drugs(hist.last_line.drugs, kb)) if hist.last_line else ()
+    ctx = _Ctx(record, kb, hist, jurisdiction, has_ild(record), brain_status(record), last_tki)
     prior = hist.prior_her2_lines
-    line_number = len(record.lines) + 1
-    timing = "now"
-    if hist.continuing and hist.last_line is not None:
-        timing = "on-progression"
-        reasons.append(
-            f"Line {hist.last_line.number} ({hist.last_line.regimen_name}) is ongoing with no "
-            "progression recorded: continue it until progression or unacceptable toxicity; "
-            "the regimen below is for the next line."
-        )
-    step = kb.step_for(prior)
-    order = [step.preferred, *step.alternatives]
-    excluded: list[tuple[str, str]] = []
-    options: list[tuple[tuple[int, ...], RegimenOption]] = []
-    ild = _has_ild(record)
-    last_tki = bool(
-        hist.last_line
-        and any(kb.drugs[d].drug_class == "her2-tki" for d in hist.last_line.drugs if d in kb.drugs)
-    )
-    cns = _cns_predominant(record)
-    for rank, rid in enumerate(order):
-        rule = kb.regimens[rid]
-        regimen = rule.regimen
-        caveats: list[str] = []
-        if ild and PULMONARY_TOXIC in regimen.drugs:
-            excluded.append(
-                (rid, "interstitial lung disease / pneumonitis on record: T-DXd is not recommended")
-            )
-            continue
-        if rule.hr_positive_only and not record.hr_positive:
-            excluded.append((rid, "for hormone-receptor-positive disease only"))
-            continue
-        if prior < rule.min_prior_her2_lines:
-            excluded.append(
-                (rid, f"needs {rule.min_prior_her2_lines} or more prior anti-HER2 regimens")
-            )
-            continue
-        failed_keys = [a for a in rule.key_agents if a in hist.failed]
-        received_keys = [a for a in rule.key_agents if a in hist.received]
-        demote_failed = 0
-        if failed_keys:
-            demote_failed = 1
-            caveats.append(f"disease progressed on {', '.join(failed_keys)}")
-        demote_received = 1 if received_keys and not failed_keys else 0
-        if demote_received:
-            caveats.append(f"{', '.join(received_keys)} already given")
-        demote_tki = 1 if (last_tki and rule.tki) else 0
-        if demote_tki:
-            caveats.append("no evidence supports a second TKI without intervening therapy")
-        approved = jurisdiction in regimen.approvals
-        if not approved:
-            caveats.append(f"not approved for this use by the {jurisdiction}")
-        cns_boost = 0 if (cns and rid == "tucatinib-trastuzumab-capecitabine") else 1
-        reason = regimen.summary
-        key = (demote_failed, 0 if approved else 1, demote_tki, demote_received, cns_boost, rank)
-        options.append((key, RegimenOption(regimen, reason, tuple(caveats), approved)))
-    options.sort(key=lambda kv: kv[0])
-    viable = [o for k, o in options if k[0] == 0] or [o for _, o in options]
-    if not viable:
+    row, later = _candidates(kb, prior)
+    options, excluded, reoffered = _rank(ctx, row)
+    widened = False
+    if reoffered or not options:
+        wider, wider_excluded, wider_reoffered = _rank(ctx, row + later)
+        if wider and not wider_reoffered:
+            options, excluded, reoffered, widened = wider, wider_excluded, False, True
+    if not options:
         raise NoRegimenError("no regimen in the knowledge base fits this patient")
-    preferred, *alternatives = viable
-    reasons.insert(
-        0,
-        f"{prior} prior HER2-directed line(s) in the metastatic setting"
-        + (" (including the early relapse)" if hist.early_relapse else "")
-        + f": the guideline sequence offers {kb.regimens[step.preferred].short} next.",
-    )
-    if ild:
-        reasons.append(
-            "Interstitial lung disease / pneumonitis is on record: T-DXd is not offered "
-            "(pre-existing ILD excluded patients from the T-DXd trials)."
-        )
-    if cns:
-        reasons.append(
-            "Active brain metastases without recorded extracranial disease: the tucatinib triplet "
-            "is preferred (HER2CLIMB)."
-        )
-    if preferred.regimen.id != step.preferred and not ild and not cns:
-        reasons.append(f"{kb.regimens[step.preferred].short} is not offered first: see caveats.")
+    preferred, *alternatives = options
+    reasons = _reasons(ctx, row[0], options, widened, reoffered)
+    ild_replaced = None
+    if ctx.ild:
+        counterfactual, _, _ = _rank(ctx, row + (later if widened else []), apply_ild=False)
+        if counterfactual and TDXD in counterfactual[0].regimen.drugs:
+            ild_replaced = counterfactual[0].regimen.id
+            reasons.append(
+                f"{kb.regimens[ild_replaced].short} would otherwise be preferred; interstitial lung "
+                f"disease / pneumonitis is on record, so {preferred.regimen.name} takes its place "
+                "(patients with pre-existing ILD were excluded from the T-DXd trials; the label "
+                "lists no formal contraindication: not recommended)."
+            )
+        else:
+            reasons.append(
+                "Interstitial lung disease / pneumonitis is on record: T-DXd (alone or with "
+                "pertuzumab) is not offered."
+            )
     source_ids = tuple(
         sorted(
             {s for ln in record.lines for s in ln.source_ids}
             | set(record.her2.source_ids)
             | set(record.metastatic_source_ids)
+            | set(hist.source_ids)
             | {c.source_id for c in record.conditions_of("ild")}
+            | set(ctx.brain.source_ids)
         )
     )
+    maintenance = maintenance_advice(record, kb, hist, preferred)
+    reasons.extend(maintenance)
     return Recommendation(
-        line=line_number,
-        timing=timing,
+        line=len(record.lines) + 1,
+        timing="on-progression" if hist.continuing else "now",
         preferred=preferred,
         alternatives=tuple(alternatives),
         reasons=tuple(reasons),
@@ -184,25 +198,89 @@ def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -
         early_relapse=hist.early_relapse,
         source_ids=source_ids,
         excluded=tuple(excluded),
-        changes_advice=_what_would_change(record, preferred, kb),
+        changes_advice=_what_would_change(ctx, preferred),
+        ild_replaced=ild_replaced,
+        early_relapse_threshold_months=hist.relapse_threshold,
+        maintenance=maintenance,
     )
 
 
-def _what_would_change(
-    record: PatientRecord, preferred: RegimenOption, kb: Knowledge
-) -> tuple[str, ...]:
+def _reasons(
+    ctx: _Ctx, row_first: str, options: list[RegimenOption], widened: bool, reoffered: bool
+) -> list[str]:
+    kb, hist = ctx.kb, ctx.hist
+    preferred = options[0]
+    reasons = [
+        f"{hist.prior_her2_lines} prior HER2-directed line(s) in the metastatic setting"
+        + (" (including the early relapse)" if hist.early_relapse else "")
+        + f": the guideline sequence offers {kb.regimens[row_first].short} next.",
+        *hist.reasons,
+    ]
+    last = hist.last_line
+    if hist.continuing and last is not None:
+        reasons.append(
+            f"Line {last.number} ({last.regimen_name}) is ongoing with no progression recorded: "
+            "continue it until progression or unacceptable toxicity; the regimen below is for "
+            "the next line, on progression."
+        )
+    offers_triplet = TUCATINIB_TRIPLET in [o.regimen.id for o in options]
+    if ctx.brain.active and not offers_triplet:
+        reasons.append(
+            "Active brain metastases are recorded; the tucatinib triplet is a later-line option "
+            "(HER2CLIMB enrolled patients previously treated with trastuzumab, pertuzumab and "
+            "T-DM1)."
+        )
+    elif ctx.brain.predominant:
+        reasons.append(
+            "Active brain metastases with no active extracranial metastasis recorded "
+            "(predominantly CNS disease): the tucatinib triplet is preferred (HER2CLIMB: 48% of "
+            "patients had brain metastases)."
+        )
+    elif ctx.brain.active:
+        reasons.append(
+            "Active brain metastases with extracranial disease: T-DXd stays preferred where it "
+            "fits (DESTINY-Breast12: 12-month OS 86.1% with active brain metastases); the "
+            "tucatinib triplet is the first alternative."
+        )
+    if ctx.last_tki:
+        reasons.append(
+            f"The last line contained a TKI ({', '.join(ctx.last_tki)}): TKI regimens are "
+            "demoted; no evidence supports a second TKI without intervening therapy."
+        )
+    if widened:
+        reasons.append(
+            "Every regimen of this row had already failed: later-line options are offered instead."
+        )
+    if reoffered:
+        reasons.append(
+            "Every regimen in the knowledge base had already failed: regimens whose key agent "
+            "failed are shown because nothing else is left."
+        )
+    if not preferred.approved:
+        reasons.append(f"No option approved by the {ctx.jurisdiction} is left.")
+    if any(not o.approved for o in options):
+        reasons.append(
+            f"Approvals are judged for the {ctx.jurisdiction}: regimens not approved there are "
+            "marked and never preferred while an approved option exists."
+        )
+    if preferred.regimen.id != row_first and not (ctx.ild or ctx.brain.predominant or widened):
+        reasons.append(f"{kb.regimens[row_first].short} is not offered first: see caveats.")
+    return reasons
+
+
+def _what_would_change(ctx: _Ctx, preferred: RegimenOption) -> tuple[str, ...]:
     out = [
         "Documented progression on the current therapy moves the recommendation to the next line."
     ]
-    if PULMONARY_TOXIC in preferred.regimen.drugs:
+    if TDXD in preferred.regimen.drugs:
         out.append("Interstitial lung disease or pneumonitis would rule out T-DXd.")
-    if not record.hr_positive:
+    if ctx.record.er.status.value == "unknown" and ctx.record.pr.status.value == "unknown":
+        out.append(
+            "Hormone-receptor status is not recorded: a positive result adds endocrine options."
+        )
+    elif not ctx.record.hr_positive:
         out.append("A hormone-receptor-positive result would add endocrine maintenance options.")
     return tuple(out)
-
-
-class NoRegimenError(Exception):
-    """The knowledge base has no regimen for this situation (a knowledge gap, said as such)."""
 
 
 def regimen_rule(kb: Knowledge, regimen_id: str) -> RegimenRule:

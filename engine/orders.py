@@ -1,83 +1,374 @@
-"""Order checks: which warnings apply to draft orders, and what replacement fixes each."""
+"""Order checks: which warnings apply to draft orders, and what replacement fixes each.
+
+Each check looks at one draft order against the patient's picture (and, for a few, the other
+orders signed with it). Words come from warnings.yaml; replacement orders from regimens.yaml.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.cardiac import (
+    anthracycline_with_trastuzumab,
+    cardiac_finding,
+    due_months,
+    is_anthracycline,
+    is_trastuzumab_containing,
+    lvef_overdue,
+    monitored_exposures,
+)
+from engine.history import current_drugs, current_exposures, tki_drugs
 from engine.knowledge import Knowledge, load_knowledge
-from engine.model import DraftOrder, OrderFinding, PatientRecord, Replacement
-from engine.safety import override
+from engine.model import DraftOrder, OrderFinding, PatientRecord, ReceptorStatus, Recommendation
+from engine.next_line import NoRegimenError, recommend
+from engine.warning_text import component_replacement, make_finding
 
 TDXD = "fam-trastuzumab deruxtecan"
 TDM1 = "ado-trastuzumab emtansine"
+_ADC_REGIMEN = {TDXD: "tdxd", TDM1: "tdm1"}
 
 
-def _component(kb: Knowledge, regimen_id: str, drug: str) -> Replacement:
-    comp = next(c for c in kb.regimens[regimen_id].regimen.components if c.drug == drug)
-    label = f"{drug} {comp.dose} {comp.route} {comp.schedule}"
-    return Replacement(drug=drug, label=label, component=comp)
+@dataclass(frozen=True)
+class _Ctx:
+    record: PatientRecord
+    kb: Knowledge
+    orders: tuple[DraftOrder, ...]
+    rec: Recommendation | None
+
+    def cls(self, drug: str | None) -> str:
+        info = self.kb.drug(drug) if drug else None
+        return info.drug_class if info else ""
+
+    def others(self, order: DraftOrder) -> list[DraftOrder]:
+        return [o for o in self.orders if o.resource_id != order.resource_id]
 
 
-def _ild_check(order: DraftOrder, record: PatientRecord, kb: Knowledge) -> OrderFinding | None:
-    ild = record.conditions_of("ild")
+def _ild(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    ild = ctx.record.conditions_of("ild")
     if order.drug != TDXD or not ild:
         return None
-    return OrderFinding(
-        rule="tdxd-ild",
-        severity="critical",
-        order_id=order.resource_id,
-        summary="T-DXd ordered with interstitial lung disease on record: use T-DM1",
-        detail=(
-            f"Recorded: {', '.join(sorted({c.display for c in ild}))}. ILD/pneumonitis occurs in "
-            "10.5-13.6% of patients on T-DXd (grade 5 in 2.2%); patients with pre-existing ILD "
-            "were excluded from its trials. T-DM1 3.6 mg/kg q3w is the alternative."
-        ),
-        replacement=_component(kb, "tdm1", TDM1),
-        source_ids=tuple(c.source_id for c in ild),
-        evidence=tuple(kb.evidence[i] for i in ("tdxd-ild-pooled", "tdxd-label")),
-        override_reasons=(
-            override("ild-resolved", "ILD resolved / not drug-related, benefit outweighs risk"),
-            override("pulmonology-cleared", "Cleared by pulmonology"),
-        ),
+    return make_finding(
+        ctx.kb,
+        "tdxd-ild",
+        "ordered",
+        order.resource_id,
+        [c.source_id for c in ild],
+        component_replacement(ctx.kb, "tdm1", TDM1),
+        conditions=", ".join(sorted({c.display or c.concept for c in ild})),
     )
 
 
-def _dose_check(order: DraftOrder, record: PatientRecord, kb: Knowledge) -> OrderFinding | None:
-    doses = kb.parameters["doses"]
+def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    doses = ctx.kb.parameters["doses"]
     if order.drug is None or order.drug not in doses or order.dose_value is None:
         return None
-    expected = doses[order.drug]
+    if order.drug == TDXD and ctx.record.conditions_of("ild"):
+        return None  # no T-DXd dose is right with ILD on record: the tdxd-ild finding says so
     unit = (order.dose_unit or "").replace(" ", "").lower()
-    if unit not in ("mg/kg", "mg/kg{body_weight}"):
+    if unit not in ("mg/kg", "mg/kg{body_weight}", "mg/kg/dose"):
         return None
+    expected = doses[order.drug]
     value = order.dose_value
     wrong = value > expected["value"] if order.drug == TDM1 else value != expected["value"]
     if not wrong:
         return None
-    regimen = "tdxd" if order.drug == TDXD else "tdm1"
-    drug = order.drug
-    return OrderFinding(
-        rule="dose-check",
-        severity="warning",
-        order_id=order.resource_id,
-        summary=f"{order.drug} {value:g} mg/kg is not the breast-cancer dose ({expected['value']:g} mg/kg)",
-        detail=f"The breast-cancer dose is {expected['value']:g} mg/kg q3w. {expected.get('note', '')}".strip(),
-        replacement=_component(kb, regimen, drug),
-        evidence=(kb.evidence["tdxd-label" if order.drug == TDXD else "tdm1-label"],),
-        override_reasons=(override("dose-intended", "Dose is intended (documented reason)"),),
+    return make_finding(
+        ctx.kb,
+        "dose-check",
+        "ordered",
+        order.resource_id,
+        [],
+        component_replacement(ctx.kb, _ADC_REGIMEN[order.drug], order.drug),
+        drug=order.drug,
+        value=f"{value:g}",
+        expected=f"{expected['value']:g}",
+        note=expected.get("note", ""),
     )
 
 
-_CHECKS = (_ild_check, _dose_check)
+def _planned_conjugate(order: DraftOrder, ctx: _Ctx) -> tuple[str, str] | None:
+    """(conjugate, how it is planned) when a plain trastuzumab order may be the wrong product."""
+    conj = ctx.kb.agents("conjugates")
+    plain = ctx.kb.agents("plain_trastuzumab")
+    # trastuzumab ordered with a new partner is a new regimen (beyond progression), not a mix-up
+    partners = [o for o in ctx.others(order) if o.drug and o.drug not in plain]
+    running = current_drugs(ctx.record) & conj
+    if running and not partners and not current_drugs(ctx.record) & plain:
+        return sorted(running)[0], "ongoing"
+    if order.dose_unit and order.dose_value is not None:
+        for drug in sorted(conj):
+            dose = ctx.kb.parameters["doses"].get(drug)
+            if dose and order.dose_value == dose["value"] and "kg" in order.dose_unit:
+                return drug, f"dosed as ({order.dose_value:g} mg/kg)"
+    rec = ctx.rec
+    if rec is not None and rec.timing == "now":
+        planned = set(rec.preferred.regimen.drugs) & conj
+        if planned and not partners:
+            return sorted(planned)[0], "the recommended next regimen"
+    return None
+
+
+def _wrong_product(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    kb = ctx.kb
+    family = kb.agents("conjugates") | kb.agents("plain_trastuzumab")
+    if (
+        order.drug in family
+        and order.text_drug in family
+        and order.text_drug != order.drug
+        and order.text_drug is not None
+    ):
+        planned = _planned_conjugate(order, ctx)
+        target = planned[0] if planned and planned[0] in (order.drug, order.text_drug) else None
+        rep = component_replacement(kb, _ADC_REGIMEN[target], target) if target else None
+        note = (
+            f"The plan points to {target}: the suggestion orders it."
+            if rep
+            else "Clarify which product is meant before signing; no replacement is suggested."
+        )
+        return make_finding(
+            kb,
+            "wrong-product",
+            "mismatch",
+            order.resource_id,
+            [],
+            rep,
+            code_drug=order.drug,
+            text_drug=order.text_drug,
+            text=order.text,
+            replacement_note=note,
+        )
+    if order.drug not in kb.agents("plain_trastuzumab"):
+        return None
+    planned = _planned_conjugate(order, ctx)
+    if planned is None:
+        return None
+    drug, how = planned
+    ids = [s for e in current_exposures(ctx.record) if e.drug == drug for s in e.source_ids]
+    return make_finding(
+        kb,
+        "wrong-product",
+        "plain",
+        order.resource_id,
+        ids,
+        component_replacement(kb, _ADC_REGIMEN[drug], drug),
+        planned=drug,
+        how=how,
+        facts=f"Plain trastuzumab is ordered while {drug} is {how}",
+    )
+
+
+def _anthracycline(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    kb, record = ctx.kb, ctx.record
+    washout = f"{float(kb.param('anthracycline', 'washout_months')):g}"
+    if is_anthracycline(kb, order.drug):
+        together = [o for o in ctx.others(order) if is_trastuzumab_containing(kb, o.drug)]
+        if together:
+            how = "ordered together with trastuzumab-containing therapy"
+            facts = f"{order.drug} is ordered with {together[0].drug}"
+            ids: tuple[str, ...] = ()
+        else:
+            found = anthracycline_with_trastuzumab(record, kb, record.as_of)
+            if found is None:
+                return None
+            how, facts, ids = found.how, found.facts, found.source_ids
+        return make_finding(
+            kb,
+            "anthracycline-concurrent",
+            "ordered",
+            order.resource_id,
+            ids,
+            drug=order.drug,
+            how=how,
+            facts=facts,
+            washout=washout,
+        )
+    if is_trastuzumab_containing(kb, order.drug):
+        running = [e for e in current_exposures(record) if is_anthracycline(kb, e.drug)]
+        if running:
+            return make_finding(
+                kb,
+                "anthracycline-concurrent",
+                "ordered",
+                order.resource_id,
+                [s for e in running for s in e.source_ids],
+                drug=order.drug,
+                how=f"{running[0].drug} is running",
+                facts=f"{order.drug} ordered while {running[0].drug} is being given",
+                washout=washout,
+            )
+    return None
+
+
+def _cardiac(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    kb = ctx.kb
+    if order.drug not in kb.agents("cardiac_monitored"):
+        return None
+    on = monitored_exposures(ctx.record, kb)
+    start = min(e.start for e in on) if on else ctx.record.as_of
+    finding = cardiac_finding(ctx.record, kb, start)
+    if finding is not None:
+        return make_finding(
+            kb,
+            "cardiac-lvef",
+            "ordered",
+            order.resource_id,
+            finding.source_ids,
+            severity=finding.severity,
+            drug=order.drug,
+            criteria="; ".join(finding.criteria),
+            criteria_detail=finding.criteria_detail,
+            series=finding.series,
+        )
+    overdue, last, ids = lvef_overdue(ctx.record, kb)
+    if not overdue:
+        return None
+    return make_finding(
+        kb,
+        "lvef-due",
+        "ordered",
+        order.resource_id,
+        ids,
+        drug=order.drug,
+        months=due_months(kb),
+        last=last,
+    )
+
+
+def _non_tki_replacement(ctx: _Ctx) -> tuple[str, str] | None:
+    """(regimen id, drug) of the best non-TKI option the recommendation offers."""
+    if ctx.rec is None:
+        return None
+    for option in (ctx.rec.preferred, *ctx.rec.alternatives):
+        rule = ctx.kb.regimens[option.regimen.id]
+        if not rule.tki and option.approved:
+            drug = rule.key_agents[0] if rule.key_agents else option.regimen.drugs[0]
+            return option.regimen.id, drug
+    return None
+
+
+def _tki(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    kb, lines = ctx.kb, ctx.record.lines
+    if ctx.cls(order.drug) != "her2-tki" or not lines or order.drug is None:
+        return None
+    last = lines[-1]
+    previous = tki_drugs(last.drugs, kb)
+    if last.ongoing and order.drug in last.drugs:
+        if len(lines) < 2 or not tki_drugs(lines[-2].drugs, kb):
+            return None  # continuing the current TKI, not a new one
+        previous = tki_drugs(lines[-2].drugs, kb)
+    if not previous:
+        return None
+    fix = _non_tki_replacement(ctx)
+    rep = component_replacement(kb, fix[0], fix[1]) if fix else None
+    note = (
+        f"Suggested instead: {rep.label} ({kb.regimens[fix[0]].regimen.name})."
+        if rep and fix
+        else "No non-TKI option is available to suggest."
+    )
+    return make_finding(
+        kb,
+        "tki-after-tki",
+        "ordered",
+        order.resource_id,
+        last.source_ids,
+        rep,
+        drug=order.drug,
+        previous=", ".join(previous),
+        replacement_note=note,
+    )
+
+
+def _chemo_endocrine(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    mine = ctx.cls(order.drug)
+    if mine not in ("chemotherapy", "endocrine"):
+        return None
+    other_cls = "endocrine" if mine == "chemotherapy" else "chemotherapy"
+    running = [e for e in current_exposures(ctx.record) if ctx.cls(e.drug) == other_cls]
+    ordered = [o for o in ctx.others(order) if ctx.cls(o.drug) == other_cls]
+    if mine == "chemotherapy" and not running:
+        return None  # report once, on the endocrine order, when both are ordered together
+    if not running and not ordered:
+        return None
+    other = running[0].drug if running else str(ordered[0].drug)
+    when = "is being given" if running else "is ordered with it"
+    return make_finding(
+        ctx.kb,
+        "chemo-endocrine-concurrent",
+        "ordered",
+        order.resource_id,
+        [s for e in running for s in e.source_ids],
+        drug=order.drug,
+        other=other,
+        facts=f"{order.drug} ({mine}) ordered while {other} ({other_cls}) {when}",
+    )
+
+
+def _blockade(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    kb, record = ctx.kb, ctx.record
+    if record.her2.status is not ReceptorStatus.POSITIVE or not record.metastatic:
+        return None
+    anticancer = [o for o in ctx.orders if o.drug and kb.drug(o.drug)]
+    if not anticancer or anticancer[0].resource_id != order.resource_id:
+        return None  # one finding per order set, on its first anticancer order
+    if any(kb.is_her2_directed(str(o.drug)) for o in anticancer):
+        return None
+    if any(kb.is_her2_directed(e.drug) for e in current_exposures(record)):
+        return None
+    add = kb.parameters["agents"]["blockade_addition"]
+    return make_finding(
+        kb,
+        "her2-blockade-stopped",
+        "ordered",
+        order.resource_id,
+        record.her2.source_ids,
+        component_replacement(kb, add["regimen"], add["drug"], action="add"),
+        drugs=", ".join(sorted({str(o.drug) for o in anticancer})),
+    )
+
+
+_CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
+    _ild,
+    _wrong_product,
+    _anthracycline,
+    _cardiac,
+    _tki,
+    _blockade,
+    _chemo_endocrine,
+    _dose,
+)
+
+
+def _recommendation(
+    record: PatientRecord, kb: Knowledge, jurisdiction: str
+) -> Recommendation | None:
+    if record.her2.status is not ReceptorStatus.POSITIVE or not record.metastatic:
+        return None
+    try:
+        return recommend(record, kb, jurisdiction)
+    except NoRegimenError:
+        return None
 
 
 def check_orders(
-    record: PatientRecord, orders: list[DraftOrder], kb: Knowledge | None = None
+    record: PatientRecord,
+    orders: list[DraftOrder],
+    kb: Knowledge | None = None,
+    jurisdiction: str = "FDA",
 ) -> list[OrderFinding]:
     """All findings on the given orders (each order checked against the patient's picture)."""
     knowledge = kb or load_knowledge()
-    findings: list[OrderFinding] = []
-    for order in orders:
-        for check in _CHECKS:
-            finding = check(order, record, knowledge)
-            if finding is not None:
-                findings.append(finding)
-    return findings
+    rec = _recommendation(record, knowledge, jurisdiction)
+    ctx = _Ctx(record, knowledge, tuple(orders), rec)
+    found = [f for order in orders for check in _CHECKS if (f := check(order, ctx)) is not None]
+    return [_never_tdxd_with_ild(f, record) for f in found]
+
+
+def _never_tdxd_with_ild(finding: OrderFinding, record: PatientRecord) -> OrderFinding:
+    """A fix must never order T-DXd for a patient with ILD/pneumonitis on record."""
+    rep = finding.replacement
+    if rep is None or rep.drug != TDXD or not record.conditions_of("ild"):
+        return finding
+    note = " No T-DXd replacement is offered: interstitial lung disease is on record."
+    return dataclasses.replace(finding, replacement=None, detail=finding.detail + note)

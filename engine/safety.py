@@ -1,82 +1,236 @@
-"""Safety warnings (CLINICAL.md section 4) on the patient picture and the recommendation."""
+"""Safety warnings on the patient picture and the recommendation (CLINICAL.md section 4).
+
+Each function decides whether one rule applies; the words come from warnings.yaml.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from engine.cardiac import (
+    anthracycline_with_trastuzumab,
+    cardiac_finding,
+    due_months,
+    lvef_overdue,
+    monitored_exposures,
+)
+from engine.history import current_exposures, tki_drugs
 from engine.knowledge import Knowledge
-from engine.model import Alert, Coding, PatientRecord, ReceptorStatus, Recommendation, Specimen
+from engine.model import (
+    Alert,
+    Exposure,
+    PatientRecord,
+    ReceptorStatus,
+    Recommendation,
+    Specimen,
+)
+from engine.warning_text import make_alert, override
 
-OVERRIDE_SYSTEM = "http://her2cds.org/CodeSystem/override-reason"
+TDXD = "fam-trastuzumab deruxtecan"
+
+__all__ = ["alerts", "override"]
 
 
-def override(code: str, display: str) -> Coding:
-    return Coding(OVERRIDE_SYSTEM, code, display)
-
-
-def current_drugs(record: PatientRecord) -> set[str]:
-    """Drugs of the ongoing line, if any."""
-    if record.lines and record.lines[-1].ongoing:
-        return set(record.lines[-1].drugs)
-    return set()
+def _tdxd_exposures(record: PatientRecord) -> list[Exposure]:
+    return [e for e in current_exposures(record) if e.drug == TDXD]
 
 
 def ild_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) -> Alert | None:
     ild = record.conditions_of("ild")
     if not ild:
         return None
-    on_tdxd = "fam-trastuzumab deruxtecan" in current_drugs(record)
-    replaced = rec is not None and any(
-        "fam-trastuzumab deruxtecan" in kb.regimens[rid].regimen.drugs
-        for rid, _ in rec.excluded
-        if rid in kb.regimens
-    )
-    if not (on_tdxd or replaced):
-        return None
     names = ", ".join(sorted({c.display or c.concept for c in ild}))
-    return Alert(
-        rule="tdxd-ild",
-        severity="critical" if on_tdxd else "warning",
-        summary=(
-            "T-DXd is active despite interstitial lung disease on record"
-            if on_tdxd
-            else "T-DXd not recommended: interstitial lung disease on record"
-        ),
-        detail=(
-            f"Recorded: {names}. Interstitial lung disease / pneumonitis occurs in 10.5-13.6% of "
-            "patients on trastuzumab deruxtecan, fatal (grade 5) in 2.2%. Patients with "
-            "pre-existing ILD were excluded from the T-DXd trials; the label lists no formal "
-            "contraindication. Use T-DM1 (ado-trastuzumab emtansine) in its place."
-        ),
-        source_ids=tuple(c.source_id for c in ild),
-        evidence=tuple(
-            kb.evidence[i] for i in ("tdxd-ild-pooled", "tdxd-label") if i in kb.evidence
-        ),
-        override_reasons=(
-            override("ild-resolved", "ILD resolved / not drug-related, benefit outweighs risk"),
-            override("pulmonology-cleared", "Cleared by pulmonology"),
-        ),
+    on = _tdxd_exposures(record)
+    ids = [c.source_id for c in ild]
+    if on:
+        since = min(e.start for e in on).isoformat()
+        ids += [s for e in on for s in e.source_ids]
+        return make_alert(kb, "tdxd-ild", "active", ids, conditions=names, since=since)
+    if rec is not None and rec.ild_replaced is not None:
+        return make_alert(kb, "tdxd-ild", "replaced", ids, conditions=names)
+    return None
+
+
+def ild_monitoring_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
+    on = _tdxd_exposures(record)
+    if not on or record.conditions_of("ild"):
+        return None  # with ILD on record the critical tdxd-ild warning says it all
+    since = min(e.start for e in on).isoformat()
+    return make_alert(
+        kb, "tdxd-ild-monitoring", "active", [s for e in on for s in e.source_ids], since=since
     )
 
 
-def her2_status_alert(record: PatientRecord) -> Alert | None:
+def cardiac_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) -> Alert | None:
+    on = monitored_exposures(record, kb)
+    monitored = kb.agents("cardiac_monitored")
+    planned = (
+        sorted(set(rec.preferred.regimen.drugs) & monitored)
+        if rec is not None and rec.timing == "now"
+        else []
+    )
+    if not on and not planned:
+        return None
+    start = min(e.start for e in on) if on else None
+    finding = cardiac_finding(record, kb, start)
+    if finding is None:
+        return None
+    drugs = ", ".join(sorted({e.drug for e in on})) if on else ", ".join(planned)
+    return make_alert(
+        kb,
+        "cardiac-lvef",
+        "active" if on else "planned",
+        [*finding.source_ids, *(s for e in on for s in e.source_ids)],
+        severity=finding.severity,
+        criteria="; ".join(finding.criteria),
+        criteria_detail=finding.criteria_detail,
+        series=finding.series,
+        drugs=drugs,
+    )
+
+
+def lvef_due_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
+    on = [e for e in current_exposures(record) if kb.is_her2_directed(e.drug)]
+    if not on:
+        return None
+    overdue, last, ids = lvef_overdue(record, kb)
+    if not overdue:
+        return None
+    return make_alert(
+        kb,
+        "lvef-due",
+        "active",
+        [*ids, *(s for e in on for s in e.source_ids)],
+        months=due_months(kb),
+        drugs=", ".join(sorted({e.drug for e in on})),
+        last=last,
+    )
+
+
+def anthracycline_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
+    found = anthracycline_with_trastuzumab(record, kb)
+    if found is None:
+        return None
+    return make_alert(
+        kb,
+        "anthracycline-concurrent",
+        "active",
+        found.source_ids,
+        how=found.how,
+        facts=found.facts,
+        washout=f"{float(kb.param('anthracycline', 'washout_months')):g}",
+    )
+
+
+def blockade_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
+    if record.her2.status is not ReceptorStatus.POSITIVE or not record.metastatic:
+        return None
+    running = current_exposures(record)
+    if not running or any(kb.is_her2_directed(e.drug) for e in running):
+        return None
+    return make_alert(
+        kb,
+        "her2-blockade-stopped",
+        "active",
+        [s for e in running for s in e.source_ids],
+        drugs=", ".join(sorted({e.drug for e in running})),
+    )
+
+
+def her2_status_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
     her2 = record.her2
-    if her2.status is ReceptorStatus.POSITIVE and her2.basis is not None:
-        if her2.basis.specimen is Specimen.METASTATIC:
+    basis = her2.basis
+    ids = [r.source_id for r in her2.results] or list(record.metastatic_source_ids)
+    if her2.status is ReceptorStatus.UNKNOWN:
+        return make_alert(kb, "her2-status", "missing", ids)
+    if her2.status is ReceptorStatus.EQUIVOCAL:
+        desc = f"{basis.method} on {basis.date}" if basis else "no detail"
+        return make_alert(kb, "her2-status", "equivocal", ids, basis=desc)
+    if her2.status is ReceptorStatus.POSITIVE and basis is not None:
+        if basis.specimen is Specimen.METASTATIC:
             return None
-        when = her2.basis.date.isoformat() if her2.basis.date else "an unknown date"
-        return Alert(
-            rule="her2-status",
-            severity="info",
-            summary="HER2 status is from the primary tumour only: consider re-biopsy",
-            detail=(
-                f"HER2 positive by {her2.basis.method} on {when}, not shown to be from a "
-                "metastatic lesion. Receptor status can change between the primary tumour and "
-                "metastases: re-biopsy an accessible metastatic lesion when feasible."
-            ),
-            source_ids=her2.source_ids,
+        when = basis.date.isoformat() if basis.date else "an unknown date"
+        return make_alert(
+            kb, "her2-status", "primary-only", her2.source_ids, basis=f"{basis.method} on {when}"
         )
     return None
 
 
+def tki_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) -> Alert | None:
+    lines = record.lines
+    if not lines:
+        return None
+    last = lines[-1]
+    tkis = tki_drugs(last.drugs, kb)
+    if not tkis:
+        return None
+    if last.ongoing and len(lines) > 1:
+        previous = tki_drugs(lines[-2].drugs, kb)
+        new = [d for d in tkis if d not in previous]
+        if previous and new:
+            return make_alert(
+                kb,
+                "tki-after-tki",
+                "active",
+                [*last.source_ids, *lines[-2].source_ids],
+                tki=", ".join(new),
+                previous=", ".join(previous),
+            )
+    if rec is None:
+        return None
+    options = (rec.preferred, *rec.alternatives)
+    if not any(kb.regimens[o.regimen.id].tki for o in options):
+        return None
+    return make_alert(
+        kb,
+        "tki-after-tki",
+        "recommendation",
+        last.source_ids,
+        line=last.number,
+        tki=", ".join(tkis),
+    )
+
+
+def chemo_endocrine_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
+    running = current_exposures(record)
+
+    def of(cls: str) -> list[Exposure]:
+        return [e for e in running if (i := kb.drug(e.drug)) and i.drug_class == cls]
+
+    chemo, endo = of("chemotherapy"), of("endocrine")
+    if not chemo or not endo:
+        return None
+    facts = (
+        f"Running together: {', '.join(sorted({e.drug for e in chemo}))} (chemotherapy) and "
+        f"{', '.join(sorted({e.drug for e in endo}))} (endocrine therapy)"
+    )
+    return make_alert(
+        kb,
+        "chemo-endocrine-concurrent",
+        "active",
+        [s for e in (*chemo, *endo) for s in e.source_ids],
+        facts=facts,
+    )
+
+
+_PLAIN: tuple[Callable[[PatientRecord, Knowledge], Alert | None], ...] = (
+    ild_monitoring_alert,
+    lvef_due_alert,
+    anthracycline_alert,
+    blockade_alert,
+    her2_status_alert,
+    chemo_endocrine_alert,
+)
+_WITH_REC: tuple[Callable[[PatientRecord, Knowledge, Recommendation | None], Alert | None], ...] = (
+    ild_alert,
+    cardiac_alert,
+    tki_alert,
+)
+
+
 def alerts(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) -> tuple[Alert, ...]:
-    found = [a for a in (ild_alert(record, kb, rec), her2_status_alert(record)) if a is not None]
-    return tuple(found)
+    """Every warning that applies, most severe first."""
+    found = [a for f in _WITH_REC if (a := f(record, kb, rec)) is not None]
+    found += [a for g in _PLAIN if (a := g(record, kb)) is not None]
+    order = {"critical": 0, "warning": 1, "info": 2}
+    return tuple(sorted(found, key=lambda a: (order.get(a.severity, 3), a.rule)))

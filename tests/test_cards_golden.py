@@ -69,7 +69,10 @@ def test_main_scenarios_are_what_clinical_md_says() -> None:
     assert nl["after_thp_tdxd"]["regimen"]["id"] == "tdxd"  # type: ignore[index]
     assert nl["ild_tdm1"]["regimen"]["id"] == "tdm1"  # type: ignore[index]
     assert [e["kind"] for e in ext["her2_unknown"]] == ["data-needed"]
+    assert ext["her2_unknown"][0]["rule"] == "her2-status"
     for name in ("order_select_tdxd_ild", "order_sign_tdxd_ild"):
-        (card,) = render(name)
+        cards = render(name)
+        (card,) = [c for c in cards if c["extension"]["org.her2cds"]["rule"] == "tdxd-ild"]
+        assert cards[0] is card, "the critical ILD card comes first"
         assert card["indicator"] == "critical"
         assert card["suggestions"][0]["actions"][0]["type"] == "delete"
