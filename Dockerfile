@@ -11,11 +11,8 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/her2cds
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY engine ./engine
-COPY fhir_mappers ./fhir_mappers
-COPY cards ./cards
-COPY cds_service ./cds_service
+# the whole project minus what .dockerignore leaves out (tests, deploy files, docs, VCS)
+COPY . .
 # psycopg[binary] ships its own libpq: no compiler or -dev packages needed, here or below
 RUN /opt/her2cds/bin/pip install ".[postgres]"
 # the final image needs no installer either

@@ -310,3 +310,17 @@ def test_readme_has_one_configuration_table_with_every_setting() -> None:
     internal = {"HER2CDS_TESTING"}
     assert CONFIG_VARS - internal <= set(documented)
     assert set(documented) >= EXTRA_VARS
+
+
+def test_docker_context_keeps_what_the_package_needs_and_drops_tests_and_secrets() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {"tests", "deploy", ".git", "*.db"} <= ignored
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    for pattern in packages:
+        assert pattern.rstrip("*") not in ignored
+    assert pyproject["project"]["readme"] not in ignored  # needed to build the wheel
