@@ -324,3 +324,45 @@ def test_docker_context_keeps_what_the_package_needs_and_drops_tests_and_secrets
     for pattern in packages:
         assert pattern.rstrip("*") not in ignored
     assert pyproject["project"]["readme"] not in ignored  # needed to build the wheel
+
+
+# --- Prometheus ----------------------------------------------------------------------------
+
+
+def _metric_names() -> set[str]:
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from cds_service import metrics
+
+    return {m._name for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)}
+
+
+def test_alert_rules_use_metrics_that_exist() -> None:
+    doc = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text(encoding="utf-8"))
+    rules = [r for group in doc["groups"] for r in group["rules"]]
+    assert len(rules) >= 5
+    known = _metric_names()
+    used: set[str] = set()
+    for rule in rules:
+        assert rule["alert"] and rule["annotations"]["summary"] and rule["labels"]["severity"]
+        for name in re.findall(r"\b(her2cds_[a-z_]+)", rule["expr"]):
+            base = re.sub(r"_(total|bucket|count|sum|created)$", "", name)
+            assert base in known, f"{rule['alert']}: no metric {name}"
+            used.add(base)
+        labels = re.findall(r'endpoint="([^"]+)"', rule["expr"])
+        assert set(labels) <= {"health.readyz", "hooks.call_service"}
+    assert {"her2cds_request_duration_seconds", "her2cds_fhir_errors", "her2cds_feedback"} <= used
+
+
+def test_prometheus_scrapes_every_replica(compose: dict[str, Any]) -> None:
+    prom = compose["services"]["prometheus"]
+    assert prom["profiles"] == ["monitoring"]
+    mounts = {v.split(":")[1]: ROOT / v.split(":")[0] for v in prom["volumes"]}
+    assert all(path.is_file() for path in mounts.values())
+    conf = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text(encoding="utf-8"))
+    assert set(conf["rule_files"]) <= set(mounts)
+    (job,) = conf["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    (sd,) = job["dns_sd_configs"]
+    port = expand(compose["services"]["her2cds"]["environment"]["HER2CDS_PORT"])
+    assert sd["names"] == ["her2cds"] and str(sd["port"]) == port
