@@ -26,9 +26,7 @@ def _serve_env(**extra: str) -> dict[str, str]:
         ("HER2CDS_JURISDICTION", "XYZ"),
         ("HER2CDS_WORKERS", "many"),
         ("HER2CDS_PORT", "70000"),
-        ("HER2CDS_FHIR_TIMEOUT", "0"),
         ("HER2CDS_LOG_LEVEL", "LOUD"),
-        ("HER2CDS_TESTING", "maybe"),
     ],
 )
 def test_serve_with_a_bad_variable_exits_nonzero_naming_it(variable: str, value: str) -> None:
@@ -44,6 +42,21 @@ def test_serve_with_a_bad_variable_exits_nonzero_naming_it(variable: str, value:
     assert variable in proc.stderr
     assert "configuration error" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HER2CDS_FHIR_TIMEOUT", "0"),
+        ("HER2CDS_TESTING", "maybe"),
+        ("HER2CDS_TIMEOUT", "soon"),
+        ("HER2CDS_WORKERS", "-1"),
+        ("HER2CDS_MAX_BODY_BYTES", "0"),
+    ],
+)
+def test_every_bad_value_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        from_env({variable: value})
 
 
 def test_serve_settings_come_from_the_environment() -> None:
