@@ -5,9 +5,10 @@ starts itself: both are ready, give identical cards, use the same database, foll
 back up on /readyz, and stop gracefully on SIGTERM. A third run checks that /metrics sums every
 gunicorn worker's samples in multiprocess mode.
 
-After the feedback and JWT replay-cache features are merged, extend
-`test_two_replicas_share_one_postgres`: POST feedback to replica A and read it through replica
-B, and replay one JWT (same jti) to A then B, expecting 401 from B.
+`test_feedback_is_stored_once_across_replicas` runs once the feedback endpoint is merged (it
+skips while POST .../feedback is 404). After the JWT replay cache is merged, add: start both
+replicas with HER2CDS_AUTH=required and one trusted client, send one JWT (same jti) to A then
+to B, and expect 401 from B.
 """
 
 from __future__ import annotations
@@ -179,6 +180,35 @@ def test_two_replicas_share_one_postgres(replicas: list[Served], pg: PgServer) -
         assert set(METADATA.tables) <= set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_feedback_is_stored_once_across_replicas(replicas: list[Served]) -> None:
+    """The same feedback sent to two replicas is stored once: they share one database."""
+    a, b = replicas
+    req = hook_request(load_fixture("her2_ild_after_thp"))
+    status, body = a.call("POST", "/cds-services/her2-next-line", req)
+    assert status == 200
+    card = body["cards"][0]["uuid"]
+    feedback = {
+        "feedback": [
+            {
+                "card": card,
+                "outcome": "overridden",
+                "overrideReason": {"userComment": "discussed with the patient"},
+                "outcomeTimestamp": "2026-11-22T03:00:00Z",
+            }
+        ]
+    }
+    status, answer = a.call("POST", "/cds-services/her2-next-line/feedback", feedback)
+    if status == 404:
+        pytest.skip("no feedback endpoint on this branch yet")
+    assert (status, answer) == (200, {"received": 1, "stored": 1})
+    assert b.call("POST", "/cds-services/her2-next-line/feedback", feedback)[1] == {
+        "received": 1,
+        "stored": 0,
+    }
+    feedback["feedback"][0]["outcomeTimestamp"] = "2026-11-22T03:05:00Z"
+    assert b.call("POST", "/cds-services/her2-next-line/feedback", feedback)[1]["stored"] == 1
 
 
 @pytest.mark.xfail(
