@@ -143,9 +143,12 @@ def test_fhir_fallback_calls_time_and_errors_are_counted(
     dead = _without_prefetch("http://127.0.0.1:9/fhir/")
     assert client.post("/cds-services/her2-next-line", json=dead).status_code == 412
     after = scrape(client)
-    assert value(after, "her2cds_fhir_errors_total", reason="connection") - value(
-        middle, "her2cds_fhir_errors_total", reason="connection"
-    ) == pytest.approx(1)
+    # at least the first call failed (fetches of several keys may run in parallel)
+    assert (
+        value(after, "her2cds_fhir_errors_total", reason="connection")
+        - value(middle, "her2cds_fhir_errors_total", reason="connection")
+        >= 1
+    )
 
 
 def test_auth_failure_and_feedback_counters_are_exposed(client: FlaskClient) -> None:
