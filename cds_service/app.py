@@ -18,8 +18,10 @@ from cds_service.errors import (
     ServiceError,
     operation_outcome,
 )
+from cds_service.feedback import bp as feedback_bp
 from cds_service.hooks import bp as hooks_bp
 from cds_service.hooks import json_response
+from cds_service.openapi import bp as openapi_bp
 from cds_service.timeline import bp as timeline_bp
 
 log = logging.getLogger("her2cds")
@@ -55,6 +57,8 @@ def _cors(response: Response, cfg: Config) -> Response:
 
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the service. `config` is a Config, a dict of overrides, or None (environment)."""
+    from cds_service.auth import init_auth
+
     cfg = config.validate() if isinstance(config, Config) else from_env(**(config or {}))
     app = Flask(__name__)
     app.config["HER2CDS"] = cfg
@@ -63,7 +67,10 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     db = Database(cfg.database_url)
     db.create_tables()
     app.extensions["her2cds.db"] = db
+    init_auth(app, cfg)  # HER2CDS_AUTH=required: JWT on every /cds-services call
     app.register_blueprint(hooks_bp)
+    app.register_blueprint(feedback_bp)
+    app.register_blueprint(openapi_bp)
     app.register_blueprint(timeline_bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
@@ -98,9 +105,13 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         if exc.code == 404:
             return _service_error(NotFound(f"no such endpoint: {request.path}"))
         if exc.code == 405:
-            return _service_error(
+            response = _service_error(
                 MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
             )
+            allowed = getattr(exc, "valid_methods", None)
+            if allowed:
+                response.headers["Allow"] = ", ".join(sorted({*allowed, "OPTIONS"}))
+            return response
         status = exc.code or 500
         return json_response(operation_outcome(exc.description or exc.name, "processing"), status)
 

@@ -14,12 +14,13 @@ from cds_service.config import ConfigError, from_env, unknown_variables
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from cds_service.auth import serve_config
     from cds_service.server import run
 
     for name in unknown_variables():
         print(f"her2-cds: warning: {name} is not a setting; ignored", file=sys.stderr)
     try:
-        cfg = from_env()
+        cfg = serve_config(args.host, auth=args.auth, dev=args.dev)
     except ConfigError as exc:
         print(f"her2-cds: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -80,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default: HER2CDS_PORT)")
     serve.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: from CPU count)"
+    )
+    serve.add_argument(
+        "--auth",
+        choices=("required", "off"),
+        default=None,
+        help="verify the CDS client's JWT (default: HER2CDS_AUTH, else off on a loopback "
+        "address and required on any other)",
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="development server: authentication off by default, on any address",
     )
     serve.set_defaults(func=_serve)
     ev = sub.add_parser(

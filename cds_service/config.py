@@ -23,9 +23,13 @@ class Config:
     max_body_bytes: int = 10 * 1024 * 1024
     fhir_timeout: float = 2.0
     cors_origins: tuple[str, ...] = ("*",)
+    open_fhir_servers: tuple[str, ...] = ()
     auth: str = "off"
     trusted_clients: str = ""
     public_base_url: str = ""
+    jwt_clock_skew: float = 60.0
+    jwt_max_lifetime: float = 3600.0
+    jwks_timeout: float = 3.0
     log_level: str = "INFO"
     log_salt: str = field(default="", repr=False)
     host: str = "127.0.0.1"
@@ -58,8 +62,19 @@ class Config:
             raise ConfigError(
                 f"{PREFIX}TIMEOUT and {PREFIX}GRACEFUL_TIMEOUT must be positive seconds"
             )
+        bad = [u for u in self.open_fhir_servers if not u.startswith(("http://", "https://"))]
+        if bad:
+            raise ConfigError(f"{PREFIX}OPEN_FHIR_SERVERS: {bad[0]!r} is not an http(s) URL")
         if self.auth == "required" and not self.trusted_clients:
             raise ConfigError(f"{PREFIX}AUTH=required needs {PREFIX}TRUSTED_CLIENTS (a JSON file)")
+        if self.public_base_url and not self.public_base_url.startswith(("https://", "http://")):
+            raise ConfigError(f"{PREFIX}PUBLIC_BASE_URL must be an http(s) URL")
+        if not 0 <= self.jwt_clock_skew <= 300:
+            raise ConfigError(f"{PREFIX}JWT_CLOCK_SKEW must be between 0 and 300 seconds")
+        if not 60 <= self.jwt_max_lifetime <= 86400:
+            raise ConfigError(f"{PREFIX}JWT_MAX_LIFETIME must be between 60 and 86400 seconds")
+        if not 0 < self.jwks_timeout <= 30:
+            raise ConfigError(f"{PREFIX}JWKS_TIMEOUT must be between 0 and 30 seconds")
         return self
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 
 from cds_service import metrics, pipeline, timeline
 from cds_service.config import Config
 from cds_service.errors import NotFound
 from cds_service.prefetch import resolve
 from cds_service.services import BY_ID, SERVICES, prefetch_templates
-from cds_service.validation import parse_body, validate_request
+from cds_service.validation import parse_body, read_body, validate_request
 from engine import load_knowledge
 
 bp = Blueprint("hooks", __name__)
@@ -30,16 +30,18 @@ def config() -> Config:
 
 @bp.get("/cds-services")
 def discovery() -> Response:
+    """CDS Hooks discovery: the services, their hooks and prefetch templates."""
     version = load_knowledge().version
     return json_response({"services": [s.definition(version) for s in SERVICES]})
 
 
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
+    """Answer one hook call with cards: validate, resolve prefetch, run the pipeline."""
     service = BY_ID.get(service_id)
     if service is None:
         raise NotFound(f"no CDS service with id {service_id!r}; see GET /cds-services")
-    body = parse_body(request.get_data(cache=False))
+    body = parse_body(read_body())
     validate_request(body, service.hook)
     cfg = config()
     data = resolve(
@@ -47,6 +49,7 @@ def call_service(service_id: str) -> Response:
         prefetch_templates(),
         budget_seconds=cfg.fhir_timeout,
         session=current_app.extensions.get("her2cds.fhir_session"),
+        open_servers=cfg.open_fhir_servers,
     )
     context = body["context"]
     patient_id = str(context["patientId"])

@@ -1,47 +1,89 @@
-"""Request validation with JSON Schema (precompiled once): the envelope and each hook's context."""
+"""Request validation with JSON Schema (precompiled once): the envelope, each hook's context,
+and feedback. Messages name the failing field; values under fhirAuthorization are never echoed.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
+from flask import request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from cds_service.errors import BadRequest
 
 SCHEMAS = Path(__file__).parent / "schemas"
+HOOKS = ("patient-view", "order-select", "order-sign")
+_SECRET_FIELDS = frozenset({"fhirAuthorization"})
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return schema
 
 
 @lru_cache(maxsize=1)
 def _validators() -> tuple[Draft202012Validator, dict[str, Draft202012Validator]]:
-    envelope = json.loads((SCHEMAS / "request.schema.json").read_text(encoding="utf-8"))
-    contexts = json.loads((SCHEMAS / "contexts.schema.json").read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(envelope)
-    Draft202012Validator.check_schema(contexts)
-    per_hook = {}
-    for hook in ("patient-view", "order-select", "order-sign"):
-        schema = {"$defs": contexts["$defs"], "$ref": f"#/$defs/{hook}"}
-        per_hook[hook] = Draft202012Validator(schema)
+    envelope = load_schema("request.schema.json")
+    contexts = load_schema("contexts.schema.json")
+    per_hook = {
+        hook: Draft202012Validator({"$defs": contexts["$defs"], "$ref": f"#/$defs/{hook}"})
+        for hook in HOOKS
+    }
     return Draft202012Validator(envelope), per_hook
+
+
+@lru_cache(maxsize=1)
+def _feedback_validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema("feedback.schema.json"))
 
 
 def warm() -> None:
     _validators()
+    _feedback_validator()
 
 
 def _message(err: ValidationError, where: str) -> str:
-    path = "/".join(str(p) for p in err.absolute_path)
-    return f"{where}{'/' + path if path else ''}: {err.message}"
+    path = [str(p) for p in err.absolute_path]
+    shown = "/".join([where, *path])
+    if path and path[0] in _SECRET_FIELDS:
+        # jsonschema messages quote the value; a token must never be echoed (or logged).
+        reason = f"fails the {err.validator!r} rule of the CDS Hooks request schema"
+        if err.validator == "required":
+            reason = "lacks a required field (access_token, token_type)"
+        return f"{shown}: {reason}"
+    return f"{shown}: {_shorten(err.message)}"
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first_error(validator: Draft202012Validator, data: Any) -> ValidationError | None:
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    return errors[0] if errors else None
+
+
+def read_body() -> bytes:
+    """The request body, within MAX_CONTENT_LENGTH also when it comes chunked (no
+    Content-Length), where Werkzeug stops at the limit without saying so."""
+    raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        request.stream.read(1)  # past the limit: raises RequestEntityTooLarge (413)
+    return raw
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
     """Parse a request body with orjson; anything but a JSON object is a 400."""
     if not raw:
-        raise BadRequest("the request body is empty; a JSON CDS Hooks request is expected")
+        raise BadRequest("the request body is empty; a JSON object is expected")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -52,12 +94,53 @@ def parse_body(raw: bytes) -> dict[str, Any]:
 
 
 def validate_request(body: dict[str, Any], expected_hook: str) -> None:
+    """The envelope, the hook name, the hook's context, and selections against draftOrders."""
     envelope, per_hook = _validators()
-    err = next(iter(envelope.iter_errors(body)), None)
+    err = _first_error(envelope, body)
     if err is not None:
         raise BadRequest(_message(err, "request"))
     if body["hook"] != expected_hook:
-        raise BadRequest(f"this service answers the {expected_hook!r} hook, not {body['hook']!r}")
-    err = next(iter(per_hook[expected_hook].iter_errors(body["context"])), None)
+        raise BadRequest(
+            f"this service answers the {expected_hook!r} hook, not {_shorten(body['hook'], 80)!r}"
+        )
+    context = body["context"]
+    err = _first_error(per_hook[expected_hook], context)
     if err is not None:
         raise BadRequest(_message(err, "context"))
+    if expected_hook == "order-select":
+        _check_selections(context["selections"], context["draftOrders"])
+
+
+def _check_selections(selections: list[str], draft_orders: dict[str, Any]) -> None:
+    present = set()
+    for entry in draft_orders.get("entry") or []:
+        resource = entry["resource"]
+        if isinstance(resource.get("id"), str):
+            present.add(f"{resource['resourceType']}/{resource['id']}")
+    missing = [s for s in selections if s not in present]
+    if missing:
+        raise BadRequest(
+            "context/selections: " + ", ".join(missing[:5]) + " not found in draftOrders"
+        )
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 date-time (the schema checked its shape) as an aware UTC datetime."""
+    value = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    return value.astimezone(UTC)
+
+
+def validate_feedback(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The feedback items of a valid body; BadRequest naming the first problem otherwise."""
+    err = _first_error(_feedback_validator(), body)
+    if err is not None:
+        raise BadRequest(_message(err, "feedback request"))
+    items: list[dict[str, Any]] = body["feedback"]
+    for n, item in enumerate(items):
+        try:
+            parse_rfc3339(item["outcomeTimestamp"])
+        except ValueError as exc:
+            raise BadRequest(
+                f"feedback request/feedback/{n}/outcomeTimestamp: not a valid date-time ({exc})"
+            ) from exc
+    return items

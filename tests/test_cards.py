@@ -197,9 +197,24 @@ def test_wrong_tdxd_dose_is_fixed_to_the_breast_cancer_dose(client: FlaskClient)
 
 
 def test_order_select_checks_only_the_selected_orders(client: FlaskClient) -> None:
+    """The T-DXd draft (ILD on record) is in the session but not selected: only the selected
+    trastuzumab draft is checked, so the ILD finding does not fire."""
     s = scenarios()["order_select_tdxd_ild"]
-    other = Scenario(s.name, s.hook, s.bundle, s.patient_id, s.drafts, ["MedicationRequest/x"])
-    assert call(client, other) == []
+    drafts: dict[str, Any] = s.drafts  # type: ignore[assignment]
+    other_draft = {
+        **drafts["entry"][0]["resource"],
+        "id": "draft-trastuzumab",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "224905"}],
+            "text": "trastuzumab",
+        },
+    }
+    both = {**drafts, "entry": [*drafts["entry"], {"resource": other_draft}]}
+    only_other = Scenario(
+        s.name, s.hook, s.bundle, s.patient_id, both, ["MedicationRequest/draft-trastuzumab"]
+    )
+    rules = {her2_ext(c)["rule"] for c in call(client, only_other)}
+    assert "tdxd-ild" not in rules
 
 
 def test_card_uuids_are_deterministic_per_hook_instance(client: FlaskClient) -> None:

@@ -1,0 +1,83 @@
+"""`her2-cds serve` with authentication: real gunicorn workers, one replay cache, a clean log."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+from tests.test_auth_support import assert_no_token, default_clients, mint
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = _free_port()
+    log = tmp_path / "service.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HER2CDS_")}
+    env.update(
+        HER2CDS_AUTH="required",
+        HER2CDS_TRUSTED_CLIENTS=str(default_clients(tmp_path)),
+        HER2CDS_DATABASE_URL=f"sqlite:///{tmp_path / 'service.db'}",
+    )
+    command = [sys.executable, "-m", "cds_service.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "2"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/cds-services", timeout=2)
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the server did not start:\n{log.read_text()}")
+                time.sleep(0.1)
+        yield base, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_served_with_two_workers_one_replay_cache_and_no_token_in_the_log(
+    server: tuple[str, Path],
+) -> None:
+    base, log = server
+    url = f"{base}/cds-services"
+    now = time.time()
+    statuses = []
+    for _ in range(3):
+        token = mint(url, now)
+        # fresh connections, so the calls spread over both worker processes
+        statuses.append(
+            [
+                requests.get(
+                    url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+                ).status_code
+                for _ in range(4)
+            ]
+        )
+    assert statuses == [[200, 401, 401, 401]] * 3
+    expired = mint(url, now - 3600)
+    resp = requests.get(url, headers={"Authorization": f"Bearer {expired}"}, timeout=10)
+    assert resp.status_code == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert requests.get(url, timeout=10).status_code == 401
+    text = log.read_text(encoding="utf-8")
+    assert "reason=replay" in text and "reason=expired" in text and "reason=missing" in text
+    assert_no_token(text)
