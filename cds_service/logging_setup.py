@@ -108,6 +108,12 @@ def init_app(app: Flask, cfg: Config) -> None:
         request_id = request.headers.get("X-Request-Id")
         if request_id:  # set by the proxy (deploy/nginx): joins its access line to this one
             fields["requestId"] = request_id[:64]
+        failure = g.get("her2cds_auth_failure")
+        if failure:
+            fields["authFailure"] = str(failure)[:64]
+        client = g.get("her2cds_client")
+        if client is not None and getattr(client, "iss", None):
+            fields["client"] = str(client.iss)[:200]  # the issuer, never the token
         hook = g.pop("her2cds_hook", None)
         if isinstance(hook, dict):
             fields["hookInstance"] = hook["hookInstance"]

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from flask import Blueprint, Flask, Response, g, has_request_context, request
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -31,6 +31,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from cds_service import card_rules
+from cds_service.db import Database
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 if os.environ.get(MULTIPROC_ENV):  # the metrics below write their files there from now on
@@ -76,7 +79,8 @@ AUTH_FAILURES = Counter(
 )
 FEEDBACK = Counter(
     "her2cds_feedback",
-    "Card feedback received from CDS clients, by rule and outcome (accepted, overridden).",
+    "Card feedback items received from CDS clients, by the card's rule ('unknown' when the "
+    "card is older than the retention or was not recorded) and outcome (accepted, overridden).",
     ["rule", "outcome"],
 )
 
@@ -105,11 +109,16 @@ def card_rule(card: Mapping[str, Any]) -> tuple[str, str]:
 def cards_emitted(service: str, body: Mapping[str, Any], cards: list[dict[str, Any]]) -> None:
     """Count a hook response's cards per rule; note hookInstance, patient and rules for the log."""
     rules: list[str] = []
+    kept: list[tuple[str, str, str]] = []
     for card in cards:
         kind, rule = card_rule(card)
         CARDS.labels(_label(service), kind, rule).inc()
         rules.append(rule)
+        kept.append((str(card.get("uuid") or ""), kind, rule))
     if has_request_context():
+        db = current_app.extensions.get("her2cds.db")
+        if isinstance(db, Database):
+            card_rules.remember(db, kept)
         context = body.get("context")
         g.her2cds_hook = {
             "hookInstance": _label(body.get("hookInstance"), 100),
@@ -135,6 +144,14 @@ def auth_failure(reason: str) -> None:
 def feedback(rule: str, outcome: str) -> None:
     """A feedback entry for a card: outcome 'accepted' or 'overridden'."""
     FEEDBACK.labels(_label(rule), _label(outcome)).inc()
+
+
+def feedback_received(db: Database, items: list[dict[str, Any]]) -> None:
+    """Count feedback items per rule of their card (looked up in the shared database)."""
+    known = card_rules.rules_of(db, (str(i.get("card", "")) for i in items))
+    for item in items:
+        _, rule = known.get(str(item.get("card", "")), ("unknown", "unknown"))
+        feedback(rule, str(item.get("outcome", "unknown")))
 
 
 class InstrumentedSession(requests.Session):
@@ -207,6 +224,9 @@ def init_app(app: Flask) -> None:
         endpoint, service = request_labels()
         status = str(response.status_code)
         REQUESTS.labels(endpoint, service, status).inc()
+        failure = g.get("her2cds_auth_failure")  # set by cds_service.auth on a refusal
+        if failure:
+            auth_failure(str(failure))
         if start is not None:
             LATENCY.labels(endpoint, service, status).observe(time.perf_counter() - start)
         return response

@@ -164,3 +164,56 @@ def test_auth_failure_and_feedback_counters_are_exposed(client: FlaskClient) -> 
     assert value(after, "her2cds_feedback_total", **fb) - value(
         before, "her2cds_feedback_total", **fb
     ) == pytest.approx(2)
+
+
+def test_feedback_is_counted_per_rule_of_the_card(client: FlaskClient) -> None:
+    cards = client.post(
+        "/cds-services/her2-next-line", json=hook_request(load_fixture("her2_ild_after_thp"))
+    ).get_json()["cards"]
+    warning = next(c for c in cards if her2_ext(c)["kind"] == "warning")
+    rule = her2_ext(warning)["rule"]
+    before = scrape(client)
+    feedback = {
+        "feedback": [
+            {
+                "card": warning["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {"userComment": "benefit outweighs the risk here"},
+                "outcomeTimestamp": "2026-11-22T03:00:00Z",
+            },
+            {
+                "card": "00000000-0000-4000-8000-000000000000",  # never emitted
+                "outcome": "overridden",
+                "overrideReason": {"userComment": "?"},
+                "outcomeTimestamp": "2026-11-22T03:00:00Z",
+            },
+        ]
+    }
+    resp = client.post("/cds-services/her2-next-line/feedback", json=feedback)
+    assert resp.status_code == 200
+    after = scrape(client)
+    for label in (rule, "unknown"):
+        fb = {"rule": label, "outcome": "overridden"}
+        assert value(after, "her2cds_feedback_total", **fb) - value(
+            before, "her2cds_feedback_total", **fb
+        ) == pytest.approx(1)
+
+
+def test_auth_refusals_are_counted_by_reason(tmp_path: Any) -> None:
+    from tests.test_auth_support import DISCOVERY, FakeClock, bearer, make_app, mint
+
+    clock = FakeClock()
+    client = make_app(tmp_path, clock).test_client()
+    before = scrape(client)
+    assert client.get("/cds-services").status_code == 401  # no token
+    token = mint(DISCOVERY, clock())
+    assert client.get("/cds-services", headers=bearer(token)).status_code == 200
+    assert client.get("/cds-services", headers=bearer(token)).status_code == 401  # replayed
+    after = scrape(client)
+    moved = {
+        dict(labels)["reason"]: v - before.get((name, labels), 0.0)
+        for (name, labels), v in after.items()
+        if name == "her2cds_auth_failures_total" and v - before.get((name, labels), 0.0) > 0
+    }
+    assert sum(moved.values()) == pytest.approx(2)
+    assert len(moved) == 2  # two different reasons
