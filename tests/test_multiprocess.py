@@ -5,10 +5,9 @@ starts itself: both are ready, give identical cards, use the same database, foll
 back up on /readyz, and stop gracefully on SIGTERM. A third run checks that /metrics sums every
 gunicorn worker's samples in multiprocess mode.
 
-`test_feedback_is_stored_once_across_replicas` runs once the feedback endpoint is merged (it
-skips while POST .../feedback is 404). After the JWT replay cache is merged, add: start both
-replicas with HER2CDS_AUTH=required and one trusted client, send one JWT (same jti) to A then
-to B, and expect 401 from B.
+Both replicas require client JWTs (one trusted client whose keys the test holds): a token used
+on one replica is refused by the other (the replay cache is in the database), and the same
+feedback sent to both is stored once.
 """
 
 from __future__ import annotations
@@ -37,8 +36,10 @@ from cds_service.db import METADATA
 from cds_service.logging_setup import patient_hash
 from tests.conftest import ROOT, hook_request, load_fixture
 from tests.pg_server import PgServer, free_port
+from tests.test_auth_support import default_clients, mint
 
 SALT = "multiprocess-test-salt"
+PUBLIC = "http://her2cds.test"
 SERVE = [sys.executable, "-m", "cds_service.cli", "serve"]
 
 
@@ -48,13 +49,24 @@ class Served:
     base: str
     log: Path
 
+    auth: bool = False  # HER2CDS_AUTH=required: calls under /cds-services carry a fresh JWT
+
     def call(
-        self, method: str, path: str, body: Any = None, timeout: float = 30
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        timeout: float = 30,
+        token: str | None = None,
     ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
+        if token is None and self.auth and path.startswith("/cds-services"):
+            token = mint(PUBLIC + path.split("?")[0], time.time())
+        if token is not None:
+            req.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 raw = resp.read()
@@ -119,6 +131,7 @@ def pg() -> Iterator[PgServer]:
 @pytest.fixture(scope="module")
 def replicas(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Served]]:
     tmp = tmp_path_factory.mktemp("replicas")
+    clients = default_clients(tmp)  # one trusted client whose keys the tests hold
     started: list[Served] = []
     try:
         for name in ("a", "b"):
@@ -130,9 +143,12 @@ def replicas(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                     name,
                     HER2CDS_DATABASE_URL=url,
                     PROMETHEUS_MULTIPROC_DIR=str(prom),
-                    HER2CDS_PUBLIC_BASE_URL="http://her2cds.test",  # as behind one balancer
+                    HER2CDS_PUBLIC_BASE_URL=PUBLIC,  # as behind one balancer
+                    HER2CDS_AUTH="required",
+                    HER2CDS_TRUSTED_CLIENTS=str(clients),
                 )
             )
+            started[-1].auth = True
         yield started
     finally:
         for s in started:
@@ -180,6 +196,19 @@ def test_two_replicas_share_one_postgres(replicas: list[Served], pg: PgServer) -
         assert set(METADATA.tables) <= set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_a_jwt_replayed_to_another_replica_is_refused(replicas: list[Served]) -> None:
+    """The replay cache is in the shared database: a token is good once, on any replica."""
+    a, b = replicas
+    token = mint(PUBLIC + "/cds-services", time.time())
+    assert a.call("GET", "/cds-services", token=token)[0] == 200
+    status, body = b.call("GET", "/cds-services", token=token)
+    assert status == 401 and body["resourceType"] == "OperationOutcome"
+    assert a.call("GET", "/cds-services", token=token)[0] == 401
+    assert b.call("GET", "/cds-services")[0] == 200  # a fresh token is fine
+    for r in replicas:
+        assert token not in r.log.read_text()
 
 
 def test_feedback_is_stored_once_across_replicas(replicas: list[Served]) -> None:
@@ -237,9 +266,10 @@ def test_readyz_follows_the_database_down_and_back(replicas: list[Served], pg: P
             assert body["resourceType"] == "OperationOutcome"
             assert "database unreachable" in json.dumps(body)
             assert r.call("GET", "/healthz")[0] == 200  # alive: not to be restarted
-        # advice needs no database: the hooks keep answering
+        # with client JWTs required, the replay cache cannot be checked: fail closed, 503
         req = hook_request(load_fixture("her2_after_thp_progression"))
-        assert replicas[0].call("POST", "/cds-services/her2-next-line", req)[0] == 200
+        status, body = replicas[0].call("POST", "/cds-services/her2-next-line", req)
+        assert status == 503 and body["resourceType"] == "OperationOutcome"
     finally:
         pg.start()
     for r in replicas:
