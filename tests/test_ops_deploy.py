@@ -106,15 +106,19 @@ def test_compose_nginx_fronts_the_replicas(compose: dict[str, Any]) -> None:
     assert "127.0.0.1:8080" in " ".join(nginx["healthcheck"]["test"])
 
 
-def assert_trusted_clients(document: Any) -> None:
-    """The trusted-clients file's shape: a non-empty array of {iss, one source of keys}."""
-    assert isinstance(document, list) and document
-    for client in document:
-        assert isinstance(client["iss"], str) and client["iss"].startswith("https://")
-        assert len({"jwks", "jwks_url", "jwks_file"} & set(client)) == 1
+def assert_trusted_clients(document: Any, tmp_path: Path) -> None:
+    """The service loads it as a trusted-clients file (no key is fetched at load)."""
+    from cds_service.auth import load_trusted_clients
+
+    path = tmp_path / "trusted-clients.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    clients = load_trusted_clients(str(path))
+    assert clients and all(iss.startswith("https://") for iss in clients)
 
 
-def test_compose_optional_fhir_server_and_trusted_clients(compose: dict[str, Any]) -> None:
+def test_compose_optional_fhir_server_and_trusted_clients(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
     fhir = compose["services"]["fhir"]
     assert fhir["profiles"] == ["fhir"]
     assert "R4" in str(fhir["environment"])
@@ -126,7 +130,8 @@ def test_compose_optional_fhir_server_and_trusted_clients(compose: dict[str, Any
     assert env["HER2CDS_AUTH"] == "required"
     trusted = Path(env["HER2CDS_TRUSTED_CLIENTS"])
     assert trusted.parent == Path(container)
-    assert_trusted_clients(json.loads((ROOT / host / trusted.name).read_text(encoding="utf-8")))
+    document = json.loads((ROOT / host / trusted.name).read_text(encoding="utf-8"))
+    assert_trusted_clients(document, tmp_path)
 
 
 def test_nginx_logs_no_query_string_and_hides_metrics() -> None:
@@ -270,7 +275,7 @@ def test_k8s_deployment_probes_ports_and_image_entrypoint(
 
 
 def test_k8s_trusted_clients_secret_is_mounted_where_the_config_points(
-    k8s: dict[str, dict[str, Any]],
+    k8s: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     _, spec = _pod(k8s)
     (container,) = spec["containers"]
@@ -281,7 +286,7 @@ def test_k8s_trusted_clients_secret_is_mounted_where_the_config_points(
     secret_name = volumes[mount["name"]]["secret"]["secretName"]
     secret = k8s[f"Secret/{secret_name}"]
     assert path.name in secret["stringData"]
-    assert_trusted_clients(json.loads(secret["stringData"][path.name]))
+    assert_trusted_clients(json.loads(secret["stringData"][path.name]), tmp_path)
 
 
 def test_k8s_service_hpa_and_pdb_select_the_pods(k8s: dict[str, dict[str, Any]]) -> None:

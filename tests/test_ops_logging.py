@@ -116,3 +116,22 @@ def test_path_arguments_other_than_the_service_id_are_not_logged(
     (rec,) = lines(log_lines)
     assert rec["path"] == "/timeline/<patient_id>"
     assert "SECRET" not in log_lines.getvalue()
+
+
+def test_auth_refusal_and_client_are_logged_never_the_token(
+    tmp_path: Path, log_lines: io.StringIO
+) -> None:
+    from tests.test_auth_support import DISCOVERY, ISS, FakeClock, bearer, make_app, mint
+
+    clock = FakeClock()
+    client = make_app(tmp_path, clock).test_client()
+    token = mint(DISCOVERY, clock())
+    assert client.get("/cds-services", headers=bearer(token)).status_code == 200
+    assert client.get("/cds-services", headers=bearer(token)).status_code == 401  # replay
+    assert client.get("/cds-services").status_code == 401
+    ok, replayed, missing = lines(log_lines)
+    assert ok["client"] == ISS and "authFailure" not in ok
+    assert replayed["status"] == 401 and replayed["authFailure"]
+    assert missing["authFailure"] and missing["authFailure"] != replayed["authFailure"]
+    assert token not in log_lines.getvalue()
+    assert token.split(".")[2] not in log_lines.getvalue()
