@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from engine.model import Assessment
+from engine.model import Assessment, PatientRecord, ReceptorAssessment
+
+_LABELS = {"ild": "ILD/pneumon.", "heart-failure": "Heart failure"}
 
 
 def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = "") -> str:
@@ -19,31 +22,57 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
         when = her2.basis.date.isoformat() if her2.basis.date else "undated"
         basis = f" ({her2.basis.method}, {when}, {her2.basis.source_id})"
     out.append(f"  HER2           {her2.status.value}{basis}")
+    if her2.basis is not None and her2.basis.specimen.value != "unknown":
+        out.append(f"  HER2 specimen  {her2.basis.specimen.value}")
     if her2.conflicts:
-        out.append(f"  HER2 conflicts {', '.join(c.source_id for c in her2.conflicts)}")
-    out.append(f"  ER / PR        {r.er.status.value} / {r.pr.status.value}")
+        out.append(f"  HER2 conflicts {_results(her2)}")
+    hr = "HR-positive" if r.hr_positive else "HR-negative or unknown"
+    out.append(f"  ER / PR        {r.er.status.value} / {r.pr.status.value}  ({hr})")
     out.append(
         "  Metastatic     "
         + (
             f"since {r.metastatic_since.isoformat()}"
             if r.metastatic_since
-            else ("yes (undated)" if r.metastatic else "no")
+            else (
+                "yes (undated)"
+                if r.metastatic
+                else "no"
+                + (
+                    f" (non-metastatic staging recorded: {len(r.non_metastatic_staging_ids)})"
+                    if r.non_metastatic_staging_ids
+                    else ""
+                )
+            )
         )
     )
     sites = sorted({m.site for m in r.metastases if m.site})
     if sites:
-        out.append(f"  Sites          {', '.join(sites)}")
-    risks = sorted({c.concept for c in r.conditions})
-    if risks:
-        out.append(f"  Risks          {', '.join(risks)}")
+        brain = ""
+        if "brain" in sites:
+            brain = (
+                "  (brain metastases active)"
+                if r.active_brain_metastases
+                else "  (brain: inactive)"
+            )
+        out.append(f"  Sites          {', '.join(sites)}{brain}")
+    risks = sorted({c.concept for c in r.conditions if c.concept != "brain-metastasis"})
+    for concept in risks:
+        facts = r.conditions_of(concept)
+        since = min((c.onset for c in facts if c.onset), default=None)
+        out.append(
+            f"  {_LABELS.get(concept, concept):<14} yes"
+            + (f" (since {since.isoformat()})" if since else "")
+            + f", {', '.join(c.source_id for c in facts[:3])}"
+        )
     if r.lvef:
         out.append(
             "  LVEF           "
-            + ", ".join(f"{m.value:g}% ({m.date.isoformat()})" for m in r.lvef[-4:])
+            + ", ".join(f"{m.value:g}% ({m.date.isoformat()})" for m in r.lvef[-6:])
+            + (f"  [{len(r.lvef)} in all]" if len(r.lvef) > 6 else "")
         )
     if r.early_exposures:
         drugs = sorted({e.drug for e in r.early_exposures})
-        last = max((e.end for e in r.early_exposures if e.end), default=None)
+        last = r.early_setting_end or max((e.end for e in r.early_exposures if e.end), default=None)
         out.append(
             f"  Early setting  {', '.join(drugs)}" + (f" (to {last.isoformat()})" if last else "")
         )
@@ -55,11 +84,15 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
         end = ln.end.isoformat() if ln.end else "ongoing"
         how = "progression" if ln.ended_in_progression else (ln.stop_reason or "")
         out.append(f"    {ln.number}. {ln.start.isoformat()} → {end:<10}  {ln.regimen_name}")
+        if ln.start_reason:
+            out.append(f"       started: {ln.start_reason}")
+        out.append(f"       drugs: {', '.join(ln.drugs)}  ({len(ln.source_ids)} resources)")
         if how and not ln.ongoing:
             out.append(f"       ended: {how}")
     if r.progressions:
         out.append("  Progression    " + ", ".join(p.date.isoformat() for p in r.progressions))
     out.append("")
+    out.extend(_timeline(r))
     if not assessment.in_scope:
         out.append(f"  Out of scope: {assessment.out_of_scope_reason}. No cards.")
     out.append(f"  Cards ({len(cards)})")
@@ -71,3 +104,41 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
         for issue in r.data_issues[:10]:
             out.append(f"    {issue.source_id}: {issue.message}")
     return "\n".join(out) + "\n"
+
+
+def _results(assessment: ReceptorAssessment) -> str:
+    return ", ".join(
+        f"{c.status.value} {c.method} {c.date.isoformat() if c.date else 'undated'} ({c.source_id})"
+        for c in assessment.conflicts
+    )
+
+
+def _timeline(r: PatientRecord) -> list[str]:
+    """The picture in date order: diagnosis, metastasis, early therapy, lines, progression."""
+    events: list[tuple[date, int, str]] = []
+    for c in r.breast_cancer[:1]:
+        if c.onset:
+            events.append((c.onset, 0, f"breast cancer diagnosed ({c.source_id})"))
+    for e in r.early_exposures:
+        events.append((e.start, 1, f"early setting: {e.drug} starts"))
+    if r.early_setting_end:
+        events.append((r.early_setting_end, 2, "early-setting therapy ends"))
+    if r.metastatic_since:
+        n = len(r.metastatic_source_ids)
+        events.append((r.metastatic_since, 3, f"metastatic disease ({n} source(s))"))
+    for ln in r.lines:
+        events.append((ln.start, 5, f"line {ln.number} starts: {', '.join(ln.drugs)}"))
+        if ln.end is not None:
+            events.append((ln.end, 6, f"line {ln.number} ends"))
+    for p in r.progressions:
+        events.append((p.date, 4, f"progression: {p.basis or 'documented'} ({p.source_id})"))
+    for c in r.conditions:
+        if c.onset and c.concept in ("ild", "heart-failure"):
+            events.append((c.onset, 7, f"{c.concept}: {c.display or c.concept}"))
+    if not events:
+        return []
+    out = ["  Timeline"]
+    for when, _, what in sorted(events):
+        out.append(f"    {when.isoformat()}  {what}")
+    out.append("")
+    return out

@@ -117,6 +117,7 @@ class TherapyLine:
     source_ids: tuple[str, ...]
     her2_directed: bool
     progression_ids: tuple[str, ...] = ()
+    start_reason: str = ""  # why a line starts here (first therapy, new agent, progression, gap)
 
     @property
     def ongoing(self) -> bool:
@@ -152,6 +153,7 @@ class PatientRecord:
     early_exposures: tuple[Exposure, ...] = ()  # the (neo)adjuvant / curative ones
     lines: tuple[TherapyLine, ...] = ()
     data_issues: tuple[DataIssue, ...] = ()
+    early_setting_end: date | None = None  # when the last (neo)adjuvant drug ended
 
     @property
     def has_breast_cancer(self) -> bool:
@@ -164,6 +166,10 @@ class PatientRecord:
     @property
     def hr_positive(self) -> bool:
         return ReceptorStatus.POSITIVE in (self.er.status, self.pr.status)
+
+    @property
+    def active_brain_metastases(self) -> bool:
+        return any(m.concept == "brain-metastasis" and m.active for m in self.metastases)
 
     def conditions_of(self, *concepts: str) -> tuple[ConditionFact, ...]:
         return tuple(c for c in self.conditions if c.concept in concepts)

@@ -1,15 +1,19 @@
 """Lines of therapy in the metastatic setting (CLINICAL.md section 2).
 
 After the line-of-therapy algorithm of Meng et al. 2019, adapted to HER2-positive disease. The
-parameters (regimen window, gap) come from engine/knowledge/parameters.yaml.
+parameters (regimen window, gap) come from engine/knowledge/parameters.yaml; which drug classes
+start a new line or join antibody maintenance come from fhir_mappers/terminology/lines.yaml.
 
 1. Only exposures in the metastatic setting count (the caller separates early-setting ones).
 2. A line starts with the first drug; drugs first given within the window join its regimen.
 3. Same line: dropping chemotherapy (maintenance), adding endocrine / CDK4/6 to antibodies,
    substitutions within a family (trastuzumab forms; paclitaxel/docetaxel/nab-paclitaxel).
 4. New line: a new anti-HER2 agent (ADC, TKI, margetuximab) or a new chemotherapy partner after
-   the window; any change after documented progression; a restart after a gap longer than
-   `gap_new_line_days`.
+   the window; any change after documented progression (even a substitution); a restart after
+   a gap longer than `gap_new_line_days`.
+
+Every line keeps the ids of the resources behind it and says why it starts (`start_reason`).
+The result depends only on the set of exposures and progression events, never on their order.
 """
 
 from __future__ import annotations
@@ -19,11 +23,7 @@ from datetime import date, timedelta
 
 from engine.knowledge import Knowledge
 from engine.model import Exposure, ProgressionEvent, TherapyLine
-
-_NEW_LINE_CLASSES = frozenset({"anti-her2-adc", "her2-tki"})
-_NEW_LINE_DRUGS = frozenset({"margetuximab"})
-_ADD_ON_CLASSES = frozenset({"endocrine", "cdk46"})
-_ANTIBODIES = frozenset({"trastuzumab", "pertuzumab"})
+from fhir_mappers.terminology import load_line_rules
 
 
 @dataclass
@@ -60,22 +60,26 @@ def _why_new(
     last_end = line.last_end
     if last_end is not None and (exp.start - last_end).days > gap_days:
         return f"restart after {(exp.start - last_end).days} days without therapy"
+    rules = load_line_rules()
+    window = knowledge.param("lines", "regimen_window_days")
     families = {_family(d, knowledge) for d in line.drugs}
     same_drug = exp.drug in line.drugs or _family(exp.drug, knowledge) in families
     progressed = [p for p in progressions if line.start < p.date <= exp.start]
-    if progressed and not same_drug:
+    if progressed and exp.drug not in line.drugs:
+        # After documented progression any change is a new line, even a substitution.
         return f"regimen changed after documented progression on {progressed[-1].date.isoformat()}"
     if same_drug:
         return None  # continuation or substitution within a family
-    if exp.drug_class in _NEW_LINE_CLASSES or exp.drug in _NEW_LINE_DRUGS:
+    if exp.drug_class in rules.new_line_classes or exp.drug in rules.new_line_drugs:
         return f"new anti-HER2 agent {exp.drug}"
-    if exp.drug_class == "chemotherapy":
-        return f"new chemotherapy partner {exp.drug} after day {knowledge.param('lines', 'regimen_window_days')}"
-    if exp.drug_class in _ADD_ON_CLASSES and line.drugs & _ANTIBODIES:
+    if exp.drug_class in rules.new_partner_classes:
+        return f"new chemotherapy partner {exp.drug} after day {window}"
+    antibodies = line.drugs & rules.maintenance_antibodies
+    if exp.drug_class in rules.add_on_classes and antibodies:
         return None  # endocrine / CDK4/6 added to antibody maintenance
-    if exp.drug in _ANTIBODIES and line.drugs & _ANTIBODIES:
-        return None
-    return f"new drug {exp.drug} after day {knowledge.param('lines', 'regimen_window_days')}"
+    if exp.drug in rules.maintenance_antibodies and antibodies:
+        return None  # pertuzumab added to trastuzumab (or the reverse)
+    return f"new drug {exp.drug} after day {window}"
 
 
 def regimen_for(drugs: set[str], knowledge: Knowledge) -> tuple[str | None, str]:
@@ -136,14 +140,19 @@ def _finish(
             end = max(end, b.start)
         upper = nxt.start if nxt is not None else date.max
         in_line = [p for p in progs if b.start < p.date <= upper]
-        progressed = bool(in_line) or any(e.stopped_for_progression for e in b.exposures)
+        # A course stopped for no response counts for the line in which it stopped (a course
+        # carried over from the previous line may have stopped in this one, or vice versa).
+        progressed = bool(in_line) or any(
+            e.stopped_for_progression and b.start <= (e.end or e.start) <= upper
+            for e in b.exposures
+        )
         drugs = b.drugs
         regimen_id, regimen_name = regimen_for(drugs, knowledge)
         stop_reason: str | None = None
         if progressed:
             stop_reason = "progression"
         elif nxt is not None:
-            stop_reason = nxt.reason
+            stop_reason = f"line {i + 2} started ({nxt.reason})"
         elif end is not None:
             stop_reason = "stopped (reason not recorded)"
         sources = tuple(sorted({s for e in b.exposures for s in e.source_ids}))
@@ -160,6 +169,7 @@ def _finish(
                 source_ids=sources,
                 her2_directed=any(knowledge.is_her2_directed(d) for d in drugs),
                 progression_ids=tuple(p.source_id for p in in_line),
+                start_reason=b.reason,
             )
         )
     return lines

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from engine.knowledge import Knowledge
-from engine.model import DataIssue, Exposure
+from engine.model import DataIssue, Exposure, ProgressionEvent
 from fhir_mappers.resources import (
     ResourceSet,
     as_list,
@@ -24,7 +24,7 @@ from fhir_mappers.resources import (
 from fhir_mappers.terminology import SNOMED, MedicationMatch, Terminology
 
 _SKIP_STATUS = {
-    "MedicationStatement": {"entered-in-error", "not-taken", "intended"},
+    "MedicationStatement": {"entered-in-error", "not-taken", "intended", "draft"},
     "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
     "MedicationAdministration": {"entered-in-error", "not-done"},
 }
@@ -32,34 +32,77 @@ _ONGOING_STATUS = {"active", "on-hold", "in-progress", "intended"}
 _MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 
 
+def _reference(resource: dict[str, Any]) -> dict[str, Any] | None:
+    med = resource.get("medication")
+    if isinstance(med, dict) and isinstance(med.get("reference"), dict):
+        return dict(med["reference"])
+    ref = resource.get("medicationReference")
+    return dict(ref) if isinstance(ref, dict) else None
+
+
+def referenced_medication(resource: dict[str, Any], rs: ResourceSet) -> dict[str, Any] | None:
+    """The Medication a resource points to: contained ("#id"), in the bundle, or None."""
+    ref = _reference(resource)
+    target = ref.get("reference") if ref else None
+    if not isinstance(target, str):
+        return None
+    if target.startswith("#"):
+        for c in as_list(resource.get("contained")):
+            if isinstance(c, dict) and c.get("id") == target[1:]:
+                return c
+        return None
+    if target.startswith("urn:uuid:"):
+        return rs.medications.get(target)
+    return rs.medications.get("Medication/" + target.rsplit("Medication/", 1)[-1])
+
+
 def medication_concept(resource: dict[str, Any], rs: ResourceSet) -> dict[str, Any] | None:
     """The CodeableConcept naming the drug: R4 codeable concept or reference, or R5 shape."""
     if isinstance(resource.get("medicationCodeableConcept"), dict):
         return dict(resource["medicationCodeableConcept"])
-    ref: Any = None
     med = resource.get("medication")
-    if isinstance(med, dict):
-        if isinstance(med.get("concept"), dict):
-            return dict(med["concept"])
-        ref = med.get("reference")
-    if ref is None:
-        ref = resource.get("medicationReference")
-    if isinstance(ref, dict):
-        target = ref.get("reference")
-        found: dict[str, Any] | None = None
-        if isinstance(target, str):
-            if target.startswith("#"):
-                for c in as_list(resource.get("contained")):
-                    if isinstance(c, dict) and c.get("id") == target[1:]:
-                        found = c
-            else:
-                key = "Medication/" + target.rsplit("Medication/", 1)[-1]
-                found = rs.medications.get(key)
-        if found and isinstance(found.get("code"), dict):
-            return dict(found["code"])
-        if isinstance(ref.get("display"), str):
-            return {"text": ref["display"]}
+    if isinstance(med, dict) and isinstance(med.get("concept"), dict):
+        return dict(med["concept"])
+    found = referenced_medication(resource, rs)
+    if found and isinstance(found.get("code"), dict):
+        return dict(found["code"])
+    ref = _reference(resource)
+    if ref and isinstance(ref.get("display"), str):
+        return {"text": ref["display"]}
     return None
+
+
+def ingredient_concepts(medication: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A Medication's ingredients (R4 itemCodeableConcept, R5 item.concept)."""
+    out: list[dict[str, Any]] = []
+    for ing in as_list((medication or {}).get("ingredient")):
+        if not isinstance(ing, dict):
+            continue
+        item = ing.get("itemCodeableConcept")
+        if not isinstance(item, dict) and isinstance(ing.get("item"), dict):
+            item = ing["item"].get("concept")
+        if isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def _match_drugs(
+    res: dict[str, Any], rs: ResourceSet, term: Terminology
+) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    """(concept, drugs): the drugs a resource names, from its code or its Medication's
+    ingredients (a compounded or multi-ingredient Medication without a product code)."""
+    concept = medication_concept(res, rs)
+    match = term.match_medication(concept) if concept else None
+    if match is not None:
+        return concept, match.drugs
+    drugs: list[str] = []
+    for item in ingredient_concepts(referenced_medication(res, rs)):
+        found = term.match_medication(item)
+        if found:
+            drugs.extend(d for d in found.drugs if d not in drugs)
+    if drugs and concept is None:
+        concept = {"text": " + ".join(drugs)}
+    return concept, tuple(drugs)
 
 
 def match_resource(
@@ -80,6 +123,46 @@ def _intent(resource: dict[str, Any], term: Terminology) -> str | None:
     return None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+_UNIT_DAYS = {
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "wk": 7,
+    "week": 7,
+    "weeks": 7,
+    "mo": 30,
+    "month": 30,
+    "months": 30,
+    "a": 365,
+    "year": 365,
+    "years": 365,
+}
+
+
+def _days(duration: Any) -> int | None:
+    """A FHIR Duration (timing.repeat.boundsDuration) in days, when it can be read."""
+    d = _dict(duration)
+    value, unit = d.get("value"), str(d.get("code") or d.get("unit") or "").lower()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and unit in _UNIT_DAYS:
+        days = int(value * _UNIT_DAYS[unit])
+        return days if days > 0 else None
+    return None
+
+
+def _when(resource: dict[str, Any]) -> tuple[date | None, date | None]:
+    """(start, end) of a statement or administration: R4 effective[x], R5 occurence[x]."""
+    for prefix in ("effective", "occurence", "occurrence"):
+        period = _dict(resource.get(prefix + "Period"))
+        start = parse_date(period.get("start")) or parse_date(resource.get(prefix + "DateTime"))
+        if start is not None:
+            return start, parse_date(period.get("end"))
+    return parse_date(resource.get("dateAsserted")), None
+
+
 def _period(
     resource: dict[str, Any], default_days: int, as_of: date
 ) -> tuple[date | None, date | None, bool]:
@@ -89,22 +172,23 @@ def _period(
     start: date | None = None
     end: date | None = None
     if rtype in ("MedicationStatement", "MedicationAdministration"):
-        period = resource.get("effectivePeriod") or {}
-        start = parse_date(period.get("start")) or parse_date(resource.get("effectiveDateTime"))
-        end = parse_date(period.get("end"))
-        if start is None:
-            start = parse_date(resource.get("dateAsserted"))
+        start, end = _when(resource)
     else:  # MedicationRequest
         start = parse_date(resource.get("authoredOn"))
+        duration: int | None = None
         for dosage in as_list(resource.get("dosageInstruction")):
-            bounds = ((dosage or {}).get("timing") or {}).get("repeat", {}).get("boundsPeriod")
+            repeat = _dict(_dict(_dict(dosage).get("timing")).get("repeat"))
+            bounds = repeat.get("boundsPeriod")
             if isinstance(bounds, dict):
                 start = parse_date(bounds.get("start")) or start
                 end = parse_date(bounds.get("end")) or end
-        dispense = resource.get("dispenseRequest") or {}
-        validity = dispense.get("validityPeriod") or {}
+            duration = duration or _days(repeat.get("boundsDuration"))
+        if end is None and start is not None and duration:
+            end = start + timedelta(days=duration)
+        dispense = _dict(resource.get("dispenseRequest"))
+        validity = _dict(dispense.get("validityPeriod"))
         start = start or parse_date(validity.get("start"))
-        supply = (dispense.get("expectedSupplyDuration") or {}).get("value")
+        supply = _dict(dispense.get("expectedSupplyDuration")).get("value")
         if end is None and start and isinstance(supply, (int, float)) and supply > 0:
             end = start + timedelta(days=int(supply))
     if start is None:
@@ -123,6 +207,14 @@ def _stopped_for_progression(resource: dict[str, Any], term: Terminology) -> boo
     codes = set(term.observations.get("no_response_reason_snomed", []))
     for reason in as_list(resource.get("statusReason")):
         if set(coding_codes(reason, SNOMED)) & codes:
+            return True
+    urls = term.observations.get("termination_reason_extensions", [])
+    for ext in as_list(resource.get("extension")):
+        if (
+            isinstance(ext, dict)
+            and ext.get("url") in urls
+            and set(coding_codes(ext.get("valueCodeableConcept"), SNOMED)) & codes
+        ):
             return True
     return False
 
@@ -143,44 +235,103 @@ def exposures(
     knowledge: Knowledge,
     as_of: date,
     issues: list[DataIssue],
+    progressions: list[ProgressionEvent] | None = None,
+    boundary: date | None = None,
 ) -> list[Exposure]:
-    """All anticancer exposures in the record, one per drug course."""
+    """All anticancer exposures in the record, one per drug course.
+
+    A course never spans `boundary` (the metastatic date): cycles before it and cycles after it
+    are separate courses, so one resource is never both early-setting and part of a line.
+
+    A stop for "no response" (statusReason 266721009) is also documented progression: it is
+    appended to `progressions` when a list is given, dated at the stop (the end, else the start).
+    """
     default_days = int(knowledge.param("lines", "default_exposure_days"))
     merge_gap = int(knowledge.param("lines", "course_merge_gap_days"))
     points: list[_Point] = []
     for rtype in _MED_TYPES:
         for res in rs.of(rtype):
-            if res.get("status") in _SKIP_STATUS[rtype]:
-                continue
-            if rtype == "MedicationRequest" and res.get("intent") in ("proposal", "plan"):
-                continue
-            match = match_resource(res, rs, term)
-            if match is None:
-                continue
-            drugs = [d for d in match.drugs if knowledge.drug(d) is not None]
-            if not drugs:
-                continue
-            validate(res, issues)
-            start, end, ongoing = _period(res, default_days, as_of)
-            if start is None:
-                issues.append(DataIssue(ref_id(res), "medication has no usable date"))
-                continue
-            for drug in drugs:
-                points.append(
-                    _Point(
-                        drug,
-                        start,
-                        None if ongoing else end,
-                        ref_id(res),
-                        _intent(res, term),
-                        _stopped_for_progression(res, term),
-                    )
+            try:
+                points.extend(
+                    _points(res, rs, term, knowledge, as_of, default_days, issues, progressions)
                 )
-    return _merge(points, knowledge, merge_gap)
+            except (AttributeError, TypeError, ValueError, KeyError) as exc:
+                issues.append(DataIssue(ref_id(res), f"medication could not be read: {exc}"))
+    return _merge(points, knowledge, merge_gap, boundary)
 
 
-def _merge(points: list[_Point], knowledge: Knowledge, merge_gap: int) -> list[Exposure]:
-    """Merge one drug's points into courses when they are no more than `merge_gap` days apart."""
+def _points(
+    res: dict[str, Any],
+    rs: ResourceSet,
+    term: Terminology,
+    knowledge: Knowledge,
+    as_of: date,
+    default_days: int,
+    issues: list[DataIssue],
+    progressions: list[ProgressionEvent] | None,
+) -> list[_Point]:
+    rtype = str(res.get("resourceType"))
+    if res.get("status") in _SKIP_STATUS[rtype]:
+        return []
+    if rtype == "MedicationRequest" and res.get("intent") in ("proposal", "plan"):
+        return []
+    concept, named = _match_drugs(res, rs, term)
+    if concept is None:
+        issues.append(DataIssue(ref_id(res), _unnamed(res)))
+        return []
+    drugs = [d for d in named if knowledge.drug(d) is not None]
+    if not drugs:
+        return []
+    validate(res, issues)
+    start, end, ongoing = _period(res, default_days, as_of)
+    sid = ref_id(res)
+    if start is None:
+        issues.append(DataIssue(sid, "medication has no usable date"))
+        return []
+    progressed = _stopped_for_progression(res, term)
+    if progressed and progressions is not None:
+        explicit_end = _explicit_end(res)
+        progressions.append(ProgressionEvent(explicit_end or start, sid, "stopped for no response"))
+    intent = _intent(res, term)
+    return [
+        _Point(drug, start, None if ongoing else end, sid, intent, progressed) for drug in drugs
+    ]
+
+
+def _unnamed(res: dict[str, Any]) -> str:
+    ref = res.get("medicationReference")
+    med = res.get("medication")
+    if isinstance(med, dict) and isinstance(med.get("reference"), dict):
+        ref = med["reference"]
+    if isinstance(ref, dict) and ref.get("reference"):
+        return f"medication reference {ref['reference']} not found in the data: drug unknown"
+    return "medication names no drug (no code, text or Medication reference)"
+
+
+def _explicit_end(res: dict[str, Any]) -> date | None:
+    """The end a resource states itself (not the default cycle length)."""
+    if res.get("resourceType") == "MedicationRequest":
+        for dosage in as_list(res.get("dosageInstruction")):
+            repeat = _dict(_dict(_dict(dosage).get("timing")).get("repeat"))
+            end = parse_date(_dict(repeat.get("boundsPeriod")).get("end"))
+            if end is not None:
+                return end
+        return None
+    return _when(res)[1]
+
+
+def _merge(
+    points: list[_Point], knowledge: Knowledge, merge_gap: int, boundary: date | None = None
+) -> list[Exposure]:
+    """Merge one drug's points into courses when they are no more than `merge_gap` days apart.
+
+    Only points of the same setting merge (early: curative intent or before `boundary`), so a
+    course is wholly early or wholly metastatic and no resource ends up on both sides.
+    """
+
+    def early(p: _Point) -> bool:
+        return p.intent == "curative" or (boundary is not None and p.start < boundary)
+
     out: list[Exposure] = []
     by_drug: dict[str, list[_Point]] = {}
     for p in points:
@@ -190,11 +341,13 @@ def _merge(points: list[_Point], knowledge: Knowledge, merge_gap: int) -> list[E
         info = knowledge.drug(drug)
         cls = info.drug_class if info else "unknown"
         current: Exposure | None = None
+        current_early = False
         for p in pts:
             if (
                 current is not None
                 and (current.end is None or (p.start - current.end).days <= merge_gap)
                 and (p.intent == current.intent or None in (p.intent, current.intent))
+                and early(p) == current_early
             ):
                 new_end = None if current.end is None or p.end is None else max(current.end, p.end)
                 current = replace(
@@ -207,6 +360,7 @@ def _merge(points: list[_Point], knowledge: Knowledge, merge_gap: int) -> list[E
                 continue
             if current is not None:
                 out.append(current)
+            current_early = early(p)
             current = Exposure(
                 drug=drug,
                 drug_class=cls,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -25,6 +26,10 @@ from fhir_mappers.resources import (
 from fhir_mappers.terminology import LOINC, SNOMED, Terminology
 
 _EXCLUDED_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
+_NON_TOKEN = re.compile(r"[^a-z0-9+.]+")
+_END_DOT = re.compile(r"\.(?=\s|$)")
+_RATIO_UNITS = frozenset({"1", "{ratio}", "ratio", "fraction"})
+_PERCENT_UNITS = frozenset({"%", "percent", "pct"})
 
 
 @dataclass
@@ -39,9 +44,10 @@ class ObservationFacts:
 
 
 def _effective(obs: dict[str, Any]) -> date | None:
+    period = obs.get("effectivePeriod")
     return (
         parse_date(obs.get("effectiveDateTime"))
-        or parse_date((obs.get("effectivePeriod") or {}).get("start"))
+        or parse_date(period.get("start") if isinstance(period, dict) else None)
         or parse_date(obs.get("effectiveInstant"))
         or parse_date(obs.get("issued"))
     )
@@ -62,89 +68,209 @@ def _answer(value: Any, term: Terminology) -> ReceptorStatus:
         text = value
     else:
         return ReceptorStatus.UNKNOWN
-    norm = text.lower().strip()
-    for status in ("equivocal", "negative", "positive"):  # "not amplified" before "amplified"
-        for phrase in answers[status].get("text", []):
-            if norm == phrase or norm.startswith(phrase + " ") or f"({phrase})" in norm:
-                return ReceptorStatus(status)
-    return ReceptorStatus.UNKNOWN
+    return _answer_text(text, answers)
 
 
-def _specimen(obs: dict[str, Any]) -> Specimen:
-    """Metastatic when the specimen or body site says so; primary when it names the breast."""
-    texts = [
-        str((obs.get("specimen") or {}).get("display", "")),
-        *(concept_text(b) for b in as_list(obs.get("bodySite"))),
-    ]
+def _words(text: str) -> str:
+    t = _NON_TOKEN.sub(" ", text.lower())
+    return " " + _END_DOT.sub(" ", t).strip() + " "
+
+
+def _answer_text(text: str, answers: dict[str, Any]) -> ReceptorStatus:
+    """A free-text answer ("Positive (3+)", "not amplified"), read as whole words.
+
+    Negative phrases are consumed first, so "not amplified" is not also read as "amplified".
+    A text naming two different statuses ("2+ equivocal, ISH positive") is not guessed.
+    """
+    norm = _words(text)
+    found: set[str] = set()
+    for status in ("negative", "equivocal", "positive"):
+        for phrase in sorted(answers[status].get("text", []), key=len, reverse=True):
+            p = _words(phrase)
+            if p in norm:
+                found.add(status)
+                norm = norm.replace(p, " ")
+    return ReceptorStatus(found.pop()) if len(found) == 1 else ReceptorStatus.UNKNOWN
+
+
+def _specimen(
+    obs: dict[str, Any], specimens: dict[str, dict[str, Any]], sites: dict[str, Any]
+) -> Specimen:
+    """Metastatic when the specimen or body site names a metastatic site; primary for breast."""
+    texts: list[str] = [concept_text(b) for b in as_list(obs.get("bodySite"))]
+    ref = obs.get("specimen")
+    if isinstance(ref, dict):
+        texts.append(str(ref.get("display", "")))
+        target = specimens.get(str(ref.get("reference", "")))
+        if target is not None:
+            texts.append(concept_text(target.get("type")))
+            collection = target.get("collection")
+            if isinstance(collection, dict):
+                texts.append(concept_text(collection.get("bodySite")))
+            texts.extend(
+                str(n.get("text", "")) for n in as_list(target.get("note")) if isinstance(n, dict)
+            )
     joined = " ".join(texts).lower()
-    if "metasta" in joined or "liver" in joined or "lymph node" in joined or "brain" in joined:
+    if not joined.strip():
+        return Specimen.UNKNOWN
+    if any(word in joined for word in sites["metastatic_text"]):
         return Specimen.METASTATIC
-    if "breast" in joined:
+    if any(word in joined for word in sites["primary_text"]):
         return Specimen.PRIMARY
     return Specimen.UNKNOWN
 
 
+@dataclass(frozen=True)
+class _Codes:
+    """The observation code sets, built once per call (not once per resource)."""
+
+    receptors: dict[str, dict[str, str]]
+    lvef: frozenset[str]
+    distant_metastasis: frozenset[str]
+    stage_group: frozenset[str]
+    disease_status: frozenset[str]
+    m1_snomed: frozenset[str]
+    m1_text: frozenset[str]
+    stage_iv_snomed: frozenset[str]
+    stage_iv_text: frozenset[str]
+    progression_snomed: frozenset[str]
+    relevant: frozenset[str]
+    distant_metastasis_snomed: frozenset[str]
+
+    @classmethod
+    def of(cls, term: Terminology) -> _Codes:
+        spec = term.observations["observations"]
+        mets = term.observations["metastasis_values"]
+        receptors = {r: dict(spec[r]) for r in ("her2", "er", "pr")}
+        groups = {
+            k: frozenset(spec[k])
+            for k in ("lvef", "distant_metastasis", "stage_group", "disease_status")
+        }
+        m_snomed = frozenset(spec.get("distant_metastasis_snomed", []))
+        relevant = frozenset().union(*groups.values(), *(set(v) for v in receptors.values()))
+        return cls(
+            receptors=receptors,
+            m1_snomed=frozenset(mets["m1_snomed"]),
+            m1_text=frozenset(mets["m1_text"]),
+            stage_iv_snomed=frozenset(mets["stage_iv_snomed"]),
+            stage_iv_text=frozenset(mets["stage_iv_text"]),
+            progression_snomed=frozenset(
+                term.observations["disease_status_values"]["progression_snomed"]
+            ),
+            relevant=relevant,
+            distant_metastasis_snomed=m_snomed,
+            **groups,
+        )
+
+
 def observation_facts(
-    observations: list[dict[str, Any]], term: Terminology, issues: list[DataIssue]
+    observations: list[dict[str, Any]],
+    term: Terminology,
+    issues: list[DataIssue],
+    specimens: dict[str, dict[str, Any]] | None = None,
 ) -> ObservationFacts:
-    spec = term.observations["observations"]
-    mets = term.observations["metastasis_values"]
-    status_values = term.observations["disease_status_values"]
+    """Read every relevant Observation; a malformed one is reported, never raised."""
     out = ObservationFacts()
+    codes = _Codes.of(term)
     for obs in observations:
-        codes = term.loinc_codes(obs.get("code"))
-        if not codes or obs.get("status") in _EXCLUDED_STATUS:
-            continue
-        receptor = next((r for r in ("her2", "er", "pr") if codes & set(spec[r])), None)
-        is_lvef = bool(codes & set(spec["lvef"]))
-        is_m = bool(codes & set(spec["distant_metastasis"]))
-        is_stage = bool(codes & set(spec["stage_group"]))
-        is_status = bool(codes & set(spec["disease_status"]))
-        if not (receptor or is_lvef or is_m or is_stage or is_status):
-            continue
-        validate(obs, issues)
-        when = _effective(obs)
-        sid = ref_id(obs)
-        if receptor:
-            method = next(spec[receptor][c] for c in codes if c in spec[receptor])
-            value = obs.get("valueCodeableConcept", obs.get("valueString"))
-            status = _answer(value, term)
-            if status is ReceptorStatus.UNKNOWN:
-                issues.append(DataIssue(sid, f"{receptor.upper()} result has no readable value"))
-                continue
-            result = ReceptorResult(
+        try:
+            _one(obs, term, codes, issues, out, specimens or {})
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            issues.append(DataIssue(ref_id(obs), f"observation could not be read: {exc}"))
+    return out
+
+
+def _lvef_components(
+    obs: dict[str, Any], lvef_codes: frozenset[str], term: Terminology
+) -> list[dict[str, Any]]:
+    """LVEF reported as a component of an echo panel (e.g. 18043-0 inside 34552-0)."""
+    return [
+        c
+        for c in as_list(obs.get("component"))
+        if isinstance(c, dict) and term.loinc_codes(c.get("code")) & lvef_codes
+    ]
+
+
+def _one(
+    obs: dict[str, Any],
+    term: Terminology,
+    k: _Codes,
+    issues: list[DataIssue],
+    out: ObservationFacts,
+    specimens: dict[str, dict[str, Any]],
+) -> None:
+    codes = term.loinc_codes(obs.get("code"))
+    if obs.get("status") in _EXCLUDED_STATUS:
+        return
+    components = (
+        _lvef_components(obs, k.lvef, term) if "component" in obs and not codes & k.lvef else []
+    )
+    snomed_m = bool(set(coding_codes(obs.get("code"), SNOMED)) & k.distant_metastasis_snomed)
+    if not codes & k.relevant and not components and not snomed_m:
+        return
+    receptor = next((r for r in ("her2", "er", "pr") if codes & k.receptors[r].keys()), None)
+    is_lvef = bool(codes & k.lvef)
+    is_m = bool(codes & k.distant_metastasis) or snomed_m
+    is_stage = bool(codes & k.stage_group)
+    is_status = bool(codes & k.disease_status)
+    validate(obs, issues)
+    when = _effective(obs)
+    sid = ref_id(obs)
+    if receptor:
+        method = next(k.receptors[receptor][c] for c in codes if c in k.receptors[receptor])
+        value = obs.get("valueCodeableConcept", obs.get("valueString"))
+        status = _answer(value, term)
+        if status is ReceptorStatus.UNKNOWN:
+            issues.append(DataIssue(sid, f"{receptor.upper()} result has no readable value"))
+            return
+        if when is None:
+            issues.append(DataIssue(sid, f"{receptor.upper()} result has no date"))
+        getattr(out, receptor).append(
+            ReceptorResult(
                 status=status,
                 date=when,
                 method=method,
                 source_id=sid,
                 display=concept_text(value) if isinstance(value, dict) else str(value),
-                specimen=_specimen(obs),
+                specimen=_specimen(obs, specimens, term.observations["specimen_sites"]),
             )
-            getattr(out, receptor).append(result)
-        elif is_lvef:
-            q = obs.get("valueQuantity") or {}
-            val = q.get("value")
-            if not isinstance(val, (int, float)) or when is None:
+        )
+    elif is_lvef or components:
+        for holder in [obs] if is_lvef else components:
+            q = holder.get("valueQuantity")
+            val = q.get("value") if isinstance(q, dict) else None
+            if not isinstance(val, (int, float)) or isinstance(val, bool) or when is None:
                 issues.append(DataIssue(sid, "LVEF has no numeric value or no date"))
                 continue
-            out.lvef.append(Measurement(float(val), str(q.get("unit", "%")), when, sid))
-        elif is_m or is_stage:
-            value = obs.get("valueCodeableConcept")
-            codes_v = set(coding_codes(value))
-            text = concept_text(value).lower().strip()
-            m1 = codes_v & set(mets["m1_snomed"]) or text in mets["m1_text"]
-            m1 = m1 or any(str(c).lower() in mets["m1_text"] for c in coding_codes(value))
-            iv = codes_v & set(mets["stage_iv_snomed"]) or text in mets["stage_iv_text"]
-            iv = iv or any(str(c).lower() in mets["stage_iv_text"] for c in coding_codes(value))
-            if (is_m and m1) or (is_stage and iv):
-                out.metastatic.append((when, sid))
-            elif codes_v or text:
-                out.non_metastatic.append(sid)
-        elif is_status:
-            value = obs.get("valueCodeableConcept")
-            if set(coding_codes(value, SNOMED)) & set(status_values["progression_snomed"]):
-                if when is None:
-                    issues.append(DataIssue(sid, "progression has no date"))
-                    continue
-                out.progressions.append(ProgressionEvent(when, sid, "disease status: worsened"))
-    return out
+            value = float(val)
+            raw_unit = q.get("code") or q.get("unit") if isinstance(q, dict) else None
+            unit = str(raw_unit).strip().lower() if raw_unit else ("1" if value <= 1 else "%")
+            unit = "%" if unit in _PERCENT_UNITS else unit
+            if unit in _RATIO_UNITS and 0 < value <= 1:
+                value, unit = round(value * 100, 1), "%"  # a fraction (0.55) read as 55%
+            if unit != "%" or not 5 <= value <= 95:
+                issues.append(DataIssue(sid, f"LVEF {val} {unit} is not a plausible percentage"))
+                continue
+            out.lvef.append(Measurement(value, "%", when, sid))
+    elif is_m or is_stage:
+        value = obs.get("valueCodeableConcept")
+        codes_v = set(coding_codes(value))
+        text = concept_text(value).lower().strip()
+        lowered = {c.lower() for c in codes_v}
+        m1 = bool(codes_v & k.m1_snomed or text in k.m1_text or lowered & k.m1_text)
+        iv = bool(
+            codes_v & k.stage_iv_snomed or text in k.stage_iv_text or lowered & k.stage_iv_text
+        )
+        if (is_m and m1) or (is_stage and iv):
+            if when is None:
+                issues.append(DataIssue(sid, "distant metastasis / stage IV has no date"))
+            out.metastatic.append((when, sid))
+        elif codes_v or text:
+            out.non_metastatic.append(sid)
+    elif is_status:
+        value = obs.get("valueCodeableConcept")
+        if set(coding_codes(value, SNOMED)) & k.progression_snomed:
+            if when is None:
+                issues.append(DataIssue(sid, "progression has no date"))
+                return
+            out.progressions.append(ProgressionEvent(when, sid, "disease status: worsened"))

@@ -15,9 +15,19 @@ from fhir_mappers.resources import (
     ref_id,
     repair,
 )
-from fhir_mappers.terminology import RXNORM, SNOMED, Terminology, load_terminology
+from fhir_mappers.terminology import (
+    RXNORM,
+    SNOMED,
+    Terminology,
+    canonical_system,
+    load_terminology,
+)
 
 _ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _dose(resource: dict[str, Any]) -> tuple[float | None, str | None]:
@@ -26,10 +36,10 @@ def _dose(resource: dict[str, Any]) -> tuple[float | None, str | None]:
             continue
         for dr in as_list(dosage.get("doseAndRate")):
             q = (dr or {}).get("doseQuantity") if isinstance(dr, dict) else None
-            if isinstance(q, dict) and isinstance(q.get("value"), (int, float)):
+            if isinstance(q, dict) and _number(q.get("value")):
                 return float(q["value"]), str(q.get("unit") or q.get("code") or "")
         q = dosage.get("doseQuantity")  # STU3 shape
-        if isinstance(q, dict) and isinstance(q.get("value"), (int, float)):
+        if isinstance(q, dict) and _number(q.get("value")):
             return float(q["value"]), str(q.get("unit") or q.get("code") or "")
     return None, None
 
@@ -61,7 +71,7 @@ def draft_orders(
                 "coding": [
                     c
                     for c in as_list(concept.get("coding"))
-                    if isinstance(c, dict) and c.get("system") in (RXNORM, SNOMED)
+                    if isinstance(c, dict) and canonical_system(c.get("system")) in (RXNORM, SNOMED)
                 ]
             }
             code_match = term.match_medication(coded) if coded["coding"] else None

@@ -13,11 +13,17 @@ from fhir_mappers.lines import build_lines
 from fhir_mappers.medications import exposures as build_exposures
 from fhir_mappers.observations import observation_facts
 from fhir_mappers.resources import ResourceSet, collect, now_date
-from fhir_mappers.terminology import Terminology, load_terminology
+from fhir_mappers.terminology import Terminology, load_line_rules, load_terminology
 
 _BREAST = ("breast-cancer",)
 _METASTASIS = ("metastasis", "brain-metastasis")
 _RISK = ("ild", "heart-failure", "brain-metastasis")
+_RECEPTOR_CONDITIONS = {
+    "her2-positive-breast-cancer": ("her2", ReceptorStatus.POSITIVE),
+    "her2-negative-breast-cancer": ("her2", ReceptorStatus.NEGATIVE),
+    "er-positive": ("er", ReceptorStatus.POSITIVE),
+    "pr-positive": ("pr", ReceptorStatus.POSITIVE),
+}
 
 
 def _patient_id(rs: ResourceSet) -> str:
@@ -38,6 +44,22 @@ def _split_setting(
     return early, metastatic
 
 
+def _near_setting_boundary(early: list[Exposure], since: date | None) -> list[DataIssue]:
+    """Early-setting therapy that began just before the metastatic date: said, not guessed."""
+    days = load_line_rules().setting_check_days
+    if since is None or days <= 0:
+        return []
+    return [
+        DataIssue(
+            e.source_ids[0],
+            f"{e.drug} started {(since - e.start).days} days before the metastatic date "
+            f"({since.isoformat()}): counted as early setting; check the dates",
+        )
+        for e in early
+        if e.intent != "curative" and 0 < (since - e.start).days <= days
+    ]
+
+
 def build_record(
     data: Any,
     *,
@@ -54,16 +76,16 @@ def build_record(
     issues: list[DataIssue] = list(rs.issues)
 
     conds = condition_facts(rs.of("Condition"), term, issues)
-    obs = observation_facts(rs.of("Observation"), term, issues)
+    obs = observation_facts(rs.of("Observation"), term, issues, rs.specimens)
 
-    her2_results = list(obs.her2)
+    receptors = {"her2": list(obs.her2), "er": list(obs.er), "pr": list(obs.pr)}
     for c in conds:
-        if c.concept in ("her2-positive-breast-cancer", "her2-negative-breast-cancer"):
-            her2_results.append(
+        found = _RECEPTOR_CONDITIONS.get(c.concept)
+        if found is not None:
+            receptor, status = found
+            receptors[receptor].append(
                 ReceptorResult(
-                    status=ReceptorStatus.POSITIVE
-                    if c.concept == "her2-positive-breast-cancer"
-                    else ReceptorStatus.NEGATIVE,
+                    status=status,
                     date=c.onset,
                     method="condition",
                     source_id=c.source_id,
@@ -80,26 +102,32 @@ def build_record(
     if met_dates and metastatic_since is None:
         issues.append(DataIssue(metastatic_ids[0], "metastatic disease recorded without a date"))
 
-    exps = build_exposures(rs, term, kb, today, issues)
+    progressions = list(obs.progressions)
+    exps = build_exposures(rs, term, kb, today, issues, progressions, metastatic_since)
     early, metastatic = _split_setting(exps, metastatic_since)
-    lines = build_lines(metastatic, obs.progressions, kb)
+    issues.extend(_near_setting_boundary(early, metastatic_since))
+    lines = build_lines(metastatic, progressions, kb)
+    early_end = max((e.end for e in early if e.end is not None), default=None)
+    if any(e.end is None for e in early):
+        early_end = None
 
     return PatientRecord(
         patient_id=patient_id or _patient_id(rs),
         as_of=today,
         breast_cancer=tuple(c for c in conds if c.concept in _BREAST),
-        her2=assess_receptor(her2_results),
-        er=assess_receptor(obs.er),
-        pr=assess_receptor(obs.pr),
+        her2=assess_receptor(receptors["her2"]),
+        er=assess_receptor(receptors["er"]),
+        pr=assess_receptor(receptors["pr"]),
         metastatic_since=metastatic_since,
         metastatic_source_ids=metastatic_ids,
         non_metastatic_staging_ids=tuple(obs.non_metastatic),
         metastases=metastases,
         conditions=tuple(c for c in conds if c.concept in _RISK),
         lvef=tuple(sorted(obs.lvef, key=lambda m: (m.date, m.source_id))),
-        progressions=tuple(sorted(obs.progressions, key=lambda p: (p.date, p.source_id))),
+        progressions=tuple(sorted(progressions, key=lambda p: (p.date, p.source_id))),
         exposures=tuple(exps),
         early_exposures=tuple(early),
         lines=lines,
         data_issues=tuple(issues),
+        early_setting_end=early_end,
     )

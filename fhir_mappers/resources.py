@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine.model import DataIssue
+from fhir_mappers.terminology import canonical_system
 
 RELEVANT_TYPES = frozenset(
     {
@@ -23,6 +24,7 @@ RELEVANT_TYPES = frozenset(
         "MedicationRequest",
         "MedicationAdministration",
         "Medication",
+        "Specimen",
     }
 )
 
@@ -61,6 +63,11 @@ def parse_date(value: Any) -> date | None:
     """FHIR date/dateTime/instant to a date (partial dates take the first day); None if invalid."""
     if not isinstance(value, str):
         return None
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit():
+        try:  # the common full-date case, without a regex
+            return date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+        except ValueError:
+            pass
     m = _DATE.match(value.strip())
     if not m:
         return None
@@ -102,7 +109,9 @@ class ResourceSet:
 
     by_type: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     medications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    specimens: dict[str, dict[str, Any]] = field(default_factory=dict)
     issues: list[DataIssue] = field(default_factory=list)
+    _positions: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     def of(self, rtype: str) -> list[dict[str, Any]]:
         return self.by_type.get(rtype, [])
@@ -112,9 +121,39 @@ class ResourceSet:
         if not isinstance(rtype, str) or rtype not in RELEVANT_TYPES:
             return
         resource = repair(resource)
-        if rtype == "Medication" and resource.get("id"):
-            self.medications[f"Medication/{resource['id']}"] = resource
+        rid = resource.get("id")
+        if isinstance(rid, str) and rid:
+            # The same resource often arrives twice (prefetch and a search, or two prefetch
+            # keys): keep one, the most recently updated when the copies differ.
+            key = (rtype, rid)
+            seen = self._positions.get(key)
+            if seen is not None:
+                kept = self.by_type[rtype][seen]
+                if kept != resource:
+                    self.issues.append(
+                        DataIssue(f"{rtype}/{rid}", "sent twice with different content")
+                    )
+                    if _updated(resource) > _updated(kept):
+                        self.by_type[rtype][seen] = resource
+                        self._index(rtype, rid, resource)
+                return
+            self._positions[key] = len(self.by_type.get(rtype, []))
+            self._index(rtype, rid, resource)
         self.by_type.setdefault(rtype, []).append(resource)
+
+    def _index(self, rtype: str, rid: str, resource: dict[str, Any]) -> None:
+        if rtype == "Medication":
+            self.medications[f"Medication/{rid}"] = resource
+            self.medications[f"urn:uuid:{rid}"] = resource
+        elif rtype == "Specimen":
+            self.specimens[f"Specimen/{rid}"] = resource
+            self.specimens[f"urn:uuid:{rid}"] = resource
+
+
+def _updated(resource: dict[str, Any]) -> str:
+    meta = resource.get("meta")
+    value = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def iter_resources(data: Any) -> Iterator[dict[str, Any]]:
@@ -203,7 +242,9 @@ def coding_codes(concept: Any, system: str | None = None) -> list[str]:
     return [
         str(c["code"])
         for c in as_list(concept.get("coding"))
-        if isinstance(c, dict) and c.get("code") and (system is None or c.get("system") == system)
+        if isinstance(c, dict)
+        and c.get("code")
+        and (system is None or canonical_system(c.get("system")) == system)
     ]
 
 

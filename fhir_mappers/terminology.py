@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
+_SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", ATC_SYSTEMS[0]: "atc"}
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
 
 _STRENGTH = re.compile(
@@ -39,6 +40,26 @@ _SPACES = re.compile(r"\s+")
 
 class TerminologyError(Exception):
     """A terminology file is missing or does not match its schema."""
+
+
+@lru_cache(maxsize=1)
+def _system_aliases() -> dict[str, str]:
+    data = _read("systems.yaml")
+    aliases: dict[str, str] = {}
+    for canonical, names in data["systems"].items():
+        aliases[canonical] = canonical
+        for name in names:
+            aliases[name] = canonical
+            aliases[name.lower()] = canonical
+    return aliases
+
+
+def canonical_system(system: Any) -> str:
+    """The canonical FHIR URI of a code system sent as an OID, with a trailing slash, etc."""
+    if not isinstance(system, str):
+        return ""
+    aliases = _system_aliases()
+    return aliases.get(system) or aliases.get(system.strip().lower()) or system
 
 
 def normalise_text(text: str) -> str:
@@ -64,6 +85,7 @@ class MedicationEntry:
     atc: frozenset[str]
     names: tuple[str, ...]
     unverified_rxnorm: frozenset[str]
+    names_all: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,7 +104,7 @@ class MedicationMatch:
     """The drugs a medication names, and how we know (code or text)."""
 
     drugs: tuple[str, ...]
-    matched_by: str  # "rxnorm", "snomed", "atc", "text"
+    matched_by: str  # "rxnorm", "rxnorm-unverified", "snomed", "atc", "text"
 
 
 @dataclass(frozen=True)
@@ -98,56 +120,109 @@ class Terminology:
     conditions: tuple[ConditionEntry, ...]
     observations: dict[str, Any]
 
+    _condition_index: dict[str, int] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+    _code_index: dict[tuple[str, str], tuple[int, str]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+    _text_cache: dict[str, tuple[str, ...] | None] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
     # -- medications ---------------------------------------------------------------------------
     def match_medication(self, concept: dict[str, Any] | None) -> MedicationMatch | None:
-        """Match a CodeableConcept (R4 medicationCodeableConcept or R5 medication.concept)."""
+        """Match a CodeableConcept (R4 medicationCodeableConcept or R5 medication.concept).
+
+        Codes first, in table order (conjugates and Phesgo before plain trastuzumab). A code the
+        table marks unverified only decides when the text does not name a different drug.
+        """
         if not isinstance(concept, dict):
             return None
         codings = [c for c in _as_list(concept.get("coding")) if isinstance(c, dict)]
-        for entry in self.medications:  # table order: conjugates before trastuzumab
-            for c in codings:
-                code, system = str(c.get("code", "")), str(c.get("system", ""))
-                if system == RXNORM and code in entry.rxnorm:
-                    return MedicationMatch(entry.drugs, "rxnorm")
-                if system == SNOMED and code in entry.snomed:
-                    return MedicationMatch(entry.drugs, "snomed")
-                if system.rstrip("/") in (s.rstrip("/") for s in ATC_SYSTEMS) and (
-                    code.upper() in entry.atc
-                ):
-                    return MedicationMatch(entry.drugs, "atc")
+        by_code = self._match_codes(codings) if codings else None
+        if by_code is not None and by_code.matched_by != "rxnorm-unverified":
+            return by_code
         texts = [concept.get("text")] + [c.get("display") for c in codings]
         for raw in texts:
             if isinstance(raw, str) and raw.strip():
                 found = self.match_medication_text(raw)
                 if found:
+                    if by_code is not None and found == by_code.drugs:
+                        return by_code
                     return MedicationMatch(found, "text")
-        return None
+        return by_code
+
+    def _match_codes(self, codings: list[dict[str, Any]]) -> MedicationMatch | None:
+        """The first table entry (in table order) any coding names: one dict lookup per coding."""
+        best: tuple[int, str] | None = None
+        for c in codings:
+            system = _SYSTEM_KEYS.get(canonical_system(c.get("system")))
+            if system is None:
+                continue
+            code = str(c.get("code", ""))
+            hit = self._code_index.get((system, code.upper() if system == "atc" else code))
+            if hit is not None and (best is None or hit[0] < best[0]):
+                best = hit
+        if best is None:
+            return None
+        return MedicationMatch(self.medications[best[0]].drugs, best[1])
 
     def match_medication_text(self, text: str) -> tuple[str, ...] | None:
+        """The drugs a free text names (cached: real records repeat the same few texts)."""
+        if text in self._text_cache:
+            return self._text_cache[text]
+        found: tuple[str, ...] | None = None
         norm = normalise_text(text)
         raw = text.lower()
         for entry in self.medications:
-            for name in entry.names:
-                if _contains_phrase(norm, name) or _contains_phrase(raw, name):
-                    return entry.drugs
-        return None
+            if any(
+                _contains_phrase(norm, n) or _contains_phrase(raw, n) for n in entry.names
+            ) or any(all(_contains_phrase(norm, n) for n in group) for group in entry.names_all):
+                found = entry.drugs
+                break
+        if len(self._text_cache) < 4096:
+            self._text_cache[text] = found
+        return found
+
+    def unverified_codes(self) -> dict[str, tuple[str, ...]]:
+        """RxNorm codes still marked unverified, per drug entry (for review and tests)."""
+        return {
+            " + ".join(e.drugs): tuple(sorted(e.unverified_rxnorm))
+            for e in self.medications
+            if e.unverified_rxnorm
+        }
 
     # -- conditions ----------------------------------------------------------------------------
     def match_condition(self, concept: dict[str, Any] | None) -> ConditionMatch | None:
         if not isinstance(concept, dict):
             return None
         codings = [c for c in _as_list(concept.get("coding")) if isinstance(c, dict)]
-        for entry in self.conditions:
-            for c in codings:
-                code, system = str(c.get("code", "")), str(c.get("system", ""))
-                if system == SNOMED and code in entry.snomed:
-                    return ConditionMatch(
-                        (entry.concept, *entry.also), entry.sites.get(code, entry.site)
-                    )
-                if system in ICD10_SYSTEMS and any(
-                    code.upper().startswith(p) for p in entry.icd10_prefixes
-                ):
-                    return ConditionMatch((entry.concept, *entry.also), _icd_site(code, entry))
+        best: tuple[int, str] | None = None  # (table position, code): table order decides
+        for c in codings:
+            code, system = str(c.get("code", "")), canonical_system(c.get("system"))
+            if system == SNOMED:
+                pos = self._condition_index.get(code)
+            elif system in ICD10_SYSTEMS:
+                upper = code.upper()
+                pos = next(
+                    (
+                        i
+                        for i, e in enumerate(self.conditions)
+                        if any(upper.startswith(p) for p in e.icd10_prefixes)
+                    ),
+                    None,
+                )
+            else:
+                continue
+            if pos is not None and (best is None or pos < best[0]):
+                best = (pos, code)
+        if best is not None:
+            entry, code = self.conditions[best[0]], best[1]
+            site = entry.sites.get(code, entry.site) if code in entry.snomed else None
+            if site is None and code not in entry.snomed:
+                site = _icd_site(code, entry)
+            return ConditionMatch((entry.concept, *entry.also), site)
         if any(c.get("code") for c in codings) and _all_codes_known_elsewhere(codings):
             return None
         texts = [concept.get("text")] + [c.get("display") for c in codings]
@@ -166,7 +241,7 @@ class Terminology:
         return {
             str(c.get("code"))
             for c in _as_list(concept.get("coding"))
-            if isinstance(c, dict) and c.get("system") == LOINC and c.get("code")
+            if isinstance(c, dict) and canonical_system(c.get("system")) == LOINC and c.get("code")
         }
 
 
@@ -189,7 +264,7 @@ def _all_codes_known_elsewhere(codings: list[dict[str, Any]]) -> bool:
     Free text on a coded, unrelated condition ("Otitis media") must not be read for phrases;
     text is the fallback for records that carry no standard code.
     """
-    return any(c.get("system") in (SNOMED, *ICD10_SYSTEMS) for c in codings)
+    return any(canonical_system(c.get("system")) in (SNOMED, *ICD10_SYSTEMS) for c in codings)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -214,7 +289,10 @@ def _read(name: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def load_terminology() -> Terminology:
-    """Load and validate the terminology tables (cached)."""
+    """Load and validate the terminology tables (cached), with the system aliases and line rules
+    (so a broken file fails at start-up, not on the first request that needs it)."""
+    _system_aliases()
+    load_line_rules()
     meds = _read("medications.yaml")
     conds = _read("conditions.yaml")
     obs = _read("observations.yaml")
@@ -226,6 +304,7 @@ def load_terminology() -> Terminology:
             atc=frozenset(a.upper() for a in m.get("atc", [])),
             names=tuple(sorted((n.lower() for n in m["names"]), key=len, reverse=True)),
             unverified_rxnorm=frozenset(m.get("unverified_rxnorm", [])),
+            names_all=tuple(tuple(n.lower() for n in g) for g in m.get("names_all", [])),
         )
         for m in meds["medications"]
     )
@@ -241,9 +320,50 @@ def load_terminology() -> Terminology:
         )
         for c in conds["concepts"]
     )
+    index: dict[tuple[str, str], tuple[int, str]] = {}
+    for i, m in enumerate(medications):
+        for code in m.rxnorm:
+            how = "rxnorm-unverified" if code in m.unverified_rxnorm else "rxnorm"
+            index.setdefault(("rxnorm", code), (i, how))
+        for code in m.snomed:
+            index.setdefault(("snomed", code), (i, "snomed"))
+        for code in m.atc:
+            index.setdefault(("atc", code), (i, "atc"))
     return Terminology(
         version=str(meds["version"]),
         medications=medications,
         conditions=conditions,
         observations=obs,
+        _code_index=index,
+        _condition_index={
+            code: i for i, c in reversed(list(enumerate(conditions))) for code in c.snomed
+        },
+    )
+
+
+@dataclass(frozen=True)
+class LineRules:
+    """Which drug classes start a new line or may join antibody maintenance (lines.yaml)."""
+
+    version: str
+    new_line_classes: frozenset[str]
+    new_line_drugs: frozenset[str]
+    new_partner_classes: frozenset[str]
+    add_on_classes: frozenset[str]
+    maintenance_antibodies: frozenset[str]
+    setting_check_days: int = 0
+
+
+@lru_cache(maxsize=1)
+def load_line_rules() -> LineRules:
+    """Load and validate the line-builder classes (cached)."""
+    data = _read("lines.yaml")
+    return LineRules(
+        version=str(data["version"]),
+        new_line_classes=frozenset(data["new_line_classes"]),
+        new_line_drugs=frozenset(data["new_line_drugs"]),
+        new_partner_classes=frozenset(data["new_partner_classes"]),
+        add_on_classes=frozenset(data["add_on_classes"]),
+        maintenance_antibodies=frozenset(data["maintenance_antibodies"]),
+        setting_check_days=int(data.get("setting_check_days", 0)),
     )

@@ -222,3 +222,126 @@ def thp(start: str, end: str | None, pid: str = "p1") -> list[dict[str, Any]]:
         statement("224905", "trastuzumab", start, end, pid=pid),
         statement("72962", "docetaxel", start, end, pid=pid),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Richer shapes for the mapper tests: codings, R5, references, intent, stop reasons
+# ---------------------------------------------------------------------------------------------
+
+ATC = "http://www.whocc.no/atc"
+CURATIVE = "373808002"
+PALLIATIVE = "363676003"
+INTENT_STU1 = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-treatment-intent"
+INTENT_STU2 = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-procedure-intent"
+NO_RESPONSE = "266721009"
+
+
+def coded(system: str | None, code: str | None, text: str = "") -> dict[str, Any]:
+    """A CodeableConcept with one coding (or text only when system/code is None)."""
+    c: dict[str, Any] = {}
+    if code is not None and system is not None:
+        c["coding"] = [{"system": system, "code": code, **({"display": text} if text else {})}]
+    if text:
+        c["text"] = text
+    return c
+
+
+def intent(code: str, url: str = INTENT_STU2) -> dict[str, Any]:
+    return {"url": url, "valueCodeableConcept": coded(SNOMED, code)}
+
+
+def med_resource(
+    rtype: str,
+    concept: dict[str, Any] | None,
+    start: str,
+    end: str | None = None,
+    *,
+    status: str | None = None,
+    shape: str = "r4",
+    reference: str | None = None,
+    contained: dict[str, Any] | None = None,
+    extension: list[dict[str, Any]] | None = None,
+    status_reason: dict[str, Any] | None = None,
+    intent_: str = "order",
+    rid: str | None = None,
+    pid: str = "p1",
+) -> dict[str, Any]:
+    """A MedicationStatement / MedicationRequest / MedicationAdministration in R4 or R5 shape.
+
+    `concept` names the drug inline; `reference` points to a Medication instead ("#id" for a
+    contained one, "Medication/id" or "urn:uuid:id" for one in the bundle).
+    """
+    r: dict[str, Any] = {
+        "resourceType": rtype,
+        "id": rid or _id(rtype[:2].lower() + rtype[10:12].lower()),
+        "subject": {"reference": f"Patient/{pid}"},
+    }
+    if shape == "r5":
+        r["medication"] = (
+            {"reference": {"reference": reference}} if reference else {"concept": concept}
+        )
+    elif reference:
+        r["medicationReference"] = {"reference": reference}
+    else:
+        r["medicationCodeableConcept"] = concept
+    if contained:
+        r["contained"] = [contained]
+    if extension:
+        r["extension"] = extension
+    if rtype == "MedicationStatement":
+        r["status"] = status or ("completed" if end else "active")
+        if shape == "r5":
+            r["status"] = status or "recorded"
+        r["effectivePeriod"] = {"start": start, **({"end": end} if end else {})}
+        if status_reason:
+            r["statusReason"] = [status_reason]
+    elif rtype == "MedicationRequest":
+        r["status"] = status or "completed"
+        r["intent"] = intent_
+        r["authoredOn"] = start
+        if end:
+            r["dosageInstruction"] = [
+                {"timing": {"repeat": {"boundsPeriod": {"start": start, "end": end}}}}
+            ]
+        if status_reason:
+            r["statusReason"] = status_reason
+    else:
+        r["status"] = status or "completed"
+        key = "occurence" if shape == "r5" else "effective"
+        if end:
+            r[f"{key}Period"] = {"start": start, "end": end}
+        else:
+            r[f"{key}DateTime"] = start
+        if status_reason:
+            r["statusReason"] = [status_reason]
+    return r
+
+
+def medication(rid: str, concept: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Medication", "id": rid, "code": concept}
+
+
+def cycles(
+    rxnorm: str | None, text: str, first: str, n: int, every_days: int = 21, **kw: Any
+) -> list[dict[str, Any]]:
+    """One MedicationRequest per cycle (as Synthea and many EHRs record chemotherapy)."""
+    from datetime import date, timedelta
+
+    d0 = date.fromisoformat(first)
+    return [
+        request(rxnorm, text, (d0 + timedelta(days=i * every_days)).isoformat(), **kw)
+        for i in range(n)
+    ]
+
+
+def doses(
+    rxnorm: str | None, text: str, first: str, n: int, every_days: int = 21
+) -> list[dict[str, Any]]:
+    """One MedicationAdministration per dose."""
+    from datetime import date, timedelta
+
+    d0 = date.fromisoformat(first)
+    return [
+        administration(rxnorm, text, (d0 + timedelta(days=i * every_days)).isoformat())
+        for i in range(n)
+    ]
