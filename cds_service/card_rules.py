@@ -33,12 +33,19 @@ CARD_RULES = Table(
     Column("created_at", Float, nullable=False),  # epoch seconds
 )
 
+PAUSE_SECONDS = 30.0  # after a failed write, the hooks stop trying for this long
+
 _writes = 0
+_paused_until: dict[str, float] = {}  # per database URL
 
 
 def remember(db: Database, cards: Iterable[tuple[str, str, str]]) -> None:
-    """Keep (card uuid, kind, rule) of emitted cards; never raises."""
+    """Keep (card uuid, kind, rule) of emitted cards; never raises. After a failure, writes
+    pause for PAUSE_SECONDS so that an unreachable database (connect timeouts) does not slow
+    every hook call down."""
     global _writes
+    if time.monotonic() < _paused_until.get(db.url, 0.0):
+        return
     now = time.time()
     rows = [{"card": c, "kind": k, "rule": r, "created_at": now} for c, k, r in cards if c]
     if not rows:
@@ -57,7 +64,8 @@ def remember(db: Database, cards: Iterable[tuple[str, str, str]]) -> None:
                     delete(CARD_RULES).where(CARD_RULES.c.created_at < now - RETENTION_SECONDS)
                 )
     except SQLAlchemyError as exc:
-        log.debug("card rules not kept: %s", type(exc).__name__)
+        _paused_until[db.url] = time.monotonic() + PAUSE_SECONDS
+        log.warning("card rules not kept (retry in %.0f s): %s", PAUSE_SECONDS, type(exc).__name__)
 
 
 def rules_of(db: Database, cards: Iterable[str]) -> dict[str, tuple[str, str]]:

@@ -217,3 +217,19 @@ def test_auth_refusals_are_counted_by_reason(tmp_path: Any) -> None:
     }
     assert sum(moved.values()) == pytest.approx(2)
     assert len(moved) == 2  # two different reasons
+
+
+def test_advice_flows_and_card_rules_pause_while_the_database_is_down(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cds_service import create_app
+
+    url = f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite'}"
+    client = create_app({"database_url": url, "testing": True}).test_client()
+    body = hook_request(load_fixture("her2_ild_after_thp"))
+    with caplog.at_level("WARNING", logger="cds_service.card_rules"):
+        for _ in range(3):
+            resp = client.post("/cds-services/her2-next-line", json=body)
+            assert resp.status_code == 200 and resp.get_json()["cards"]
+    failures = [r for r in caplog.records if r.name == "cds_service.card_rules"]
+    assert len(failures) == 1  # tried once, then paused: no connect attempt per hook call
