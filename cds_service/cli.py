@@ -70,6 +70,43 @@ def _evaluate(args: argparse.Namespace) -> int:
     return status
 
 
+def _synth(args: argparse.Namespace) -> int:
+    from synthetic.generate import DEFAULT_AS_OF, generate_cohort
+
+    as_of = date.fromisoformat(args.as_of) if args.as_of else DEFAULT_AS_OF
+    written = generate_cohort(Path(args.out), args.patients, args.seed, as_of, ndjson=args.ndjson)
+    print(f"her2-cds: wrote {args.patients} patients ({len(written)} files) to {args.out}")
+    return 0
+
+
+def _population(args: argparse.Namespace) -> int:
+    from synthetic.population import population
+
+    try:
+        summary = population(Path(args.inp), Path(args.out), jobs=args.jobs)
+    except FileNotFoundError as exc:
+        print(f"her2-cds: {exc}", file=sys.stderr)
+        return 1
+    agreement = (
+        f"{summary['agree']}/{summary['compared']} agree with the ground truth"
+        if summary["compared"]
+        else "no answer files to compare with"
+    )
+    print(
+        f"her2-cds: {summary['patients']} patients, {summary['errors']} errors, {agreement}; "
+        f"report in {Path(args.out) / 'report.html'}"
+    )
+    for text, n in summary["disagreements"].most_common(15):
+        print(f"  {n:5d}  {text}")
+    return 1 if summary["errors"] else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from synthetic.demo import demo
+
+    return demo(patients=args.patients, seed=args.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="her2-cds",
@@ -103,6 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the CDS Hooks response instead")
     ev.add_argument("--as-of", help="evaluate as of this date (YYYY-MM-DD; default today)")
     ev.set_defaults(func=_evaluate)
+    sy = sub.add_parser("synth", help="generate synthetic HER2+ patient journeys (FHIR + answers)")
+    sy.add_argument("--patients", type=int, default=20)
+    sy.add_argument("--seed", type=int, default=1)
+    sy.add_argument("--out", required=True, help="output directory")
+    sy.add_argument("--as-of", help="snapshot date (YYYY-MM-DD; default a fixed date)")
+    sy.add_argument("--ndjson", action="store_true", help="write bulk-export NDJSON instead")
+    sy.set_defaults(func=_synth)
+    dm = sub.add_parser("demo", help="first run: synthetic patients through the real HTTP service")
+    dm.add_argument("--patients", type=int, default=6)
+    dm.add_argument("--seed", type=int, default=7)
+    dm.set_defaults(func=_demo)
+    po = sub.add_parser("population", help="run the engine over many patients, write a report")
+    po.add_argument("--in", dest="inp", required=True, help="directory of Bundles or NDJSON")
+    po.add_argument("--out", default="population-report", help="report directory")
+    po.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    po.set_defaults(func=_population)
     return parser
 
 
