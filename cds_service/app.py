@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from cds_service import health, logging_setup, metrics
 from cds_service.config import Config, from_env
 from cds_service.db import Database
 from cds_service.errors import (
@@ -71,6 +72,10 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(feedback_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(timeline_bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
+    metrics.init_app(app)
+    logging_setup.init_app(app, cfg)
 
     @app.before_request
     def _preflight() -> Response | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -11,20 +10,23 @@ from typing import Any
 
 import orjson
 
-from cds_service.config import ConfigError, from_env
+from cds_service.config import ConfigError, from_env, unknown_variables
 
 
 def _serve(args: argparse.Namespace) -> int:
     from cds_service.auth import serve_config
     from cds_service.server import run
 
+    for name in unknown_variables():
+        print(f"her2-cds: warning: {name} is not a setting; ignored", file=sys.stderr)
     try:
         cfg = serve_config(args.host, auth=args.auth, dev=args.dev)
     except ConfigError as exc:
         print(f"her2-cds: configuration error: {exc}", file=sys.stderr)
         return 2
-    workers = args.workers or int(os.environ.get("HER2CDS_WORKERS", "0")) or None
-    return run(cfg, host=args.host, port=args.port, workers=workers)
+    host = args.host or cfg.host
+    port = args.port or cfg.port
+    return run(cfg, host=host, port=port, workers=args.workers or cfg.workers or None)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -112,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the service on gunicorn")
-    serve.add_argument("--host", default=os.environ.get("HER2CDS_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("HER2CDS_PORT", "8080")))
+    serve.add_argument("--host", default=None, help="address to bind (default: HER2CDS_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: HER2CDS_PORT)")
     serve.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: from CPU count)"
     )

@@ -31,6 +31,12 @@ class Config:
     jwt_max_lifetime: float = 3600.0
     jwks_timeout: float = 3.0
     log_level: str = "INFO"
+    log_salt: str = field(default="", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 0
+    timeout: int = 30
+    graceful_timeout: int = 20
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -43,6 +49,19 @@ class Config:
             raise ConfigError(f"{PREFIX}MAX_BODY_BYTES must be a positive number of bytes")
         if not 0 < self.fhir_timeout <= 60:
             raise ConfigError(f"{PREFIX}FHIR_TIMEOUT must be between 0 and 60 seconds")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(
+                f"{PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+                f"not {self.log_level!r}"
+            )
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"{PREFIX}PORT must be between 1 and 65535, not {self.port}")
+        if self.workers < 0:
+            raise ConfigError(f"{PREFIX}WORKERS must be 0 (from the CPU count) or more")
+        if self.timeout <= 0 or self.graceful_timeout <= 0:
+            raise ConfigError(
+                f"{PREFIX}TIMEOUT and {PREFIX}GRACEFUL_TIMEOUT must be positive seconds"
+            )
         bad = [u for u in self.open_fhir_servers if not u.startswith(("http://", "https://"))]
         if bad:
             raise ConfigError(f"{PREFIX}OPEN_FHIR_SERVERS: {bad[0]!r} is not an http(s) URL")
@@ -74,6 +93,13 @@ def _convert(name: str, raw: str, default: Any) -> Any:
     except ValueError as exc:
         raise ConfigError(f"{PREFIX}{name.upper()}: {raw!r} is not valid ({exc})") from exc
     return raw
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """HER2CDS_* variables that are no setting (a typo is otherwise silently ignored)."""
+    source = os.environ if env is None else env
+    known = {PREFIX + f.name.upper() for f in fields(Config) if f.name != "extra"}
+    return sorted(k for k in source if k.startswith(PREFIX) and k not in known)
 
 
 def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from cds_service import metrics
 from cds_service.db import METADATA, Database
 from cds_service.errors import NotFound, Unavailable
 from cds_service.services import BY_ID
@@ -121,6 +122,7 @@ def post_feedback(service_id: str) -> Response:
     except SQLAlchemyError as exc:
         log.error("feedback not stored: %s", type(exc).__name__)
         raise Unavailable("feedback could not be stored now; try again later") from exc
+    metrics.feedback_received(db, items)
     log.info("feedback for %s: %d received, %d new", service_id, len(items), stored)
     body = orjson.dumps({"received": len(items), "stored": stored})
     return Response(body, status=200, mimetype="application/json")

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, current_app
 
-from cds_service import pipeline, timeline
+from cds_service import metrics, pipeline, timeline
 from cds_service.config import Config
 from cds_service.errors import NotFound
 from cds_service.prefetch import resolve
@@ -63,6 +63,7 @@ def call_service(service_id: str) -> Response:
             timeline_url=timeline.link_for(patient_id, instance),
         )
         timeline.remember(result.assessment.record, instance)
+        metrics.cards_emitted(service.id, body, result.cards)
         return json_response({"cards": result.cards})
     orders = pipeline.order_check(
         data,
@@ -73,4 +74,5 @@ def call_service(service_id: str) -> Response:
         signing=service.hook == "order-sign",
         jurisdiction=cfg.jurisdiction,
     )
+    metrics.cards_emitted(service.id, body, orders.cards)
     return json_response({"cards": orders.cards})

@@ -1,17 +1,100 @@
-"""Production serving on gunicorn (the same command the README, the bench and the image run)."""
+"""Production serving on gunicorn (the same command the README, the bench and the image run).
+
+- Workers: HER2CDS_WORKERS, or 2 per CPU this process may use (CPU affinity and the cgroup CPU
+  quota, so a container limited to 1 CPU gets 2 workers, not 2 per host core), 2 to 8.
+- Timeouts: a worker silent for HER2CDS_TIMEOUT seconds is restarted; on SIGTERM workers finish
+  their requests for up to HER2CDS_GRACEFUL_TIMEOUT seconds (keep it below the orchestrator's
+  grace period, 30 s in deploy/k8s).
+- The app is loaded once in the master (knowledge base validated before any worker starts; a bad
+  knowledge file stops the start-up) and each worker gets fresh database connections.
+- Logs: JSON lines on stderr. The access log is the app's request line (path without the query
+  string); gunicorn's own access log stays off.
+- Metrics: with PROMETHEUS_MULTIPROC_DIR set, the directory is emptied at start-up and every
+  worker's samples are summed at /metrics.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
+import math
+import os
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from cds_service.config import Config
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-def default_workers() -> int:
-    return max(2, min(8, multiprocessing.cpu_count() * 2))
+
+def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs this process may use: affinity, capped by a cgroup v2 `cpu.max` quota if any."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = (cgroup_root / "cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def default_workers(cpus: int | None = None) -> int:
+    return max(2, min(8, (cpus or available_cpus()) * 2))
+
+
+def reset_multiprocess_dir() -> None:
+    """Empty PROMETHEUS_MULTIPROC_DIR of samples of earlier runs (before workers start)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        return
+    os.makedirs(path, exist_ok=True)
+    own = f"_{os.getpid()}.db"  # this (master) process's metric files, already open
+    for name in os.listdir(path):
+        if name.endswith(".db") and not name.endswith(own):
+            os.remove(os.path.join(path, name))
+
+
+def _post_fork(server: Any, worker: Any) -> None:
+    """A worker must not share the master's pooled database connections: drop them (not close)."""
+    app = worker.app.wsgi()  # with preload_app, the app the master loaded
+    db = getattr(app, "extensions", {}).get("her2cds.db")
+    if db is not None:
+        db.engine.dispose(close=False)
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def gunicorn_options(cfg: Config, *, host: str, port: int, workers: int | None) -> dict[str, Any]:
+    from cds_service.logging_setup import dict_config
+
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": workers or cfg.workers or default_workers(),
+        "worker_class": "sync",
+        "timeout": cfg.timeout,
+        "graceful_timeout": cfg.graceful_timeout,
+        "keepalive": 5,
+        "preload_app": True,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": cfg.log_level.lower(),
+        "logconfig_dict": dict_config(cfg.log_level),
+        "proc_name": "her2-cds",
+        "post_fork": _post_fork,
+        "child_exit": _child_exit,
+    }
+    if Path("/dev/shm").is_dir():  # worker heartbeats off the (maybe slow, read-only) disk
+        options["worker_tmp_dir"] = "/dev/shm"
+    return options
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -27,20 +110,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from cds_service.app import create_app
 
-        return create_app(self.cfg_service)
+        app = create_app(self.cfg_service)
+        app.extensions["her2cds.db"].dispose()  # the master serves nothing: no idle connections
+        return app
 
 
 def run(cfg: Config, *, host: str, port: int, workers: int | None) -> int:
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": workers or default_workers(),
-        "timeout": 30,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "preload_app": True,
-        "accesslog": "-",
-        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
-        "errorlog": "-",
-    }
-    _Gunicorn(cfg, options).run()
+    reset_multiprocess_dir()
+    _Gunicorn(cfg, gunicorn_options(cfg, host=host, port=port, workers=workers)).run()
     return 0

@@ -1,0 +1,86 @@
+"""Which rule each emitted card came from, so feedback (which names only the card) counts per rule.
+
+CDS Hooks feedback carries the card's uuid and nothing else about it. To tell how often
+clinicians override each warning, every hook response's (card uuid, kind, rule) is kept in the
+shared database for RETENTION_SECONDS; any replica answering the feedback can look it up.
+Writing is best effort: a database that is down never delays or fails the advice (the feedback
+is then counted under rule "unknown").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import Column, Float, String, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.db import METADATA, Database
+
+log = logging.getLogger(__name__)
+
+RETENTION_SECONDS = 30 * 24 * 3600
+PRUNE_EVERY = 256  # writes per process between deletions of expired rows
+
+CARD_RULES = Table(
+    "card_rule",
+    METADATA,
+    Column("card", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),  # epoch seconds
+)
+
+PAUSE_SECONDS = 30.0  # after a failed write, the hooks stop trying for this long
+
+_writes = 0
+_paused_until: dict[str, float] = {}  # per database URL
+
+
+def remember(db: Database, cards: Iterable[tuple[str, str, str]]) -> None:
+    """Keep (card uuid, kind, rule) of emitted cards; never raises. After a failure, writes
+    pause for PAUSE_SECONDS so that an unreachable database (connect timeouts) does not slow
+    every hook call down."""
+    global _writes
+    if time.monotonic() < _paused_until.get(db.url, 0.0):
+        return
+    now = time.time()
+    rows = [{"card": c, "kind": k, "rule": r, "created_at": now} for c, k, r in cards if c]
+    if not rows:
+        return
+    try:
+        with db.engine.begin() as conn:
+            dialect = conn.dialect.name
+            if dialect in ("postgresql", "sqlite"):
+                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                conn.execute(insert(CARD_RULES).values(rows).on_conflict_do_nothing())
+            else:
+                conn.execute(CARD_RULES.insert(), rows)
+            _writes += 1
+            if _writes % PRUNE_EVERY == 0:
+                conn.execute(
+                    delete(CARD_RULES).where(CARD_RULES.c.created_at < now - RETENTION_SECONDS)
+                )
+    except SQLAlchemyError as exc:
+        _paused_until[db.url] = time.monotonic() + PAUSE_SECONDS
+        log.warning("card rules not kept (retry in %.0f s): %s", PAUSE_SECONDS, type(exc).__name__)
+
+
+def rules_of(db: Database, cards: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """{card uuid: (kind, rule)} for the cards still known; {} when the database is down."""
+    wanted = sorted({c for c in cards if c})
+    if not wanted:
+        return {}
+    try:
+        with db.engine.connect() as conn:
+            result = conn.execute(
+                select(CARD_RULES.c.card, CARD_RULES.c.kind, CARD_RULES.c.rule).where(
+                    CARD_RULES.c.card.in_(wanted)
+                )
+            )
+            return {card: (kind, rule) for card, kind, rule in result}
+    except SQLAlchemyError as exc:
+        log.debug("card rules not read: %s", type(exc).__name__)
+        return {}

@@ -1,0 +1,126 @@
+"""Structured logs: one JSON object per line, and one line per request.
+
+The request line carries the method, the route (never the query string, never a path argument
+other than the public service id: /timeline/<patient_id> stays a template), endpoint, service,
+status, latency, and for hook calls the hookInstance, the rules that fired and the patient id as
+a salted hash (HMAC-SHA256 with HER2CDS_LOG_SALT; without it a random salt per start, so lines
+of one process correlate but nothing links them to a patient). Headers and bodies are never
+logged, so neither are JWTs nor FHIR access tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from flask import Flask, Response, g, request
+
+from cds_service.config import Config
+
+REQUEST_LOGGER = "her2cds.request"
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON line: ts, level, logger, message, and the record's extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+def dict_config(level: str = "INFO") -> dict[str, Any]:
+    """logging.config.dictConfig for the server: JSON lines on stderr, gunicorn's too."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {"stderr": handler},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": level.upper(), "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        },
+    }
+
+
+def patient_hash(patient_id: str, salt: str) -> str:
+    """A stable pseudonym for a patient id: the first 16 hex digits of HMAC-SHA256(salt, id)."""
+    digest = hmac.new(salt.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
+    return digest[:16]
+
+
+def loggable_path(limit: int = 200) -> str:
+    """The request's route with only public parts filled in (the service id): a path argument
+    such as /timeline/<patient_id> is never logged as such. Unmatched paths as sent, cut."""
+    rule = request.url_rule
+    if rule is None:
+        return request.path[:limit]
+    path = rule.rule
+    service_id = (request.view_args or {}).get("service_id")
+    if isinstance(service_id, str):  # service ids are public (discovery)
+        path = path.replace("<service_id>", service_id[:100])
+    return path
+
+
+def init_app(app: Flask, cfg: Config) -> None:
+    """Log one JSON-ready line per request on the `her2cds.request` logger."""
+    salt = cfg.log_salt or secrets.token_hex(16)
+    log = logging.getLogger(REQUEST_LOGGER)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.her2cds_log_t0 = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response: Response) -> Response:
+        from cds_service.metrics import request_labels
+
+        start = g.pop("her2cds_log_t0", None)
+        endpoint, service = request_labels()
+        fields: dict[str, Any] = {
+            "event": "request",
+            "method": request.method,
+            "path": loggable_path(),
+            "endpoint": endpoint,
+            "service": service or None,
+            "status": response.status_code,
+            "latency_ms": round((time.perf_counter() - start) * 1000, 2) if start else None,
+        }
+        request_id = request.headers.get("X-Request-Id")
+        if request_id:  # set by the proxy (deploy/nginx): joins its access line to this one
+            fields["requestId"] = request_id[:64]
+        failure = g.get("her2cds_auth_failure")
+        if failure:
+            fields["authFailure"] = str(failure)[:64]
+        client = g.get("her2cds_client")
+        if client is not None and getattr(client, "iss", None):
+            fields["client"] = str(client.iss)[:200]  # the issuer, never the token
+        hook = g.pop("her2cds_hook", None)
+        if isinstance(hook, dict):
+            fields["hookInstance"] = hook["hookInstance"]
+            fields["rules"] = hook["rules"]
+            fields["cards"] = hook["cards"]
+            pid = hook.get("patientId")
+            fields["patient"] = patient_hash(pid, salt) if pid else None
+        level = logging.WARNING if response.status_code >= 500 else logging.INFO
+        log.log(level, "request", extra=fields)
+        return response

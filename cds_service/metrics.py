@@ -1,0 +1,232 @@
+"""Prometheus metrics at GET /metrics, and the functions the rest of the service calls to count.
+
+One set of metrics per process. Under gunicorn with several workers, set
+PROMETHEUS_MULTIPROC_DIR to an empty, writable directory before the service starts (`her2-cds
+serve` empties it at start-up): each worker then writes its samples there and any worker's
+/metrics answers the sum over all of them. Without it, a scrape sees only the worker that
+answered it.
+
+Other modules count through the small functions here (`cards_emitted`, `fhir_call`,
+`auth_failure`, `feedback`), so the metric names and labels stay in one file. Label values are
+bounded: rule ids come from the knowledge base, reasons and outcomes from the code; anything
+else is cut to a short string.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from cds_service import card_rules
+from cds_service.db import Database
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_ENV):  # the metrics below write their files there from now on
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUESTS = Counter(
+    "her2cds_requests",
+    "HTTP requests answered, by endpoint, CDS service id and status.",
+    ["endpoint", "service", "status"],
+)
+LATENCY = Histogram(
+    "her2cds_request_duration_seconds",
+    "Time to answer an HTTP request, by endpoint, CDS service id and status.",
+    ["endpoint", "service", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
+CARDS = Counter(
+    "her2cds_cards",
+    "Cards emitted, by CDS service, card kind and rule (warning or order-check rule id, "
+    "the missing data for data-needed cards, 'next-line' for the recommendation).",
+    ["service", "kind", "rule"],
+)
+FHIR_CALLS = Counter(
+    "her2cds_fhir_calls",
+    "Calls to the CDS client's FHIR server for missing prefetch, by outcome.",
+    ["outcome"],
+)
+FHIR_ERRORS = Counter(
+    "her2cds_fhir_errors",
+    "Failed calls to the CDS client's FHIR server, by reason.",
+    ["reason"],
+)
+FHIR_LATENCY = Histogram(
+    "her2cds_fhir_call_duration_seconds",
+    "Time of one call to the CDS client's FHIR server, until its response headers.",
+    buckets=_LATENCY_BUCKETS,
+)
+AUTH_FAILURES = Counter(
+    "her2cds_auth_failures",
+    "Requests refused by client authentication, by reason.",
+    ["reason"],
+)
+FEEDBACK = Counter(
+    "her2cds_feedback",
+    "Card feedback items received from CDS clients, by the card's rule ('unknown' when the "
+    "card is older than the retention or was not recorded) and outcome (accepted, overridden).",
+    ["rule", "outcome"],
+)
+
+bp = Blueprint("metrics", __name__)
+
+
+def _label(value: object, limit: int = 64) -> str:
+    text = str(value) if value is not None else ""
+    return text[:limit]
+
+
+# --- what other modules call -------------------------------------------------------------
+
+
+def card_rule(card: Mapping[str, Any]) -> tuple[str, str]:
+    """(kind, rule) of a card from its org.her2cds extension."""
+    ext = card.get("extension")
+    ours = ext.get("org.her2cds") if isinstance(ext, Mapping) else None
+    if not isinstance(ours, Mapping):
+        return "unknown", "unknown"
+    kind = _label(ours.get("kind") or "unknown")
+    rule = ours.get("rule") or ours.get("missing") or kind
+    return kind, _label(rule)
+
+
+def cards_emitted(service: str, body: Mapping[str, Any], cards: list[dict[str, Any]]) -> None:
+    """Count a hook response's cards per rule; note hookInstance, patient and rules for the log."""
+    rules: list[str] = []
+    kept: list[tuple[str, str, str]] = []
+    for card in cards:
+        kind, rule = card_rule(card)
+        CARDS.labels(_label(service), kind, rule).inc()
+        rules.append(rule)
+        kept.append((str(card.get("uuid") or ""), kind, rule))
+    if has_request_context():
+        db = current_app.extensions.get("her2cds.db")
+        if isinstance(db, Database):
+            card_rules.remember(db, kept)
+        context = body.get("context")
+        g.her2cds_hook = {
+            "hookInstance": _label(body.get("hookInstance"), 100),
+            "patientId": str(context.get("patientId", "")) if isinstance(context, Mapping) else "",
+            "rules": sorted(set(rules)),
+            "cards": len(cards),
+        }
+
+
+def fhir_call(outcome: str, seconds: float) -> None:
+    """One call to a FHIR server: outcome 'ok', 'not-found', or an error reason."""
+    FHIR_CALLS.labels(_label(outcome)).inc()
+    FHIR_LATENCY.observe(max(seconds, 0.0))
+    if outcome not in ("ok", "not-found"):
+        FHIR_ERRORS.labels(_label(outcome)).inc()
+
+
+def auth_failure(reason: str) -> None:
+    """A request refused by authentication (reason: 'missing-token', 'bad-signature', ...)."""
+    AUTH_FAILURES.labels(_label(reason)).inc()
+
+
+def feedback(rule: str, outcome: str) -> None:
+    """A feedback entry for a card: outcome 'accepted' or 'overridden'."""
+    FEEDBACK.labels(_label(rule), _label(outcome)).inc()
+
+
+def feedback_received(db: Database, items: list[dict[str, Any]]) -> None:
+    """Count feedback items per rule of their card (looked up in the shared database)."""
+    known = card_rules.rules_of(db, (str(i.get("card", "")) for i in items))
+    for item in items:
+        _, rule = known.get(str(item.get("card", "")), ("unknown", "unknown"))
+        feedback(rule, str(item.get("outcome", "unknown")))
+
+
+class InstrumentedSession(requests.Session):
+    """The FHIR fallback's HTTP session: times every call and counts outcomes and errors.
+
+    It keeps no cookies, so nothing one CDS client's FHIR server sets reaches another's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except requests.Timeout:
+            fhir_call("timeout", time.perf_counter() - start)
+            raise
+        except requests.ConnectionError:
+            fhir_call("connection", time.perf_counter() - start)
+            raise
+        except requests.RequestException:
+            fhir_call("error", time.perf_counter() - start)
+            raise
+        status = response.status_code
+        outcome = "ok" if status < 400 else "not-found" if status == 404 else f"http-{status}"
+        fhir_call(outcome, time.perf_counter() - start)
+        return response
+
+
+# --- the endpoint and the request hooks ----------------------------------------------------
+
+
+def render() -> bytes:
+    """The exposition text: all workers' samples in multiprocess mode, else this process's."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return bytes(generate_latest(registry))
+    return bytes(generate_latest(REGISTRY))
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    return Response(render(), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+
+
+def request_labels() -> tuple[str, str]:
+    """(endpoint, service) of the current request; bounded: unknown services are ''."""
+    from cds_service.services import BY_ID
+
+    endpoint = request.endpoint or "unmatched"
+    service_id = (request.view_args or {}).get("service_id")
+    service = service_id if isinstance(service_id, str) and service_id in BY_ID else ""
+    return endpoint, service
+
+
+def init_app(app: Flask) -> None:
+    """Time every request and count it; instrument the FHIR fallback's session."""
+    app.extensions.setdefault("her2cds.fhir_session", InstrumentedSession())
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.her2cds_metrics_t0 = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        start = g.pop("her2cds_metrics_t0", None)
+        endpoint, service = request_labels()
+        status = str(response.status_code)
+        REQUESTS.labels(endpoint, service, status).inc()
+        failure = g.get("her2cds_auth_failure")  # set by cds_service.auth on a refusal
+        if failure:
+            auth_failure(str(failure))
+        if start is not None:
+            LATENCY.labels(endpoint, service, status).observe(time.perf_counter() - start)
+        return response
