@@ -1,10 +1,10 @@
 """The timeline view: an HTML page with an SVG of the patient's treatment over time.
 
-Two ways to get it (see docs/timeline.md):
-- `GET /timeline/<patientId>?view=<token>`: the picture built by a recent patient-view call for
-  that patient, held in this process's memory for a short time (HER2CDS default 15 minutes). The
-  token is in the card's SMART link; without it nothing is shown, so patient data is never
-  served for a bare (guessable) patient id.
+Two ways to get it (see docs/cards.md):
+- `GET /timeline/<patientId>?view=<token>`: the page built by a recent patient-view call for
+  that patient, kept in the service's database for a short time (15 minutes), so the card's link
+  opens on any worker or replica. The token is in the card's SMART link; without it nothing is
+  shown, so patient data is never served for a bare (guessable) patient id.
 - `POST /timeline` with a FHIR Bundle (or a list of resources) as the body: the page for that
   data, built on the spot (`?patient=<id>` and `?as_of=YYYY-MM-DD` optional).
 """
@@ -13,67 +13,100 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from datetime import date
 from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import Column, Float, String, Table, Text, delete, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cards.timeline import timeline_page
+from cds_service.db import METADATA, Database
 from cds_service.errors import BadRequest
 from engine import load_knowledge
 from engine.model import PatientRecord
 from fhir_mappers import build_record
 
+log = logging.getLogger(__name__)
 bp = Blueprint("timeline", __name__)
 
-# Per process: a link is only good on the process that holds the picture anyway.
-_SECRET = secrets.token_bytes(32)
 TTL_SECONDS = 15 * 60
-MAX_ENTRIES = 256
+_PRUNE_EVERY = 100  # writes between deletions of expired pages
+
+timeline_views = Table(
+    "timeline_views",
+    METADATA,
+    Column("token", String(64), primary_key=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("html", Text, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+service_secrets = Table(
+    "service_secrets",
+    METADATA,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
+)
+
+_secrets: dict[str, bytes] = {}
+_writes = 0
 
 
-class TimelineStore:
-    """Recent patient pictures by view token, bounded in size and age (memory only)."""
-
-    def __init__(self, ttl: float = TTL_SECONDS, max_entries: int = MAX_ENTRIES) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._items: OrderedDict[str, tuple[float, PatientRecord]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, token: str, record: PatientRecord) -> None:
-        with self._lock:
-            self._items[token] = (time.monotonic() + self.ttl, record)
-            self._items.move_to_end(token)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
-
-    def get(self, token: str, patient_id: str) -> PatientRecord | None:
-        with self._lock:
-            item = self._items.get(token)
-            if item is None:
-                return None
-            expires, record = item
-            if expires < time.monotonic():
-                del self._items[token]
-                return None
-            return record if record.patient_id == patient_id else None
+def _db() -> Database:
+    db = current_app.extensions["her2cds.db"]
+    assert isinstance(db, Database)
+    return db
 
 
-_STORE = TimelineStore()
+def _secret(db: Database) -> bytes:
+    """The link secret, drawn once and kept in the database so every worker and replica signs
+    the same links (first writer wins; the others read what it wrote)."""
+    cached = _secrets.get(db.url)
+    if cached is not None:
+        return cached
+    with db.engine.begin() as conn:
+        value = conn.execute(
+            select(service_secrets.c.value).where(service_secrets.c.name == "timeline")
+        ).scalar()
+    if value is None:
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(
+                    insert(service_secrets).values(name="timeline", value=secrets.token_hex(32))
+                )
+        except IntegrityError:
+            pass  # another process drew it first
+        with db.engine.begin() as conn:
+            value = conn.execute(
+                select(service_secrets.c.value).where(service_secrets.c.name == "timeline")
+            ).scalar_one()
+    _secrets[db.url] = bytes.fromhex(str(value))
+    return _secrets[db.url]
 
 
 def view_token(instance: str) -> str:
-    """The token naming one hook call's picture: an HMAC of the hookInstance under a secret
-    drawn when the process starts. The same call gives the same link (cards stay deterministic
-    within a process), while knowing a hookInstance (not a security token in CDS Hooks, and
-    often logged) is not enough to open the picture."""
-    return hmac.new(_SECRET, instance.encode(), hashlib.sha256).hexdigest()[:32]
+    """The token naming one hook call's page: an HMAC of the hookInstance under the service's
+    secret. The same call gives the same link on every worker (cards stay deterministic), while
+    knowing a hookInstance (not a security token in CDS Hooks, and often logged) is not enough
+    to open the page."""
+    try:
+        key = _secret(_db())
+    except SQLAlchemyError:
+        key = _fallback_key()
+    return hmac.new(key, instance.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+_FALLBACK = secrets.token_bytes(32)
+
+
+def _fallback_key() -> bytes:
+    """With the database down the link cannot be stored anyway: an unguessable key that opens
+    nothing (the page will say it is not available)."""
+    return _FALLBACK
 
 
 def _base_url() -> str:
@@ -88,8 +121,44 @@ def link_for(patient_id: str, instance: str) -> str:
 
 
 def remember(record: PatientRecord, instance: str) -> None:
-    """Keep the picture a hook call built, for the card's timeline link."""
-    _STORE.put(view_token(instance), record)
+    """Keep the page a hook call's picture gives, for the card's timeline link (best effort:
+    with the database down the advice is still answered; the link then says 'not available')."""
+    global _writes
+    token = view_token(instance)
+    html = timeline_page(record, load_knowledge().version)
+    now = time.time()
+    try:
+        with _db().engine.begin() as conn:
+            conn.execute(delete(timeline_views).where(timeline_views.c.token == token))
+            conn.execute(
+                insert(timeline_views).values(
+                    token=token,
+                    patient_id=record.patient_id,
+                    html=html,
+                    expires_at=now + TTL_SECONDS,
+                )
+            )
+            _writes += 1
+            if _writes % _PRUNE_EVERY == 0:
+                conn.execute(delete(timeline_views).where(timeline_views.c.expires_at < now))
+    except SQLAlchemyError as exc:
+        log.warning("timeline page not stored: %s", type(exc).__name__)
+
+
+def _stored(token: str, patient_id: str) -> str | None:
+    try:
+        with _db().engine.begin() as conn:
+            row = conn.execute(
+                select(timeline_views.c.html).where(
+                    timeline_views.c.token == token,
+                    timeline_views.c.patient_id == patient_id,
+                    timeline_views.c.expires_at >= time.time(),
+                )
+            ).first()
+    except SQLAlchemyError as exc:
+        log.warning("timeline page not read: %s", type(exc).__name__)
+        return None
+    return str(row[0]) if row is not None else None
 
 
 def _html(page: str, status: int = 200) -> Response:
@@ -113,10 +182,10 @@ time after the card was shown: reopen the patient's chart to refresh them.</p></
 @bp.get("/timeline/<patient_id>")
 def show(patient_id: str) -> Response:
     token = request.args.get("view", "")
-    record = _STORE.get(token, patient_id) if token else None
-    if record is None:
+    page = _stored(token, patient_id) if token else None
+    if page is None:
         return _html(_NOT_FOUND, 404)
-    return _html(timeline_page(record, load_knowledge().version))
+    return _html(page)
 
 
 @bp.post("/timeline")

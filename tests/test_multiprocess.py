@@ -240,12 +240,6 @@ def test_feedback_is_stored_once_across_replicas(replicas: list[Served]) -> None
     assert b.call("POST", "/cds-services/her2-next-line/feedback", feedback)[1]["stored"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: timeline pictures and their link secret live in one process's memory "
-    "(cds_service/timeline.py), so a card's timeline link fails on any other replica or "
-    "gunicorn worker; needs a shared secret and the pictures in the database",
-)
 def test_timeline_link_opens_on_another_replica(replicas: list[Served]) -> None:
     a, b = replicas
     req = hook_request(load_fixture("her2_after_thp_progression"))
