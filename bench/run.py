@@ -55,14 +55,16 @@ TARGETS = {
 class Server:
     """One gunicorn server in its own process group, with its log in a file."""
 
-    def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str], log: Path):
+    def __init__(
+        self, name: str, argv: list[str], port: int, env: dict[str, str], log: Path, cwd: Path
+    ):
         self.name = name
         self.port = port
         self.log = log
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -232,6 +234,22 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _describe_code(path: Path) -> str:
+    """The checkout measured: its path, branch and commit (plus '+dirty' when modified)."""
+    try:
+        git = ["git", "-C", str(path)]
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True)
+        branch = subprocess.run([*git, "branch", "--show-current"], capture_output=True)
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True
+        )
+        return f"{path} {branch.stdout.decode().strip()}@{head.stdout.decode().strip()}" + (
+            "+dirty" if dirty.stdout.strip() else ""
+        )
+    except OSError:
+        return str(path)
+
+
 def machine() -> dict[str, Any]:
     cpu = ""
     try:
@@ -345,6 +363,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default="", help="comma-separated payload names to measure")
     p.add_argument("--no-load", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--code",
+        type=Path,
+        default=ROOT,
+        help="checkout whose service is measured (default: this one), e.g. another worktree",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.rounds = min(args.rounds, 10)
@@ -368,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "workers": workers,
+        "code": _describe_code(args.code.resolve()),
         "args": {k: str(v) for k, v in vars(args).items()},
         "payloads": [p.describe() for p in payloads],
     }
@@ -384,8 +409,9 @@ def main(argv: list[str] | None = None) -> int:
             "service",
             [py, "-m", "cds_service.cli", "serve", "--port", str(sport), "--workers", str(workers)],
             sport,
-            env,
+            {**env, "PYTHONPATH": str(args.code.resolve())},
             tmp / "service.log",
+            args.code.resolve(),
         )
         servers.append(service)
         startup = {"service": round(service.wait_ready(sandbox.body), 2)}
@@ -395,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             fport,
             env,
             tmp / "floor.log",
+            ROOT,
         )
         servers.append(floor)
         startup["floor"] = round(floor.wait_ready(sandbox.body), 2)
@@ -428,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     m = result["machine"]
     print(
         f"\nMachine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, "
-        f"{workers} workers; load average {m['loadavg_start'][0]:.2f} at start, "
+        f"{workers} workers; code {result['code']}; load average {m['loadavg_start'][0]:.2f} at start, "
         f"{m['loadavg_end'][0]:.2f} at end\n"
     )
     print(table(result))
