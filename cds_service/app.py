@@ -53,9 +53,8 @@ def warm_up() -> None:
     a small record through request validation and both pipelines, so that the first request a
     worker answers pays none of the first-use costs (about 50-100 ms otherwise: regexes,
     pydantic validators of each FHIR model, caches)."""
-    from cds_service import pipeline
     from cds_service.services import prefetch_templates
-    from cds_service.validation import validate_request, warm
+    from cds_service.validation import warm
     from engine import load_knowledge
     from fhir_mappers import load_terminology, warm_models
 
@@ -64,13 +63,28 @@ def warm_up() -> None:
     warm_models()
     warm()
     prefetch_templates()
+    try:
+        run_warm_up_record()
+    except Exception:  # a warm-up problem must not stop the service; real requests will show it
+        log.exception("warm-up record failed; the first requests will be slower")
+
+
+def run_warm_up_record() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The warm-up record through request validation and both pipelines: (patient-view cards,
+    order-sign cards)."""
+    from cds_service import pipeline
+    from cds_service.validation import validate_request
+
     sample = orjson.loads(WARM_UP_RECORD.read_bytes())
     context = {"patientId": "warm-up", "userId": "Practitioner/warm-up"}
-    request = {"hook": "patient-view", "hookInstance": "warm-up", "context": context}
-    validate_request(request, "patient-view")
+    validate_request(
+        {"hook": "patient-view", "hookInstance": "w", "context": context}, "patient-view"
+    )
     as_of = date(2026, 1, 1)
-    pipeline.patient_view(sample["record"], instance="warm-up", patient_id="warm-up", as_of=as_of)
-    pipeline.order_check(
+    view = pipeline.patient_view(
+        sample["record"], instance="warm-up", patient_id="warm-up", as_of=as_of
+    )
+    orders = pipeline.order_check(
         sample["record"],
         sample["draftOrders"],
         instance="warm-up",
@@ -79,6 +93,7 @@ def warm_up() -> None:
         signing=True,
         as_of=as_of,
     )
+    return view.cards, orders.cards
 
 
 def _cors(response: Response, cfg: Config) -> Response:

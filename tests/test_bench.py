@@ -134,3 +134,13 @@ def test_run_end_to_end_tiny(tmp_path: Path) -> None:
     assert result["errors"] == []
     assert result["startup_s"]["service"] > 0 and result["startup_s"]["floor"] > 0
     assert all(m["rss_mb"] > 0 for m in result["memory"]["after latency"])
+
+
+def test_warm_up_record_exercises_both_pipelines() -> None:
+    """The start-up warm-up (cds_service/warmup.json) really runs the paths requests take."""
+    from cds_service.app import run_warm_up_record
+
+    view, orders = run_warm_up_record()
+    kinds = {her2_ext(c)["kind"] for c in view}
+    assert "next-line" in kinds
+    assert orders and all(her2_ext(c)["kind"] == "order-check" for c in orders)
