@@ -29,8 +29,27 @@ def _validators() -> tuple[Draft202012Validator, dict[str, Draft202012Validator]
     return Draft202012Validator(envelope), per_hook
 
 
+@lru_cache(maxsize=1)
+def _fast_validators() -> tuple[Any, dict[str, Any]] | None:
+    """The same schemas compiled by jsonschema-rs (Rust): a request they accept is accepted in
+    about a microsecond instead of 150-400 us; anything else goes through the jsonschema
+    validators above, which decide and word the error. None when jsonschema-rs is missing."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - it is a dependency; the slow path still works
+        return None
+    envelope = json.loads((SCHEMAS / "request.schema.json").read_text(encoding="utf-8"))
+    contexts = json.loads((SCHEMAS / "contexts.schema.json").read_text(encoding="utf-8"))
+    per_hook = {
+        hook: jsonschema_rs.validator_for({"$defs": contexts["$defs"], "$ref": f"#/$defs/{hook}"})
+        for hook in ("patient-view", "order-select", "order-sign")
+    }
+    return jsonschema_rs.validator_for(envelope), per_hook
+
+
 def warm() -> None:
     _validators()
+    _fast_validators()
 
 
 def _message(err: ValidationError, where: str) -> str:
@@ -52,6 +71,14 @@ def parse_body(raw: bytes) -> dict[str, Any]:
 
 
 def validate_request(body: dict[str, Any], expected_hook: str) -> None:
+    fast = _fast_validators()
+    if (
+        fast is not None
+        and body.get("hook") == expected_hook
+        and fast[0].is_valid(body)
+        and fast[1][expected_hook].is_valid(body["context"])
+    ):
+        return
     envelope, per_hook = _validators()
     err = next(iter(envelope.iter_errors(body)), None)
     if err is not None:
