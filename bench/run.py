@@ -1,7 +1,7 @@
 """The benchmark: the service as `her2-cds serve` runs it, against a floor on the same server.
 
-    /work/venv/bin/python -m bench.run            # full run (about 6 minutes)
-    /work/venv/bin/python -m bench.run --quick    # smoke run (about a minute)
+    /work/venv/bin/python -m bench.run            # full run (about 7 minutes)
+    /work/venv/bin/python -m bench.run --quick    # smoke run (about 2 minutes)
 
 Starts `python -m cds_service.cli serve` (gunicorn, cds_service/server.py) and `python -m
 bench.floor` (the same gunicorn options; parses the body with orjson, answers no cards), then:
