@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -462,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nresults: {out}")
     for e in result["errors"][:10]:
         print("error:", e)
+    if result["errors"]:
+        print(f"server logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
