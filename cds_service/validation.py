@@ -44,9 +44,28 @@ def _feedback_validator() -> Draft202012Validator:
     return Draft202012Validator(load_schema("feedback.schema.json"))
 
 
+@lru_cache(maxsize=1)
+def _fast_validators() -> tuple[Any, dict[str, Any]] | None:
+    """The same schemas compiled by jsonschema-rs (Rust): a request they accept is accepted in
+    about a microsecond instead of 150-400 us; anything else goes through the jsonschema
+    validators above, which decide and word the error. None when jsonschema-rs is missing."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - it is a dependency; the slow path still works
+        return None
+    envelope = load_schema("request.schema.json")
+    contexts = load_schema("contexts.schema.json")
+    per_hook = {
+        hook: jsonschema_rs.validator_for({"$defs": contexts["$defs"], "$ref": f"#/$defs/{hook}"})
+        for hook in HOOKS
+    }
+    return jsonschema_rs.validator_for(envelope), per_hook
+
+
 def warm() -> None:
     _validators()
     _feedback_validator()
+    _fast_validators()
 
 
 def _message(err: ValidationError, where: str) -> str:
@@ -95,20 +114,33 @@ def parse_body(raw: bytes) -> dict[str, Any]:
 
 def validate_request(body: dict[str, Any], expected_hook: str) -> None:
     """The envelope, the hook name, the hook's context, and selections against draftOrders."""
-    envelope, per_hook = _validators()
-    err = _first_error(envelope, body)
-    if err is not None:
-        raise BadRequest(_message(err, "request"))
-    if body["hook"] != expected_hook:
-        raise BadRequest(
-            f"this service answers the {expected_hook!r} hook, not {_shorten(body['hook'], 80)!r}"
-        )
-    context = body["context"]
-    err = _first_error(per_hook[expected_hook], context)
-    if err is not None:
-        raise BadRequest(_message(err, "context"))
+    if not _fast_accepts(body, expected_hook):
+        envelope, per_hook = _validators()
+        err = _first_error(envelope, body)
+        if err is not None:
+            raise BadRequest(_message(err, "request"))
+        if body["hook"] != expected_hook:
+            raise BadRequest(
+                f"this service answers the {expected_hook!r} hook, not {_shorten(body['hook'], 80)!r}"
+            )
+        err = _first_error(per_hook[expected_hook], body["context"])
+        if err is not None:
+            raise BadRequest(_message(err, "context"))
     if expected_hook == "order-select":
+        context = body["context"]
         _check_selections(context["selections"], context["draftOrders"])
+
+
+def _fast_accepts(body: dict[str, Any], expected_hook: str) -> bool:
+    """True when jsonschema-rs accepts the envelope and context (the common case, about 1 us);
+    otherwise the jsonschema validators decide and word the error."""
+    fast = _fast_validators()
+    return bool(
+        fast is not None
+        and body.get("hook") == expected_hook
+        and fast[0].is_valid(body)
+        and fast[1][expected_hook].is_valid(body["context"])
+    )
 
 
 def _check_selections(selections: list[str], draft_orders: dict[str, Any]) -> None:

@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA_DIRS = ("engine/knowledge", "fhir_mappers/terminology", "cds_service/schemas")
+DATA_DIRS = (
+    "engine/knowledge",
+    "fhir_mappers/terminology",
+    "cds_service/schemas",
+    "cds_service/warmup.json",
+)
 
 
 def _tracked_data_files() -> set[str]:
