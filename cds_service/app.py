@@ -12,7 +12,7 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from cds_service import health, logging_setup, metrics
+from cds_service import after_response, health, logging_setup, metrics
 from cds_service.config import Config, from_env
 from cds_service.db import Database
 from cds_service.errors import (
@@ -135,6 +135,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     metrics.init_app(app)
     logging_setup.init_app(app, cfg)
+    after_response.init_app(app)
     tune_gc()
 
     @app.before_request

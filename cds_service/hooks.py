@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app
 
 from cds_service import metrics, pipeline, timeline
 from cds_service.config import Config
+from cds_service.conformance import checked_after_response
 from cds_service.errors import NotFound
 from cds_service.prefetch import resolve
 from cds_service.services import BY_ID, SERVICES, prefetch_templates
@@ -55,24 +56,26 @@ def call_service(service_id: str) -> Response:
     patient_id = str(context["patientId"])
     instance = str(body["hookInstance"])
     if service.hook == "patient-view":
-        result = pipeline.patient_view(
-            data,
-            instance=instance,
-            patient_id=patient_id,
-            jurisdiction=cfg.jurisdiction,
-            timeline_url=timeline.link_for(patient_id, instance),
-        )
+        with checked_after_response():
+            result = pipeline.patient_view(
+                data,
+                instance=instance,
+                patient_id=patient_id,
+                jurisdiction=cfg.jurisdiction,
+                timeline_url=timeline.link_for(patient_id, instance),
+            )
         timeline.remember(result.assessment.record, instance)
         metrics.cards_emitted(service.id, body, result.cards)
         return json_response({"cards": result.cards})
-    orders = pipeline.order_check(
-        data,
-        context["draftOrders"],
-        instance=instance,
-        patient_id=patient_id,
-        selections=context.get("selections") if service.hook == "order-select" else None,
-        signing=service.hook == "order-sign",
-        jurisdiction=cfg.jurisdiction,
-    )
+    with checked_after_response():
+        orders = pipeline.order_check(
+            data,
+            context["draftOrders"],
+            instance=instance,
+            patient_id=patient_id,
+            selections=context.get("selections") if service.hook == "order-select" else None,
+            signing=service.hook == "order-sign",
+            jurisdiction=cfg.jurisdiction,
+        )
     metrics.cards_emitted(service.id, body, orders.cards)
     return json_response({"cards": orders.cards})

@@ -18,6 +18,7 @@ import http.cookiejar
 import os
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import requests
@@ -33,6 +34,7 @@ from prometheus_client import (
 )
 
 from cds_service import card_rules
+from cds_service.after_response import defer
 from cds_service.db import Database
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -56,6 +58,12 @@ CARDS = Counter(
     "Cards emitted, by CDS service, card kind and rule (warning or order-check rule id, "
     "the missing data for data-needed cards, 'next-line' for the recommendation).",
     ["service", "kind", "rule"],
+)
+NONCONFORMING = Counter(
+    "her2cds_fhir_nonconforming_resources",
+    "Resources the engine used that do not conform to the FHIR models, by resource type "
+    "(checked after the answer is sent; the mappers read such resources defensively).",
+    ["resource_type"],
 )
 FHIR_CALLS = Counter(
     "her2cds_fhir_calls",
@@ -118,7 +126,7 @@ def cards_emitted(service: str, body: Mapping[str, Any], cards: list[dict[str, A
     if has_request_context():
         db = current_app.extensions.get("her2cds.db")
         if isinstance(db, Database):
-            card_rules.remember(db, kept)
+            defer(partial(card_rules.remember, db, kept))
         context = body.get("context")
         g.her2cds_hook = {
             "hookInstance": _label(body.get("hookInstance"), 100),
@@ -230,3 +238,8 @@ def init_app(app: Flask) -> None:
         if start is not None:
             LATENCY.labels(endpoint, service, status).observe(time.perf_counter() - start)
         return response
+
+
+def nonconforming(resource_type: str, count: int = 1) -> None:
+    """Resources used by a hook call that do not conform to their FHIR model."""
+    NONCONFORMING.labels(_label(resource_type)).inc(count)

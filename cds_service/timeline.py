@@ -17,6 +17,7 @@ import logging
 import secrets
 import time
 from datetime import date
+from functools import partial
 from urllib.parse import quote
 
 import orjson
@@ -25,6 +26,7 @@ from sqlalchemy import Column, Float, String, Table, Text, delete, insert, selec
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cards.timeline import timeline_page
+from cds_service.after_response import defer
 from cds_service.db import METADATA, Database
 from cds_service.errors import BadRequest
 from engine import load_knowledge
@@ -121,14 +123,19 @@ def link_for(patient_id: str, instance: str) -> str:
 
 
 def remember(record: PatientRecord, instance: str) -> None:
-    """Keep the page a hook call's picture gives, for the card's timeline link (best effort:
-    with the database down the advice is still answered; the link then says 'not available')."""
+    """Keep the page a hook call's picture gives, for the card's timeline link.
+
+    Rendered and stored after the response is sent (the link is clicked seconds later at the
+    earliest); best effort: with the database down the link says 'not available'."""
+    defer(partial(_store, _db(), view_token(instance), record))
+
+
+def _store(db: Database, token: str, record: PatientRecord) -> None:
     global _writes
-    token = view_token(instance)
     html = timeline_page(record, load_knowledge().version)
     now = time.time()
     try:
-        with _db().engine.begin() as conn:
+        with db.engine.begin() as conn:
             conn.execute(delete(timeline_views).where(timeline_views.c.token == token))
             conn.execute(
                 insert(timeline_views).values(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -204,8 +206,45 @@ def is_r5_shape(resource: dict[str, Any]) -> bool:
     return isinstance(med, dict) and ("concept" in med or "reference" in med)
 
 
+_deferred: ContextVar[list[dict[str, Any]] | None] = ContextVar("her2cds_deferred", default=None)
+
+
+@contextmanager
+def deferred_validation() -> Iterator[list[dict[str, Any]]]:
+    """Collect, instead of validating, the resources the mappers use.
+
+    Conformance to the FHIR models never changes a fact the mappers read (they read the raw
+    JSON defensively), so a service that must answer fast validates the collected resources
+    after it has answered (`conformance_issues`); `evaluate` and `population` validate inline.
+    """
+    pending: list[dict[str, Any]] = []
+    token = _deferred.set(pending)
+    try:
+        yield pending
+    finally:
+        _deferred.reset(token)
+
+
+def conformance_issues(resources: Iterable[dict[str, Any]]) -> list[DataIssue]:
+    """The FHIR-model conformance problems of these resources."""
+    issues: list[DataIssue] = []
+    for resource in resources:
+        _check(resource, issues)
+    return issues
+
+
 def validate(resource: dict[str, Any], issues: list[DataIssue]) -> bool:
-    """Validate one resource against its FHIR model; report (never raise) when it is malformed."""
+    """Validate one resource against its FHIR model; report (never raise) when it is malformed.
+
+    Inside `deferred_validation()` the resource is only collected, for checking later."""
+    pending = _deferred.get()
+    if pending is not None:
+        pending.append(resource)
+        return True
+    return _check(resource, issues)
+
+
+def _check(resource: dict[str, Any], issues: list[DataIssue]) -> bool:
     rtype = str(resource.get("resourceType"))
     try:
         model = _model(rtype, is_r5_shape(resource))

@@ -16,6 +16,24 @@ from cds_service import create_app
 from cds_service.local_fhir import fill_prefetch, patient_keys_of
 from cds_service.services import prefetch_templates
 
+
+class ClosingClient(FlaskClient):
+    """A test client that closes each response after reading it, as a WSGI server does.
+
+    Werkzeug's test client leaves responses open, so work the service defers until the answer
+    is sent (cds_service.after_response: timeline pages, card rules, FHIR conformance) would
+    never run in tests; a real server always closes the response."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        response.get_data()  # buffer the body before closing
+        response.close()
+        return response
+
+
+# Every Flask app built in the tests (some tests build their own) gets the closing client.
+Flask.test_client_class = ClosingClient
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = ROOT.parent / "shared"

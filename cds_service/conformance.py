@@ -1,0 +1,45 @@
+"""FHIR-model conformance of the resources a hook call used, checked after it is answered.
+
+Validating every used resource against fhir.resources costs about 0.2 ms each (three
+quarters of the CPU of a 5,000-resource request) and changes no card: the mappers read the
+raw JSON defensively and report what they cannot read. So the service answers first and
+checks afterwards: operators see non-conforming data per resource type in /metrics and the
+log (types and counts only, no content); `her2-cds evaluate` shows each problem inline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+from cds_service import metrics
+from cds_service.after_response import defer
+from fhir_mappers.resources import conformance_issues, deferred_validation
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def checked_after_response() -> Iterator[None]:
+    """Collect the resources the mappers use inside this block; check them after the answer."""
+    with deferred_validation() as pending:
+        yield
+    if pending:
+        defer(partial(_report, list(pending)))
+
+
+def _report(resources: list[dict[str, Any]]) -> None:
+    issues = conformance_issues(resources)
+    if not issues:
+        return
+    by_type = Counter(i.source_id.split("/", 1)[0] for i in issues)
+    for rtype, count in by_type.items():
+        metrics.nonconforming(rtype, count)
+    log.info(
+        "used resources not conforming to the FHIR models: %s",
+        ", ".join(f"{t} {n}" for t, n in sorted(by_type.items())),
+    )
