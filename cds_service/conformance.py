@@ -15,7 +15,7 @@ sample that shows which resource types an EHR sends malformed, at a bounded cost
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -61,11 +61,27 @@ def sample(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+MAX_REMEMBERED = 4096
+_verdicts: OrderedDict[tuple[Any, ...], bool] = OrderedDict()  # shape -> conforms (per worker)
+
+
 def _report(resources: list[dict[str, Any]]) -> None:
-    issues = conformance_issues(sample(resources))
-    if not issues:
+    """Count the non-conforming shapes of this call: a shape already judged in this worker is
+    counted from memory, a new one is validated (EHR data repeats a handful of shapes, so in
+    steady state this costs almost nothing)."""
+    by_type: Counter[str] = Counter()
+    for resource in sample(resources):
+        shape = _shape(resource)
+        verdict = _verdicts.get(shape)
+        if verdict is None:
+            verdict = not conformance_issues([resource])
+            _verdicts[shape] = verdict
+            if len(_verdicts) > MAX_REMEMBERED:
+                _verdicts.popitem(last=False)
+        if not verdict:
+            by_type[str(resource.get("resourceType"))] += 1
+    if not by_type:
         return
-    by_type = Counter(i.source_id.split("/", 1)[0] for i in issues)
     for rtype, count in by_type.items():
         metrics.nonconforming(rtype, count)
     log.info(
