@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Column, Float, String, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,6 +41,17 @@ _writes = 0
 _paused_until: dict[str, float] = {}  # per database URL
 
 
+@lru_cache(maxsize=4)
+def _insert_ignoring_repeats(dialect: str) -> Any:
+    """One statement per dialect, built once, executed with the rows as parameters (a fresh
+    INSERT ... VALUES per call cost SQLAlchemy a compile on every hook call)."""
+    if dialect == "postgresql":
+        return postgresql.insert(CARD_RULES).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(CARD_RULES).on_conflict_do_nothing()
+    return CARD_RULES.insert()
+
+
 def remember(db: Database, cards: Iterable[tuple[str, str, str]]) -> None:
     """Keep (card uuid, kind, rule) of emitted cards; never raises. After a failure, writes
     pause for PAUSE_SECONDS so that an unreachable database (connect timeouts) does not slow
@@ -52,12 +65,7 @@ def remember(db: Database, cards: Iterable[tuple[str, str, str]]) -> None:
         return
     try:
         with db.engine.begin() as conn:
-            dialect = conn.dialect.name
-            if dialect in ("postgresql", "sqlite"):
-                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-                conn.execute(insert(CARD_RULES).values(rows).on_conflict_do_nothing())
-            else:
-                conn.execute(CARD_RULES.insert(), rows)
+            conn.execute(_insert_ignoring_repeats(conn.dialect.name), rows)
             _writes += 1
             if _writes % PRUNE_EVERY == 0:
                 conn.execute(

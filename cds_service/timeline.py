@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import Column, Float, String, Table, Text, delete, insert, select
+from sqlalchemy import Column, Float, String, Table, Text, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cards.timeline import timeline_page
@@ -53,6 +53,10 @@ service_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", String(128), nullable=False),
 )
+
+# Built once: SQLAlchemy compiles a statement per structure, so reusing these costs no compile.
+_DELETE_PAGE = delete(timeline_views).where(timeline_views.c.token == bindparam("t"))
+_INSERT_PAGE = insert(timeline_views)
 
 _secrets: dict[str, bytes] = {}
 _writes = 0
@@ -136,14 +140,15 @@ def _store(db: Database, token: str, record: PatientRecord) -> None:
     now = time.time()
     try:
         with db.engine.begin() as conn:
-            conn.execute(delete(timeline_views).where(timeline_views.c.token == token))
+            conn.execute(_DELETE_PAGE, {"t": token})
             conn.execute(
-                insert(timeline_views).values(
-                    token=token,
-                    patient_id=record.patient_id,
-                    html=html,
-                    expires_at=now + TTL_SECONDS,
-                )
+                _INSERT_PAGE,
+                {
+                    "token": token,
+                    "patient_id": record.patient_id,
+                    "html": html,
+                    "expires_at": now + TTL_SECONDS,
+                },
             )
             _writes += 1
             if _writes % _PRUNE_EVERY == 0:
