@@ -137,6 +137,10 @@ class PostgresServer:
             "--encoding=UTF8",
             "--locale=C",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its existing data directory (after `pause`)."""
         options = f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir} -F -c max_connections=50"
         self._run(
             "pg_ctl",
@@ -153,6 +157,11 @@ class PostgresServer:
             timeout=90,
         )
         self.running = True
+
+    def pause(self) -> None:
+        """Stop the server but keep its data: a database outage that `resume` ends."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.running = False
 
     def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
         return f"{driver}://{SUPERUSER}@127.0.0.1:{self.port}/{database}"

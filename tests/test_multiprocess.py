@@ -35,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cds_service.db import METADATA
 from cds_service.logging_setup import patient_hash
 from tests.conftest import ROOT, hook_request, load_fixture
-from tests.pg_server import PgServer, free_port
+from tests.pg import PostgresServer, free_port, unavailable_reason
 from tests.test_auth_support import default_clients, mint
 
 SALT = "multiprocess-test-salt"
@@ -119,23 +119,24 @@ def stop(served: Served) -> int:
 
 
 @pytest.fixture(scope="module")
-def pg() -> Iterator[PgServer]:
-    server = PgServer.find()
-    if server is None:
-        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) here")
-    server.start()
-    yield server
-    server.destroy()
+def pg() -> Iterator[PostgresServer]:
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def replicas(pg: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Served]]:
+def replicas(
+    pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Served]]:
     tmp = tmp_path_factory.mktemp("replicas")
     clients = default_clients(tmp)  # one trusted client whose keys the tests hold
     started: list[Served] = []
     try:
         for name in ("a", "b"):
-            url = f"{pg.url}?application_name=her2cds-{name}&connect_timeout=3"
+            url = f"{pg.url()}?application_name=her2cds-{name}&connect_timeout=3"
             prom = tmp / f"prom-{name}" / "not-yet-created"
             started.append(
                 serve(
@@ -166,7 +167,7 @@ def _wait_for(check: Any, seconds: float = 30) -> bool:
     return False
 
 
-def test_two_replicas_share_one_postgres(replicas: list[Served], pg: PgServer) -> None:
+def test_two_replicas_share_one_postgres(replicas: list[Served], pg: PostgresServer) -> None:
     a, b = replicas
     for r in replicas:
         status, body = r.call("GET", "/readyz")
@@ -183,7 +184,7 @@ def test_two_replicas_share_one_postgres(replicas: list[Served], pg: PgServer) -
         assert without_view_tokens(cards_a) == without_view_tokens(cards_b)
 
     # both replicas hold connections to the one database, and its tables exist there
-    engine = sa.create_engine(pg.url)
+    engine = sa.create_engine(pg.url())
     try:
         with engine.connect() as conn:
             names = set(
@@ -251,8 +252,10 @@ def test_timeline_link_opens_on_another_replica(replicas: list[Served]) -> None:
     assert b.call("GET", links[0])[0] == 200  # any other replica behind the balancer
 
 
-def test_readyz_follows_the_database_down_and_back(replicas: list[Served], pg: PgServer) -> None:
-    pg.stop()
+def test_readyz_follows_the_database_down_and_back(
+    replicas: list[Served], pg: PostgresServer
+) -> None:
+    pg.pause()
     try:
         for r in replicas:
             status, body = r.call("GET", "/readyz")
@@ -265,7 +268,7 @@ def test_readyz_follows_the_database_down_and_back(replicas: list[Served], pg: P
         status, body = replicas[0].call("POST", "/cds-services/her2-next-line", req)
         assert status == 503 and body["resourceType"] == "OperationOutcome"
     finally:
-        pg.start()
+        pg.resume()
     for r in replicas:
         assert _wait_for(lambda r=r: r.call("GET", "/readyz")[0] == 200)
 
