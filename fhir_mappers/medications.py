@@ -7,7 +7,7 @@ point or period exposures, which are then merged per drug into courses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -348,6 +348,43 @@ def _explicit_end(res: dict[str, Any]) -> date | None:
     return _when(res)[1]
 
 
+class _Course:
+    """One drug's course being merged from points (built once at the end: merging by copying
+    the tuple of source ids per point was quadratic in the course's length)."""
+
+    def __init__(self, first: _Point, early: bool) -> None:
+        self.start = first.start
+        self.end = first.end
+        self.source_ids = [first.source_id]
+        self.intent = first.intent
+        self.progression = first.progression
+        self.early = early
+
+    def takes(self, p: _Point, merge_gap: int, early: bool) -> bool:
+        return (
+            (self.end is None or (p.start - self.end).days <= merge_gap)
+            and (p.intent == self.intent or None in (p.intent, self.intent))
+            and early == self.early
+        )
+
+    def add(self, p: _Point) -> None:
+        self.end = None if self.end is None or p.end is None else max(self.end, p.end)
+        self.source_ids.append(p.source_id)
+        self.intent = self.intent or p.intent
+        self.progression = self.progression or p.progression
+
+    def exposure(self, drug: str, drug_class: str) -> Exposure:
+        return Exposure(
+            drug=drug,
+            drug_class=drug_class,
+            start=self.start,
+            end=self.end,
+            source_ids=tuple(self.source_ids),
+            intent=self.intent,
+            stopped_for_progression=self.progression,
+        )
+
+
 def _merge(
     points: list[_Point], knowledge: Knowledge, merge_gap: int, boundary: date | None = None
 ) -> list[Exposure]:
@@ -368,37 +405,15 @@ def _merge(
         pts.sort(key=lambda p: (p.start, p.source_id))
         info = knowledge.drug(drug)
         cls = info.drug_class if info else "unknown"
-        current: Exposure | None = None
-        current_early = False
+        course: _Course | None = None
         for p in pts:
-            if (
-                current is not None
-                and (current.end is None or (p.start - current.end).days <= merge_gap)
-                and (p.intent == current.intent or None in (p.intent, current.intent))
-                and early(p) == current_early
-            ):
-                new_end = None if current.end is None or p.end is None else max(current.end, p.end)
-                current = replace(
-                    current,
-                    end=new_end,
-                    source_ids=(*current.source_ids, p.source_id),
-                    intent=current.intent or p.intent,
-                    stopped_for_progression=current.stopped_for_progression or p.progression,
-                )
+            if course is not None and course.takes(p, merge_gap, early(p)):
+                course.add(p)
                 continue
-            if current is not None:
-                out.append(current)
-            current_early = early(p)
-            current = Exposure(
-                drug=drug,
-                drug_class=cls,
-                start=p.start,
-                end=p.end,
-                source_ids=(p.source_id,),
-                intent=p.intent,
-                stopped_for_progression=p.progression,
-            )
-        if current is not None:
-            out.append(current)
+            if course is not None:
+                out.append(course.exposure(drug, cls))
+            course = _Course(p, early(p))
+        if course is not None:
+            out.append(course.exposure(drug, cls))
     out.sort(key=lambda e: (e.start, e.drug))
     return out
