@@ -5,7 +5,7 @@ runs the engine over many patients in parallel and reports agreement with the an
 is a newcomer's first run against the real HTTP service. Only the command line imports this.
 """
 
+from synthetic.draw_journey import draw
 from synthetic.generate import generate_cohort, patient_bundle
-from synthetic.journey import draw
 
 __all__ = ["draw", "generate_cohort", "patient_bundle"]

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 
 from engine.knowledge import load_knowledge
+from synthetic.draw_journey import draw
 from synthetic.fhir import render
-from synthetic.journey import draw
 from synthetic.progress import Progress
 from synthetic.truth import truth
 
