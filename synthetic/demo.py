@@ -63,10 +63,12 @@ class Server:
 def timeline(truth: dict[str, Any]) -> list[str]:
     out = []
     her2 = truth["her2"]["status"]
-    met = truth["metastatic_since"] or "no"
+    since = truth["metastatic_since"]
+    metastatic = f"metastatic since {since}" if since else "not metastatic"
     out.append(
         f"  {truth['kind']}: HER2 {her2}, HR {'positive' if truth['hr_positive'] else 'negative'}, "
-        f"metastatic since {met}" + (" (de novo)" if truth["de_novo"] else "")
+        + metastatic
+        + (" (de novo)" if truth["de_novo"] else "")
     )
     sites = ", ".join(
         s["site"] + ("" if s["status"] == "active" else f" ({s['status']})") for s in truth["sites"]
