@@ -137,7 +137,8 @@ def detail(assessment: Assessment, rec: Recommendation) -> str:
         parts += [f"{i}. {_option_line(o)}" for i, o in enumerate(rec.alternatives, 1)]
     if rec.excluded:
         parts += ["", "### Not offered"]
-        parts += [f"- {rid}: {why}" for rid, why in rec.excluded]
+        names = dict(rec.regimen_names)
+        parts += [f"- {names.get(rid, rid)}: {why}" for rid, why in rec.excluded]
     if rec.changes_advice:
         parts += ["", "### What would change this advice", *(f"- {c}" for c in rec.changes_advice)]
     return "\n".join(parts) + sources_markdown(rec.source_ids)

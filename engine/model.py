@@ -258,6 +258,7 @@ class Recommendation:
     early_relapse: bool
     source_ids: tuple[str, ...]
     excluded: tuple[tuple[str, str], ...] = ()  # (regimen id, why it is not offered)
+    regimen_names: tuple[tuple[str, str], ...] = ()  # (regimen id, name) of the excluded ones
     changes_advice: tuple[str, ...] = ()  # what would change this advice
     ild_replaced: str | None = None  # regimen id ILD kept from being preferred (e.g. "tdxd")
     early_relapse_threshold_months: float | None = None  # the threshold used, when judged

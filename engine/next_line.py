@@ -198,6 +198,9 @@ def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -
         early_relapse=hist.early_relapse,
         source_ids=source_ids,
         excluded=tuple(excluded),
+        regimen_names=tuple(
+            (rid, kb.regimens[rid].regimen.name) for rid in dict.fromkeys(r for r, _ in excluded)
+        ),
         changes_advice=_what_would_change(ctx, preferred),
         ild_replaced=ild_replaced,
         early_relapse_threshold_months=hist.relapse_threshold,

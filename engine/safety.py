@@ -137,6 +137,19 @@ def blockade_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
     )
 
 
+# How a HER2 result was obtained, in the words a card uses.
+_METHOD_WORDS = {
+    "ihc": "IHC",
+    "ish": "ISH",
+    "interpretation": "a HER2 test result",
+    "condition": "a recorded HER2-positive diagnosis",
+}
+
+
+def _method(method: str) -> str:
+    return _METHOD_WORDS.get(method, method)
+
+
 def her2_status_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
     her2 = record.her2
     basis = her2.basis
@@ -144,14 +157,18 @@ def her2_status_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
     if her2.status is ReceptorStatus.UNKNOWN:
         return make_alert(kb, "her2-status", "missing", ids)
     if her2.status is ReceptorStatus.EQUIVOCAL:
-        desc = f"{basis.method} on {basis.date}" if basis else "no detail"
+        desc = f"{_method(basis.method)} on {basis.date}" if basis else "no detail"
         return make_alert(kb, "her2-status", "equivocal", ids, basis=desc)
     if her2.status is ReceptorStatus.POSITIVE and basis is not None:
         if basis.specimen is Specimen.METASTATIC:
             return None
         when = basis.date.isoformat() if basis.date else "an unknown date"
         return make_alert(
-            kb, "her2-status", "primary-only", her2.source_ids, basis=f"{basis.method} on {when}"
+            kb,
+            "her2-status",
+            "primary-only",
+            her2.source_ids,
+            basis=f"{_method(basis.method)} on {when}",
         )
     return None
 
