@@ -189,6 +189,9 @@ class DraftOrder:
     status: str = "draft"
     selected: bool = True
     resource: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    # Why the order's drug could not be identified when it names one we cannot read (e.g. a
+    # Medication reference the request does not carry); "" otherwise, including empty drafts.
+    unidentified: str = ""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,6 +45,21 @@ class _Ctx:
         return [o for o in self.orders if o.resource_id != order.resource_id]
 
 
+def _unidentified(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    """An order whose drug we cannot read is said to be unchecked, never passed in silence."""
+    if not order.unidentified:
+        return None
+    return make_finding(
+        ctx.kb,
+        "order-not-checked",
+        "unresolved",
+        order.resource_id,
+        [],
+        order=order.resource_id,
+        reason=order.unidentified,
+    )
+
+
 def _ild(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
     ild = ctx.record.conditions_of("ild")
     if order.drug != TDXD or not ild:
@@ -329,6 +344,7 @@ def _blockade(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
 
 
 _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
+    _unidentified,
     _ild,
     _wrong_product,
     _anthracycline,

@@ -86,6 +86,7 @@ def draft_orders(
             text_drug = next(iter(text_match))
         value, unit = _dose(res)
         rid = ref_id(res)
+        unidentified = "" if concept is not None else _unresolved_reference(res)
         out.append(
             DraftOrder(
                 resource_id=rid,
@@ -98,6 +99,18 @@ def draft_orders(
                 status=str(res.get("status", "draft")),
                 selected=not selected or rid in selected,
                 resource=res,
+                unidentified=unidentified,
             )
         )
     return out
+
+
+def _unresolved_reference(resource: dict[str, Any]) -> str:
+    """The reason an order's drug cannot be read when it points at a Medication we do not have."""
+    med = resource.get("medication")
+    ref = resource.get("medicationReference")
+    if isinstance(med, dict) and isinstance(med.get("reference"), dict):
+        ref = med["reference"]
+    if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+        return f"{ref['reference']} is not included in the request"
+    return ""

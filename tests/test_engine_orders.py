@@ -212,3 +212,33 @@ def test_no_fix_ever_orders_tdxd_with_ild_on_record() -> None:
     mixed = order("trastuzumab", "Enhertu 5.4 mg/kg", dose=(5.4, "mg/kg"), text_drug=TDXD)
     for f in _check(story, "2022-06-15", mixed):
         assert f.replacement is None or f.replacement.drug != TDXD
+
+
+def test_order_whose_drug_cannot_be_read_is_said_unchecked_not_passed_silently() -> None:
+    """Safety first: a draft naming its drug through a Medication the request does not carry
+    could be T-DXd for a patient with ILD; it gets a card saying it was not checked. An empty
+    draft still being composed (the sandbox's first order-select call) gets none."""
+    from cds_service.pipeline import order_check
+    from tests import builders as b
+
+    story = b.bundle(
+        b.patient(), b.breast_cancer(), b.her2(True), b.metastasis(onset="2021-01-01"), b.ild()
+    )
+    unresolved = {
+        "resourceType": "MedicationRequest",
+        "id": "r1",
+        "status": "draft",
+        "intent": "order",
+        "medicationReference": {"reference": "Medication/not-sent"},
+    }
+    empty = {"resourceType": "MedicationRequest", "id": "r2", "status": "draft", "intent": "order"}
+    drafts = {"resourceType": "Bundle", "entry": [{"resource": unresolved}, {"resource": empty}]}
+    result = order_check(
+        story, drafts, instance="i", patient_id="p1", selections=None, signing=True
+    )
+    assert [(f.rule, f.order_id) for f in result.findings] == [
+        ("order-not-checked", "MedicationRequest/r1")
+    ]
+    (card,) = result.cards
+    assert "Medication/not-sent is not included" in card["detail"]
+    assert card["indicator"] == "warning"
