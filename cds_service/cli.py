@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,17 @@ import orjson
 from cds_service.config import ConfigError, from_env, unknown_variables
 
 
+def _metrics_dir() -> None:
+    """Give the workers one Prometheus multiprocess directory unless the operator chose one:
+    without it /metrics would show the counters of whichever worker answers the scrape.
+    Must run before prometheus_client is imported (it reads the variable on import)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or "prometheus_client" in sys.modules:
+        return
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="her2cds-metrics-")
+
+
 def _serve(args: argparse.Namespace) -> int:
+    _metrics_dir()
     from cds_service.auth import serve_config
     from cds_service.server import run
 

@@ -300,16 +300,22 @@ def test_sigterm_stops_gracefully(replicas: list[Served]) -> None:
         assert any("Shutting down" in m for m in messages)
 
 
-def test_metrics_sum_every_worker_in_multiprocess_mode(tmp_path: Path) -> None:
-    prom_dir = tmp_path / "prom"
-    prom_dir.mkdir()
-    (prom_dir / "counter_1.db").write_bytes(b"stale")  # left by an earlier run: removed at start
+@pytest.mark.parametrize("operator_dir", [True, False], ids=["dir-given", "serve-default"])
+def test_metrics_sum_every_worker_in_multiprocess_mode(tmp_path: Path, operator_dir: bool) -> None:
+    """With a directory the operator gives, or none (serve then makes one), /metrics sums
+    every worker, whichever answers the scrape."""
+    extra: dict[str, str] = {}
+    if operator_dir:
+        prom_dir = tmp_path / "prom"
+        prom_dir.mkdir()
+        (prom_dir / "counter_1.db").write_bytes(b"stale")  # an earlier run's: removed at start
+        extra["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
     served = serve(
         tmp_path,
         "multi",
         workers=2,
-        PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
         HER2CDS_DATABASE_URL=f"sqlite:///{tmp_path / 'multi.db'}",
+        **extra,
     )
     try:
         req = hook_request(load_fixture("her2_de_novo"))
@@ -343,6 +349,7 @@ def test_metrics_sum_every_worker_in_multiprocess_mode(tmp_path: Path) -> None:
                 }:
                     total += s.value
         assert total == sent  # every worker's requests, whichever worker answered the scrape
-        assert not (prom_dir / "counter_1.db").exists()
+        if operator_dir:
+            assert not (prom_dir / "counter_1.db").exists()
     finally:
         assert stop(served) == 0
