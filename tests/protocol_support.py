@@ -377,6 +377,17 @@ def fhir_server(resources: Iterable[dict[str, Any]], **options: Any) -> Iterator
         server.stop()
 
 
+def fhir_authorization(token: str) -> dict[str, Any]:
+    """A CDS Hooks 2.0 fhirAuthorization object carrying `token`."""
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "her2-cds",
+    }
+
+
 def fallback_request(
     hook: str, patient_id: str, server_url: str | None, token: str | None = None, **context: Any
 ) -> dict[str, Any]:
@@ -389,11 +400,5 @@ def fallback_request(
     if server_url:
         body["fhirServer"] = server_url
     if token:
-        body["fhirAuthorization"] = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "her2-cds",
-        }
+        body["fhirAuthorization"] = fhir_authorization(token)
     return body

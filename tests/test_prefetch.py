@@ -22,6 +22,7 @@ from tests.protocol_support import (
     FhirServer,
     checking_client,
     fallback_request,
+    fhir_authorization,
 )
 
 TOKEN = "s3cr3t-access-token-4f9a1c"
@@ -52,13 +53,7 @@ def with_server(body: dict[str, Any], url: str, token: str | None = TOKEN) -> di
     out = copy.deepcopy(body)
     out["fhirServer"] = url
     if token:
-        out["fhirAuthorization"] = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "her2-cds",
-        }
+        out["fhirAuthorization"] = fhir_authorization(token)
     return out
 
 
