@@ -70,16 +70,65 @@ def smart_link(url: str, patient_id: str) -> dict[str, Any]:
 
 def compact(value: Any) -> Any:
     """Drop None, "", [] and {} everywhere: CDS Hooks asks to omit a field rather than send it
-    empty. Applied to every card, so a rule added to the engine with an empty field stays valid."""
+    empty. Applied to every card, so a rule added to the engine with an empty field stays valid.
+    Strings are stripped; a container left empty by compacting is dropped too. One pass, no
+    intermediate copies (it runs over every card of every response)."""
+    kind = type(value)
+    if kind is dict:
+        return _compact_dict(value)
+    if kind is list:
+        return _compact_list(value)
+    if kind is str:
+        return value.strip()
     if isinstance(value, dict):
-        out = {k: compact(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+        return _compact_dict(value)
     if isinstance(value, list):
-        items = [compact(v) for v in value]
-        return [v for v in items if v not in (None, "", [], {})]
+        return _compact_list(value)
     if isinstance(value, str):
         return value.strip()
     return value
+
+
+def _kept(value: Any) -> Any:
+    """The compacted value, or _DROP when it is empty."""
+    kind = type(value)
+    if kind is str:
+        value = value.strip()
+        return value if value else _DROP
+    if kind is dict:
+        value = _compact_dict(value)
+        return value if value else _DROP
+    if kind is list:
+        value = _compact_list(value)
+        return value if value else _DROP
+    if value is None:
+        return _DROP
+    if kind is int or kind is bool or kind is float:
+        return value
+    value = compact(value)
+    return _DROP if value in _EMPTY else value
+
+
+def _compact_dict(value: dict[Any, Any]) -> dict[Any, Any]:
+    out = {}
+    for key, item in value.items():
+        item = _kept(item)
+        if item is not _DROP:
+            out[key] = item
+    return out
+
+
+def _compact_list(value: list[Any]) -> list[Any]:
+    out = []
+    for item in value:
+        item = _kept(item)
+        if item is not _DROP:
+            out.append(item)
+    return out
+
+
+_DROP = object()
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def evidence_markdown(evidence: tuple[Evidence, ...] | list[Evidence]) -> str:

@@ -7,12 +7,12 @@ rendering: every text is escaped, nothing is fetched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from html import escape
 
 from cards.common import line_status
-from engine.model import PatientRecord
+from engine.model import PatientRecord, ReceptorAssessment
 
 WIDTH = 1100
 LEFT = 190  # room for the row labels
@@ -270,6 +270,25 @@ _LEGEND = (
     ("ild", "ILD / pneumonitis"),
     ("lvef", "LVEF"),
 )
+
+
+def timeline_record(record: PatientRecord) -> PatientRecord:
+    """The part of a record the page draws (the page of it is the page of the record): what the
+    service keeps behind a card's timeline link, small enough to store on every hook call."""
+    return PatientRecord(
+        patient_id=record.patient_id,
+        as_of=record.as_of,
+        her2=ReceptorAssessment(status=record.her2.status),
+        er=ReceptorAssessment(status=record.er.status),
+        pr=ReceptorAssessment(status=record.pr.status),
+        metastatic_since=record.metastatic_since,
+        conditions=record.conditions_of("ild"),
+        lvef=record.lvef,
+        progressions=record.progressions,
+        # lines list every resource they were read from (hundreds on long records): not drawn
+        early_exposures=tuple(replace(e, source_ids=()) for e in record.early_exposures),
+        lines=tuple(replace(ln, source_ids=(), progression_ids=()) for ln in record.lines),
+    )
 
 
 def timeline_page(record: PatientRecord, knowledge_version: str) -> str:

@@ -3,8 +3,8 @@
 CDS Hooks feedback carries the card's uuid and nothing else about it. To tell how often
 clinicians override each warning, every hook response's (card uuid, kind, rule) is kept in the
 shared database for RETENTION_SECONDS; any replica answering the feedback can look it up.
-Writing is best effort: a database that is down never delays or fails the advice (the feedback
-is then counted under rule "unknown").
+Writing is best effort, after the response is sent: a database that is down never delays or
+fails the advice (the feedback is then counted under rule "unknown").
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, Float, String, Table, delete, select
+from sqlalchemy import Column, Connection, Float, String, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,10 +35,7 @@ CARD_RULES = Table(
     Column("created_at", Float, nullable=False),  # epoch seconds
 )
 
-PAUSE_SECONDS = 30.0  # after a failed write, the hooks stop trying for this long
-
 _writes = 0
-_paused_until: dict[str, float] = {}  # per database URL
 
 
 @lru_cache(maxsize=4)
@@ -52,28 +49,19 @@ def _insert_ignoring_repeats(dialect: str) -> Any:
     return CARD_RULES.insert()
 
 
-def remember(db: Database, cards: Iterable[tuple[str, str, str]]) -> None:
-    """Keep (card uuid, kind, rule) of emitted cards; never raises. After a failure, writes
-    pause for PAUSE_SECONDS so that an unreachable database (connect timeouts) does not slow
-    every hook call down."""
+def write(cards: Iterable[tuple[str, str, str]], conn: Connection) -> None:
+    """Keep (card uuid, kind, rule) of emitted cards, inside the caller's transaction (the hook
+    call's after-response writes: cds_service.after_response.defer_write, which also pauses
+    writing while the database is down)."""
     global _writes
-    if time.monotonic() < _paused_until.get(db.url, 0.0):
-        return
     now = time.time()
     rows = [{"card": c, "kind": k, "rule": r, "created_at": now} for c, k, r in cards if c]
     if not rows:
         return
-    try:
-        with db.engine.begin() as conn:
-            conn.execute(_insert_ignoring_repeats(conn.dialect.name), rows)
-            _writes += 1
-            if _writes % PRUNE_EVERY == 0:
-                conn.execute(
-                    delete(CARD_RULES).where(CARD_RULES.c.created_at < now - RETENTION_SECONDS)
-                )
-    except SQLAlchemyError as exc:
-        _paused_until[db.url] = time.monotonic() + PAUSE_SECONDS
-        log.warning("card rules not kept (retry in %.0f s): %s", PAUSE_SECONDS, type(exc).__name__)
+    conn.execute(_insert_ignoring_repeats(conn.dialect.name), rows)
+    _writes += 1
+    if _writes % PRUNE_EVERY == 0:
+        conn.execute(delete(CARD_RULES).where(CARD_RULES.c.created_at < now - RETENTION_SECONDS))
 
 
 def rules_of(db: Database, cards: Iterable[str]) -> dict[str, tuple[str, str]]:

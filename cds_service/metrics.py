@@ -34,7 +34,7 @@ from prometheus_client import (
 )
 
 from cds_service import card_rules
-from cds_service.after_response import defer
+from cds_service.after_response import defer_write
 from cds_service.db import Database
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -126,7 +126,7 @@ def cards_emitted(service: str, body: Mapping[str, Any], cards: list[dict[str, A
     if has_request_context():
         db = current_app.extensions.get("her2cds.db")
         if isinstance(db, Database):
-            defer(partial(card_rules.remember, db, kept))
+            defer_write(db, partial(card_rules.write, kept), "card rules")
         context = body.get("context")
         g.her2cds_hook = {
             "hookInstance": _label(body.get("hookInstance"), 100),

@@ -1,10 +1,12 @@
 """The timeline view: an HTML page with an SVG of the patient's treatment over time.
 
 Two ways to get it (see docs/cards.md):
-- `GET /timeline/<patientId>?view=<token>`: the page built by a recent patient-view call for
-  that patient, kept in the service's database for a short time (15 minutes), so the card's link
-  opens on any worker or replica. The token is in the card's SMART link; without it nothing is
-  shown, so patient data is never served for a bare (guessable) patient id.
+- `GET /timeline/<patientId>?view=<token>`: the page of a recent patient-view call for that
+  patient. The call keeps the part of its picture the page draws (cards.timeline.timeline_record,
+  as JSON) in the service's database for a short time (15 minutes), so the card's link opens on
+  any worker or replica; the page is drawn when the link is opened, not on every call. The token
+  is in the card's SMART link; without it nothing is shown, so patient data is never served for
+  a bare (guessable) patient id.
 - `POST /timeline` with a FHIR Bundle (or a list of resources) as the body: the page for that
   data, built on the spot (`?patient=<id>` and `?as_of=YYYY-MM-DD` optional).
 """
@@ -17,19 +19,21 @@ import logging
 import secrets
 import time
 from datetime import date
-from functools import partial
+from functools import lru_cache, partial
+from typing import Any
 from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import Column, Float, String, Table, Text, bindparam, delete, insert, select
+from sqlalchemy import Column, Connection, Float, String, Table, Text, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cards.timeline import timeline_page
-from cds_service.after_response import defer
+from cards.timeline import timeline_page, timeline_record
+from cds_service.after_response import defer_write, paused
 from cds_service.db import METADATA, Database
 from cds_service.errors import BadRequest
-from engine import load_knowledge
+from engine import load_knowledge, record_json
 from engine.model import PatientRecord
 from fhir_mappers import build_record
 
@@ -39,12 +43,15 @@ bp = Blueprint("timeline", __name__)
 TTL_SECONDS = 15 * 60
 _PRUNE_EVERY = 100  # writes between deletions of expired pages
 
-timeline_views = Table(
-    "timeline_views",
+# One row per hook call: the drawn part of its picture (engine.record_json) and the knowledge
+# version of its cards. (Before 2026.11.22 the rendered HTML was kept, in `timeline_views`.)
+timeline_pictures = Table(
+    "timeline_pictures",
     METADATA,
     Column("token", String(64), primary_key=True),
     Column("patient_id", String(64), nullable=False),
-    Column("html", Text, nullable=False),
+    Column("knowledge_version", String(64), nullable=False),
+    Column("record", Text, nullable=False),
     Column("expires_at", Float, nullable=False, index=True),
 )
 service_secrets = Table(
@@ -54,9 +61,22 @@ service_secrets = Table(
     Column("value", String(128), nullable=False),
 )
 
-# Built once: SQLAlchemy compiles a statement per structure, so reusing these costs no compile.
-_DELETE_PAGE = delete(timeline_views).where(timeline_views.c.token == bindparam("t"))
-_INSERT_PAGE = insert(timeline_views)
+
+@lru_cache(maxsize=4)
+def _upsert(dialect: str) -> Any:
+    """INSERT, or replace the row of a repeated hook call (same token), in one statement built
+    once per dialect (SQLAlchemy compiles a statement per structure)."""
+    dialects: dict[str, Any] = {"postgresql": postgresql, "sqlite": sqlite}
+    if dialect not in dialects:
+        return None
+    stmt = dialects[dialect].insert(timeline_pictures)
+    return stmt.on_conflict_do_update(
+        index_elements=[timeline_pictures.c.token],
+        set_={
+            c: stmt.excluded[c] for c in ("patient_id", "knowledge_version", "record", "expires_at")
+        },
+    )
+
 
 _secrets: dict[str, bytes] = {}
 _writes = 0
@@ -99,8 +119,9 @@ def view_token(instance: str) -> str:
     secret. The same call gives the same link on every worker (cards stay deterministic), while
     knowing a hookInstance (not a security token in CDS Hooks, and often logged) is not enough
     to open the page."""
+    db = _db()
     try:
-        key = _secret(_db())
+        key = _fallback_key() if paused(db) else _secret(db)
     except SQLAlchemyError:
         key = _fallback_key()
     return hmac.new(key, instance.encode(), hashlib.sha256).hexdigest()[:32]
@@ -127,50 +148,62 @@ def link_for(patient_id: str, instance: str) -> str:
 
 
 def remember(record: PatientRecord, instance: str) -> None:
-    """Keep the page a hook call's picture gives, for the card's timeline link.
+    """Keep the picture a hook call's page is drawn from, for the card's timeline link.
 
-    Rendered and stored after the response is sent (the link is clicked seconds later at the
-    earliest); best effort: with the database down the link says 'not available'."""
-    defer(partial(_store, _db(), view_token(instance), record))
+    Stored after the response is sent (the link is clicked seconds later at the earliest), in
+    the call's after-response transaction; best effort: with the database down the link says
+    'not available'."""
+    defer_write(
+        _db(),
+        partial(_write, view_token(instance), record, load_knowledge().version),
+        "timeline picture",
+    )
 
 
-def _store(db: Database, token: str, record: PatientRecord) -> None:
+def _write(token: str, record: PatientRecord, version: str, conn: Connection) -> None:
     global _writes
-    html = timeline_page(record, load_knowledge().version)
     now = time.time()
-    try:
-        with db.engine.begin() as conn:
-            conn.execute(_DELETE_PAGE, {"t": token})
-            conn.execute(
-                _INSERT_PAGE,
-                {
-                    "token": token,
-                    "patient_id": record.patient_id,
-                    "html": html,
-                    "expires_at": now + TTL_SECONDS,
-                },
-            )
-            _writes += 1
-            if _writes % _PRUNE_EVERY == 0:
-                conn.execute(delete(timeline_views).where(timeline_views.c.expires_at < now))
-    except SQLAlchemyError as exc:
-        log.warning("timeline page not stored: %s", type(exc).__name__)
+    row = {
+        "token": token,
+        "patient_id": record.patient_id,
+        "knowledge_version": version,
+        "record": record_json.dumps(timeline_record(record)).decode(),
+        "expires_at": now + TTL_SECONDS,
+    }
+    upsert = _upsert(conn.dialect.name)
+    if upsert is not None:
+        conn.execute(upsert, row)
+    else:
+        conn.execute(delete(timeline_pictures).where(timeline_pictures.c.token == token))
+        conn.execute(insert(timeline_pictures), row)
+    _writes += 1
+    if _writes % _PRUNE_EVERY == 0:
+        conn.execute(delete(timeline_pictures).where(timeline_pictures.c.expires_at < now))
 
 
 def _stored(token: str, patient_id: str) -> str | None:
+    """The page of a stored picture, drawn now; None when there is none (or it is unreadable:
+    kept by a version of the service whose model differs)."""
     try:
-        with _db().engine.begin() as conn:
+        with _db().engine.connect() as conn:
             row = conn.execute(
-                select(timeline_views.c.html).where(
-                    timeline_views.c.token == token,
-                    timeline_views.c.patient_id == patient_id,
-                    timeline_views.c.expires_at >= time.time(),
+                select(timeline_pictures.c.record, timeline_pictures.c.knowledge_version).where(
+                    timeline_pictures.c.token == token,
+                    timeline_pictures.c.patient_id == patient_id,
+                    timeline_pictures.c.expires_at >= time.time(),
                 )
             ).first()
     except SQLAlchemyError as exc:
-        log.warning("timeline page not read: %s", type(exc).__name__)
+        log.warning("timeline picture not read: %s", type(exc).__name__)
         return None
-    return str(row[0]) if row is not None else None
+    if row is None:
+        return None
+    try:
+        record = record_json.loads(str(row[0]))
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("timeline picture not readable: %s", type(exc).__name__)
+        return None
+    return timeline_page(record, str(row[1]))
 
 
 def _html(page: str, status: int = 200) -> Response:

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cards.common import compact
 from cds_service import pipeline
 from engine import load_knowledge
 from tests import builders as b
@@ -117,3 +118,47 @@ def test_every_card_keeps_the_rules_whatever_the_story(
                     "description": "Remove the draft order MedicationRequest/d1",
                     "resourceId": "MedicationRequest/d1",
                 }
+
+
+_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.sampled_from(["", "  ", "a", " b "])
+    | st.text(max_size=4)
+    | st.tuples(st.integers())
+)
+_TREES = st.recursive(
+    _LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+def _empty_anywhere(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(v in (None, "", [], {}) or _empty_anywhere(v) for v in value.values())
+    if isinstance(value, list):
+        return any(v in (None, "", [], {}) or _empty_anywhere(v) for v in value)
+    return False
+
+
+def _meaning(value: Any) -> Any:
+    """What compact must keep: every non-empty leaf (strings stripped), by its path."""
+    if isinstance(value, dict):
+        return {k: m for k, v in value.items() if (m := _meaning(v)) not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [m for v in value if (m := _meaning(v)) not in (None, "", [], {})]
+    return value.strip() if isinstance(value, str) else value
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TREES)
+def test_compact_drops_every_empty_field_and_keeps_the_rest(value: Any) -> None:
+    out = compact(value)
+    assert not _empty_anywhere(out)
+    assert out == _meaning(value)
+    assert compact(out) == out  # idempotent

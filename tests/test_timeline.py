@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
+from cards.timeline import timeline_page, timeline_record
+from engine import record_json
+from fhir_mappers import build_record
 from tests.conftest import hook_request
 from tests.golden.scenarios import AS_OF, scenarios
 
@@ -70,6 +74,33 @@ def test_posted_bundle_gives_the_page(client: FlaskClient) -> None:
     assert resp.status_code == 200
     page = resp.get_data(as_text=True)
     assert "Line 2" in page and "capecitabine" in page and "as of 2026-11-01" in page
+
+
+@pytest.mark.parametrize("name", sorted(scenarios()))
+def test_the_stored_picture_draws_the_same_page_as_the_record(name: str) -> None:
+    """A card's link shows the page drawn from the picture kept at call time: exactly the page
+    of the full record (the kept part is all the page draws, and it survives JSON)."""
+    s = scenarios()[name]
+    record = build_record(s.bundle, patient_id=s.patient_id, as_of=AS_OF)
+    kept = record_json.loads(record_json.dumps(timeline_record(record)))
+    assert kept == timeline_record(record)
+    assert timeline_page(kept, "v") == timeline_page(record, "v")
+
+
+def test_the_link_page_is_the_page_of_the_call(client: FlaskClient) -> None:
+    s = scenarios()["ild_tdm1"]
+    url = smart_link(client, "ild_tdm1").removeprefix("http://localhost")
+    page = client.get(url).get_data(as_text=True)
+    posted = client.post(f"/timeline?as_of={date.today().isoformat()}", json=s.bundle)
+    assert page == posted.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"[]", b'{"patient_id": 1, "as_of": "2026-01-01"}', b'{"as_of": "not a date"}']
+)
+def test_a_picture_that_does_not_fit_the_model_is_refused(raw: bytes) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        record_json.loads(raw)
 
 
 @pytest.mark.parametrize("body", [b"not json", b"{}", b"[1"])
