@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import date
@@ -14,6 +15,7 @@ SOURCE_URL = "https://github.com/her2-cds/her2-cds"
 TOPIC_SYSTEM = "http://her2cds.org/CodeSystem/card-topic"
 EXTENSION_KEY = "org.her2cds"
 _NAMESPACE = uuid.UUID("6f1c2a52-8a3e-4c55-9d0f-2b9a3f0e7c11")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 class UuidFactory:
@@ -30,7 +32,16 @@ class UuidFactory:
     def __call__(self, key: str) -> str:
         n = self._seen.get(key, 0)
         self._seen[key] = n + 1
-        return str(uuid.uuid5(_NAMESPACE, f"{self.instance}:{key}:{n}"))
+        return uuid5(f"{self.instance}:{key}:{n}")
+
+
+def uuid5(name: str) -> str:
+    """str(uuid.uuid5(_NAMESPACE, name)), without building UUID objects (a few per card)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def source(knowledge_version: str, topic: str, topic_display: str) -> dict[str, Any]:

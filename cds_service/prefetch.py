@@ -15,7 +15,7 @@ import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote, urljoin, urlsplit
 
 import orjson
@@ -109,34 +109,36 @@ class _Given:
     more: str | None = None  # a `next` link: fetch the rest
 
 
-def _bundle_entries(bundle: Mapping[str, Any], where: str | None) -> list[dict[str, Any]]:
-    """Bundle.entry; malformed entries are a 400 for client data (`where` names the key) and a
-    412 for data fetched from the FHIR server (`where` None)."""
-    entries = bundle.get("entry", [])
-    if entries is None:
-        return []
-    if not isinstance(entries, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("resource", {}), dict) for e in entries
-    ):
-        if where is None:
-            raise PreconditionFailed("the FHIR server answered a malformed Bundle")
-        raise BadRequest(f"{where}: Bundle.entry must be a list of entries with resources")
-    return entries
-
-
 def _split_outcomes(
     bundle: Mapping[str, Any], where: str | None
 ) -> tuple[list[dict[str, Any]], bool]:
-    """(entries without OperationOutcomes, whether any OperationOutcome reported a failure)."""
+    """(entries without OperationOutcomes, whether any OperationOutcome reported a failure).
+    One pass over the entries (a 20,000-resource prefetch is read here first)."""
+    entries = bundle.get("entry", [])
+    if entries is None:
+        return [], False
+    if not isinstance(entries, list):
+        _malformed(where)
     kept: list[dict[str, Any]] = []
     failed = False
-    for e in _bundle_entries(bundle, where):
+    for e in entries:
+        if not isinstance(e, dict):
+            _malformed(where)
         resource = e.get("resource")
-        if is_outcome(resource):
-            failed = failed or _is_blocking_outcome(resource)
-            continue
+        if isinstance(resource, dict):
+            if resource.get("resourceType") == "OperationOutcome":
+                failed = failed or _is_blocking_outcome(resource)
+                continue
+        elif resource is not None or "resource" in e:
+            _malformed(where)
         kept.append(e)
     return kept, failed
+
+
+def _malformed(where: str | None) -> NoReturn:
+    if where is None:
+        raise PreconditionFailed("the FHIR server answered a malformed Bundle")
+    raise BadRequest(f"{where}: Bundle.entry must be a list of entries with resources")
 
 
 def _check_given(key: str, template: str, value: Any) -> _Given:

@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cards.common import compact
+from cards.common import compact, uuid5
 from cds_service import pipeline
 from engine import load_knowledge
 from tests import builders as b
@@ -162,3 +163,9 @@ def test_compact_drops_every_empty_field_and_keeps_the_rest(value: Any) -> None:
     assert not _empty_anywhere(out)
     assert out == _meaning(value)
     assert compact(out) == out  # idempotent
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_card_uuids_are_rfc4122_uuid5_of_the_call_and_key(name: str) -> None:
+    assert uuid5(name) == str(uuid.uuid5(uuid.UUID("6f1c2a52-8a3e-4c55-9d0f-2b9a3f0e7c11"), name))
