@@ -34,9 +34,22 @@ class History:
     source_ids: tuple[str, ...]
 
 
+# The rules ask these of the same record several times per assessment; each keeps its last
+# (record, answer), compared by identity (records are immutable; one slot, so at most one old
+# record is kept alive).
+_last_metastatic: tuple[PatientRecord | None, tuple[Exposure, ...]] = (None, ())
+_last_current: tuple[PatientRecord | None, tuple[Exposure, ...]] = (None, ())
+
+
 def metastatic_exposures(record: PatientRecord) -> tuple[Exposure, ...]:
+    global _last_metastatic
+    seen, answer = _last_metastatic
+    if seen is record:
+        return answer
     early = set(record.early_exposures)
-    return tuple(e for e in record.exposures if e not in early)
+    answer = tuple(e for e in record.exposures if e not in early)
+    _last_metastatic = (record, answer)
+    return answer
 
 
 def current_exposures(record: PatientRecord) -> tuple[Exposure, ...]:
@@ -45,13 +58,19 @@ def current_exposures(record: PatientRecord) -> tuple[Exposure, ...]:
     A drug whose last line ended in documented progression is not current, even when its last
     dose plus one cycle reaches today: progression is when it stops.
     """
-    return tuple(
+    global _last_current
+    seen, answer = _last_current
+    if seen is record:
+        return answer
+    answer = tuple(
         e
         for e in metastatic_exposures(record)
         if e.start <= record.as_of
         and (e.end is None or e.end >= record.as_of)
         and not _progressed_on(record, e)
     )
+    _last_current = (record, answer)
+    return answer
 
 
 def _progressed_on(record: PatientRecord, exposure: Exposure) -> bool:
