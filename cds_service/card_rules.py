@@ -19,6 +19,7 @@ from sqlalchemy import Column, Connection, Float, String, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service import after_response
 from cds_service.db import METADATA, Database
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def rules_of(db: Database, cards: Iterable[str]) -> dict[str, tuple[str, str]]:
     wanted = sorted({c for c in cards if c})
     if not wanted:
         return {}
+    after_response.flush(db)  # rules of cards this worker answered moments ago
     try:
         with db.engine.connect() as conn:
             result = conn.execute(

@@ -37,6 +37,7 @@ class Config:
     workers: int = 0
     timeout: int = 30
     graceful_timeout: int = 20
+    write_delay: float = 0.2
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -62,6 +63,8 @@ class Config:
             raise ConfigError(
                 f"{PREFIX}TIMEOUT and {PREFIX}GRACEFUL_TIMEOUT must be positive seconds"
             )
+        if not 0 <= self.write_delay <= 5:
+            raise ConfigError(f"{PREFIX}WRITE_DELAY must be between 0 and 5 seconds")
         bad = [u for u in self.open_fhir_servers if not u.startswith(("http://", "https://"))]
         if bad:
             raise ConfigError(f"{PREFIX}OPEN_FHIR_SERVERS: {bad[0]!r} is not an http(s) URL")

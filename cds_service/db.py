@@ -23,13 +23,15 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # An in-memory SQLite database lives in one connection that every thread shares.
+        self.shared_connection = url in ("sqlite://", "sqlite:///:memory:")
         kwargs: dict[str, object] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False}
-            if url in ("sqlite://", "sqlite:///:memory:"):
+            if self.shared_connection:
                 kwargs["poolclass"] = StaticPool
         self.engine: Engine = create_engine(url, **kwargs)
-        if url.startswith("sqlite") and url not in ("sqlite://", "sqlite:///:memory:"):
+        if url.startswith("sqlite") and not self.shared_connection:
             event.listen(self.engine, "connect", _sqlite_wal)
 
     def create_tables(self) -> None:

@@ -66,6 +66,13 @@ def _post_fork(server: Any, worker: Any) -> None:
         db.engine.dispose(close=False)
 
 
+def _worker_exit(server: Any, worker: Any) -> None:
+    """A worker stopping normally commits the writes it still holds (after_response)."""
+    from cds_service import after_response
+
+    after_response.flush()
+
+
 def _child_exit(server: Any, worker: Any) -> None:
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
@@ -90,6 +97,7 @@ def gunicorn_options(cfg: Config, *, host: str, port: int, workers: int | None) 
         "logconfig_dict": dict_config(cfg.log_level),
         "proc_name": "her2-cds",
         "post_fork": _post_fork,
+        "worker_exit": _worker_exit,
         "child_exit": _child_exit,
     }
     if Path("/dev/shm").is_dir():  # worker heartbeats off the (maybe slow, read-only) disk

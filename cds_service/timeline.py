@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cards.timeline import timeline_page, timeline_record
-from cds_service.after_response import defer_write, paused
+from cds_service.after_response import defer_write, flush, paused
 from cds_service.db import METADATA, Database
 from cds_service.errors import BadRequest
 from engine import load_knowledge, record_json
@@ -184,8 +184,10 @@ def _write(token: str, record: PatientRecord, version: str, conn: Connection) ->
 def _stored(token: str, patient_id: str) -> str | None:
     """The page of a stored picture, drawn now; None when there is none (or it is unreadable:
     kept by a version of the service whose model differs)."""
+    db = _db()
+    flush(db)  # a picture this worker still holds (after_response: writes wait up to 0.2 s)
     try:
-        with _db().engine.connect() as conn:
+        with db.engine.connect() as conn:
             row = conn.execute(
                 select(timeline_pictures.c.record, timeline_pictures.c.knowledge_version).where(
                     timeline_pictures.c.token == token,

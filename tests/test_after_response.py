@@ -1,0 +1,159 @@
+"""Writes after the answer: a worker holds its calls' writes briefly and commits them together.
+
+Through the public surface: hook calls over HTTP (test client and a real `her2-cds serve`), the
+timeline link, and the database as another worker or replica sees it (its own connection).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from cds_service import after_response, create_app
+from cds_service.db import Database
+from tests.conftest import ROOT, hook_request, load_fixture
+from tests.pg import free_port
+
+PATH = "/cds-services/her2-next-line"
+
+
+def rows(url: str, table: str) -> int:
+    """Rows of `table` as another process sees them: a connection of its own."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def commits(app: Flask) -> list[int]:
+    counted = [0]
+    db = app.extensions["her2cds.db"]
+    assert isinstance(db, Database)
+
+    def count(_conn: Any) -> None:
+        counted[0] += 1
+
+    sa.event.listen(db.engine, "commit", count)
+    return counted
+
+
+def link_of(cards: dict[str, Any]) -> str:
+    found = re.findall(r"/timeline/[^\s\"')]+\?view=[0-9a-f]+", orjson.dumps(cards).decode())
+    assert found, "the next-line card links to the timeline view"
+    return str(found[0])
+
+
+def test_calls_answered_together_are_committed_in_one_transaction(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'held.db'}"
+    app = create_app({"database_url": url, "write_delay": 5.0})
+    client = app.test_client()
+    body = hook_request(load_fixture("her2_after_thp_progression"))
+    assert client.post(PATH, json=body).status_code == 200  # also draws the link secret
+    after_response.flush()
+    counted = commits(app)
+    for i in range(5):
+        body["hookInstance"] = f"call-{i}"
+        assert client.post(PATH, json=body).status_code == 200
+    assert counted == [0]
+    assert rows(url, "timeline_pictures") == 1  # the five are held by the worker, not yet committed
+    after_response.flush()
+    assert counted == [1]
+    assert rows(url, "timeline_pictures") == 6
+    assert rows(url, "card_rule") > 0
+
+
+def test_other_workers_see_the_writes_within_the_delay(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'delay.db'}"
+    client = create_app({"database_url": url, "write_delay": 0.1}).test_client()
+    assert client.post(PATH, json=hook_request(load_fixture("her2_ild_after_thp"))).status_code
+    deadline = time.monotonic() + 10
+    while rows(url, "timeline_pictures") == 0:
+        assert time.monotonic() < deadline, "the worker's thread never committed"
+        time.sleep(0.05)  # polling the worker's writer thread
+
+
+def test_a_link_opens_at_once_on_the_worker_that_answered(tmp_path: Path) -> None:
+    client = create_app(
+        {"database_url": f"sqlite:///{tmp_path / 'own.db'}", "write_delay": 5.0}
+    ).test_client()
+    resp = client.post(PATH, json=hook_request(load_fixture("her2_after_thp_progression")))
+    page = client.get(link_of(resp.get_json()))
+    assert page.status_code == 200 and b"<svg" in page.data
+
+
+def test_write_delay_zero_commits_at_the_end_of_each_call(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'zero.db'}"
+    app = create_app({"database_url": url, "write_delay": 0})
+    client = app.test_client()
+    assert client.post(PATH, json=hook_request(load_fixture("her2_ild_after_thp"))).status_code
+    counted = commits(app)  # after the first call, which also drew the link secret
+    for i in range(2):
+        body = hook_request(load_fixture("her2_ild_after_thp"))
+        assert client.post(PATH, json=body).status_code == 200
+        assert rows(url, "timeline_pictures") == i + 2
+    assert counted == [2]
+
+
+def test_a_bad_write_delay_is_refused() -> None:
+    from cds_service.config import ConfigError, from_env
+
+    with pytest.raises(ConfigError, match="HER2CDS_WRITE_DELAY"):
+        from_env({"HER2CDS_WRITE_DELAY": "60"})
+    assert from_env({"HER2CDS_WRITE_DELAY": "0"}).write_delay == 0
+
+
+def test_a_worker_stopped_with_sigterm_commits_what_it_holds(tmp_path: Path) -> None:
+    """`her2-cds serve`: a call answered just before SIGTERM still has its link stored."""
+    db_file = tmp_path / "serve.db"
+    port = free_port()
+    env = {
+        "HER2CDS_DATABASE_URL": f"sqlite:///{db_file}",
+        "HER2CDS_WRITE_DELAY": "5",  # far longer than the test: only the exit commits
+        "PATH": "/usr/bin:/bin",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)  # polling until the server listens
+        body = orjson.dumps(hook_request(load_fixture("her2_after_thp_progression")))
+        req = urllib.request.Request(
+            base + PATH, data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rows(f"sqlite:///{db_file}", "timeline_pictures") == 1, log.read_text()
