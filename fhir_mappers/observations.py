@@ -15,6 +15,7 @@ from engine.model import (
     ReceptorStatus,
     Specimen,
 )
+from fhir_mappers.her2 import METHOD_RANK
 from fhir_mappers.resources import (
     as_list,
     coding_codes,
@@ -217,7 +218,13 @@ def _one(
     when = _effective(obs)
     sid = ref_id(obs)
     if receptor:
-        method = next(k.receptors[receptor][c] for c in codes if c in k.receptors[receptor])
+        # An Observation coded as two methods (Synthea: HER2 interpretation 48676-1 and IHC
+        # 85319-2) is read as the most specific of them, by the rank that orders one day's
+        # results (ish > interpretation > ihc), not as whichever code a set yields first.
+        method = max(
+            (m for c, m in k.receptors[receptor].items() if c in codes),
+            key=lambda m: METHOD_RANK.get(m, 0),
+        )
         value = obs.get("valueCodeableConcept", obs.get("valueString"))
         status = _answer(value, term)
         if status is ReceptorStatus.UNKNOWN:
