@@ -55,8 +55,16 @@ _LIST_FIELDS = frozenset(
         "statusReason",
     }
 )
-# statusReason is a list on MedicationStatement (R4), single on MedicationRequest/Administration.
-_SINGLE_STATUS_REASON = frozenset({"MedicationRequest"})
+# Of those, the ones a resource type has as a single element in R4 (0..1): wrapping them would
+# make a valid resource invalid. MedicationAdministration.dosage is one object (R4 and R5),
+# unlike MedicationStatement.dosage and MedicationRequest.dosageInstruction.
+_SINGLE_FIELDS: dict[str, frozenset[str]] = {
+    "MedicationAdministration": frozenset({"dosage", "category"}),
+    "MedicationRequest": frozenset({"statusReason", "performer"}),
+    "MedicationStatement": frozenset({"category"}),
+    "Observation": frozenset({"bodySite"}),
+}
+_NO_SINGLES: frozenset[str] = frozenset()
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
@@ -93,11 +101,11 @@ def as_list(value: Any) -> list[Any]:
 
 def repair(resource: dict[str, Any]) -> dict[str, Any]:
     """Wrap single objects where R4 has arrays (the sandbox sends reasonCode/category as objects)."""
-    rtype = resource.get("resourceType")
+    singles = _SINGLE_FIELDS.get(str(resource.get("resourceType")), _NO_SINGLES)
     fixed: dict[str, Any] | None = None
     for key, value in resource.items():
         if key in _LIST_FIELDS and isinstance(value, dict):
-            if key == "statusReason" and rtype in _SINGLE_STATUS_REASON:
+            if key in singles:
                 continue
             if fixed is None:
                 fixed = dict(resource)

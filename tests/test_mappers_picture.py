@@ -146,7 +146,7 @@ def test_metastatic_specimen_outranks_primary() -> None:
 
 def test_body_site_marks_primary_specimen() -> None:
     o = obs("48676-1", "2021-06-01", "10828004")
-    o["bodySite"] = {"text": "Left breast"}  # single object: repaired into a list
+    o["bodySite"] = {"text": "Left breast"}  # a single object, as R4 has it
     rec = picture(o)
     assert rec.her2.basis is not None and rec.her2.basis.specimen is Specimen.PRIMARY
 
