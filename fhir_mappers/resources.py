@@ -6,7 +6,7 @@ for R5 shapes) without paying for the ones it does not.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -101,11 +101,13 @@ def as_list(value: Any) -> list[Any]:
 
 def repair(resource: dict[str, Any]) -> dict[str, Any]:
     """Wrap single objects where R4 has arrays (the sandbox sends reasonCode/category as objects)."""
-    singles = _SINGLE_FIELDS.get(str(resource.get("resourceType")), _NO_SINGLES)
     fixed: dict[str, Any] | None = None
-    for key, value in resource.items():
-        if key in _LIST_FIELDS and isinstance(value, dict):
-            if key in singles:
+    # Only the array fields the resource has (a C-level set intersection): most resources
+    # carry none or one, and walking every element in Python was most of collect's time.
+    for key in _LIST_FIELDS.intersection(resource):
+        value = resource[key]
+        if isinstance(value, dict):
+            if key in _SINGLE_FIELDS.get(str(resource.get("resourceType")), _NO_SINGLES):
                 continue
             if fixed is None:
                 fixed = dict(resource)
@@ -147,9 +149,14 @@ class ResourceSet:
                         self.by_type[rtype][seen] = resource
                         self._index(rtype, rid, resource)
                 return
-            self._positions[key] = len(self.by_type.get(rtype, []))
+            kept_list = self.by_type.get(rtype)
+            self._positions[key] = len(kept_list) if kept_list is not None else 0
             self._index(rtype, rid, resource)
-        self.by_type.setdefault(rtype, []).append(resource)
+        same_type = self.by_type.get(rtype)
+        if same_type is None:
+            self.by_type[rtype] = [resource]
+        else:
+            same_type.append(resource)
 
     def _index(self, rtype: str, rid: str, resource: dict[str, Any]) -> None:
         if rtype == "Medication":
@@ -168,29 +175,45 @@ def _updated(resource: dict[str, Any]) -> str:
 
 def iter_resources(data: Any) -> Iterator[dict[str, Any]]:
     """Yield the resources in a resource, a Bundle (any type), a list, or a prefetch mapping."""
+    found: list[dict[str, Any]] = []
+    _walk(data, found.append)
+    return iter(found)
+
+
+_ABSENT = object()
+
+
+def _walk(data: Any, visit: Callable[[dict[str, Any]], None]) -> None:
+    """Call `visit` on each resource, in order (recursion, not a generator per nesting level)."""
     if isinstance(data, list):
         for item in data:
-            yield from iter_resources(item)
+            _walk(item, visit)
         return
     if not isinstance(data, dict):
         return
-    if "resourceType" not in data:  # a prefetch mapping: key -> resource / Bundle / null
+    rtype = data.get("resourceType", _ABSENT)
+    if rtype is _ABSENT:  # a prefetch mapping: key -> resource / Bundle / null
         for value in data.values():
-            yield from iter_resources(value)
+            _walk(value, visit)
         return
-    if data.get("resourceType") == "Bundle":
+    if rtype == "Bundle":
         for entry in as_list(data.get("entry")):
             if isinstance(entry, dict):
-                yield from iter_resources(entry.get("resource"))
+                resource = entry.get("resource")
+                if isinstance(resource, dict):
+                    inner = resource.get("resourceType", _ABSENT)
+                    if inner is not _ABSENT and inner != "Bundle":
+                        visit(resource)  # the common case, without a call per entry
+                        continue
+                _walk(resource, visit)
         return
-    yield data
+    visit(data)
 
 
 def collect(data: Iterable[Any] | Any) -> ResourceSet:
     """Group the relevant resources of any input shape; everything else is skipped cheaply."""
     rs = ResourceSet()
-    for resource in iter_resources(data):
-        rs.add(resource)
+    _walk(data, rs.add)
     return rs
 
 
