@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import jsonschema
 import yaml
@@ -113,6 +114,60 @@ class ConditionMatch:
     site: str | None
 
 
+MEMO_SIZE = 4096
+T = TypeVar("T")
+CodingKey = tuple[tuple[str | None, str | None], ...]
+
+
+@dataclass(frozen=True)
+class CodeSets:
+    """The codes of one CodeableConcept, as `coding_codes` reads them: all, LOINC, SNOMED CT."""
+
+    codes: frozenset[str]
+    loinc: frozenset[str]
+    snomed: frozenset[str]
+
+
+def coding_key(concept: Any) -> CodingKey:
+    """(system, code) of each coding of a CodeableConcept, reduced to what the lookups read:
+    a system that is not a string is no system, a code is its text (None when empty), so equal
+    keys always give equal answers (1 and True are equal keys in Python, "1" and "True" not)."""
+    if not isinstance(concept, dict):
+        return ()
+    coding = concept.get("coding")
+    if coding is None:
+        return ()
+    if not isinstance(coding, list):
+        coding = [coding]
+    key: list[tuple[str | None, str | None]] = []
+    for c in coding:
+        if isinstance(c, dict):
+            system, code = c.get("system"), c.get("code")
+            key.append(
+                (
+                    system if isinstance(system, str) else None,
+                    code if isinstance(code, str) else (str(code) if code else None),
+                )
+            )
+    return tuple(key)
+
+
+def _code_sets(key: CodingKey) -> CodeSets:
+    codes: set[str] = set()
+    loinc: set[str] = set()
+    snomed: set[str] = set()
+    for system, code in key:
+        if not code:
+            continue
+        codes.add(code)
+        canonical = canonical_system(system)
+        if canonical == LOINC:
+            loinc.add(code)
+        elif canonical == SNOMED:
+            snomed.add(code)
+    return CodeSets(frozenset(codes), frozenset(loinc), frozenset(snomed))
+
+
 @dataclass(frozen=True)
 class Terminology:
     version: str
@@ -129,6 +184,33 @@ class Terminology:
     _text_cache: dict[str, tuple[str, ...] | None] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # Memos of lookups that depend only on these tables and on the codes they are keyed by
+    # (bounded: real records repeat a few hundred codings at most). Not init fields, so a
+    # dataclasses.replace() copy with other tables starts with empty memos of its own.
+    _code_memo: dict[tuple[tuple[str | None, str | None], ...], CodeSets] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
+    _derived: dict[str, Any] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
+
+    # -- memos -----------------------------------------------------------------------------------
+    def code_sets(self, concept: Any) -> CodeSets:
+        """The codes of a CodeableConcept: all, LOINC and SNOMED CT (memoized on the codings)."""
+        key = coding_key(concept)
+        found = self._code_memo.get(key)
+        if found is None:
+            found = _code_sets(key)
+            if len(self._code_memo) < MEMO_SIZE:
+                self._code_memo[key] = found
+        return found
+
+    def derived(self, name: str, build: Callable[[Terminology], T]) -> T:
+        """A table derived from this terminology, built once (`name` is a constant per caller)."""
+        found = self._derived.get(name)
+        if found is None:
+            found = self._derived[name] = build(self)
+        return cast(T, found)
 
     # -- medications ---------------------------------------------------------------------------
     def match_medication(self, concept: dict[str, Any] | None) -> MedicationMatch | None:
