@@ -152,6 +152,33 @@ def coding_key(concept: Any) -> CodingKey:
     return tuple(key)
 
 
+MedicationCodings = tuple[tuple[str | None, str, str | None], ...]
+_NOT_SEEN = object()
+
+
+def _medication_key(concept: dict[str, Any]) -> tuple[str | None, MedicationCodings]:
+    """What matching a medication concept reads: its text, and each coding's system (None when
+    not a string), code as text (as `str(code)` reads it) and display (None when not a string)."""
+    text = concept.get("text")
+    coding = concept.get("coding")
+    if coding is None:
+        items: list[Any] = []
+    else:
+        items = coding if isinstance(coding, list) else [coding]
+    codings: list[tuple[str | None, str, str | None]] = []
+    for c in items:
+        if isinstance(c, dict):
+            system, code, display = c.get("system"), c.get("code", ""), c.get("display")
+            codings.append(
+                (
+                    system if isinstance(system, str) else None,
+                    code if isinstance(code, str) else str(code),
+                    display if isinstance(display, str) else None,
+                )
+            )
+    return (text if isinstance(text, str) else None, tuple(codings))
+
+
 def _code_sets(key: CodingKey) -> CodeSets:
     codes: set[str] = set()
     loinc: set[str] = set()
@@ -193,6 +220,9 @@ class Terminology:
     _derived: dict[str, Any] = field(
         default_factory=dict, init=False, compare=False, hash=False, repr=False
     )
+    _medication_memo: dict[tuple[str | None, MedicationCodings], MedicationMatch | None] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     # -- memos -----------------------------------------------------------------------------------
     def code_sets(self, concept: Any) -> CodeSets:
@@ -221,13 +251,22 @@ class Terminology:
         """
         if not isinstance(concept, dict):
             return None
-        codings = [c for c in _as_list(concept.get("coding")) if isinstance(c, dict)]
+        key = _medication_key(concept)
+        found = self._medication_memo.get(key, _NOT_SEEN)
+        if found is _NOT_SEEN:
+            found = self._match_medication(*key)
+            if len(self._medication_memo) < MEMO_SIZE:
+                self._medication_memo[key] = found
+        return cast(MedicationMatch | None, found)
+
+    def _match_medication(
+        self, text: str | None, codings: MedicationCodings
+    ) -> MedicationMatch | None:
         by_code = self._match_codes(codings) if codings else None
         if by_code is not None and by_code.matched_by != "rxnorm-unverified":
             return by_code
-        texts = [concept.get("text")] + [c.get("display") for c in codings]
-        for raw in texts:
-            if isinstance(raw, str) and raw.strip():
+        for raw in (text, *(display for _, _, display in codings)):
+            if raw is not None and raw.strip():
                 found = self.match_medication_text(raw)
                 if found:
                     if by_code is not None and found == by_code.drugs:
@@ -235,14 +274,13 @@ class Terminology:
                     return MedicationMatch(found, "text")
         return by_code
 
-    def _match_codes(self, codings: list[dict[str, Any]]) -> MedicationMatch | None:
+    def _match_codes(self, codings: MedicationCodings) -> MedicationMatch | None:
         """The first table entry (in table order) any coding names: one dict lookup per coding."""
         best: tuple[int, str] | None = None
-        for c in codings:
-            system = _SYSTEM_KEYS.get(canonical_system(c.get("system")))
+        for raw_system, code, _ in codings:
+            system = _SYSTEM_KEYS.get(canonical_system(raw_system))
             if system is None:
                 continue
-            code = str(c.get("code", ""))
             hit = self._code_index.get((system, code.upper() if system == "atc" else code))
             if hit is not None and (best is None or hit[0] < best[0]):
                 best = hit
