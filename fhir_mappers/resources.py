@@ -66,6 +66,7 @@ _SINGLE_FIELDS: dict[str, frozenset[str]] = {
 }
 _NO_SINGLES: frozenset[str] = frozenset()
 
+_FROM_ISO = date.fromisoformat
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
 
@@ -73,11 +74,16 @@ def parse_date(value: Any) -> date | None:
     """FHIR date/dateTime/instant to a date (partial dates take the first day); None if invalid."""
     if not isinstance(value, str):
         return None
-    if len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit():
-        try:  # the common full-date case, without a regex
-            return date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        try:  # the common full-date case, in C: only ASCII YYYY-MM-DD passes, as int() reads it
+            return _FROM_ISO(value[:10])
         except ValueError:
             pass
+        if value[:4].isdigit():
+            try:  # the rest of the full-date case (what int() reads, such as " 1"), no regex
+                return date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+            except ValueError:
+                pass
     m = _DATE.match(value.strip())
     if not m:
         return None
