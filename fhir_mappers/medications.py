@@ -185,12 +185,18 @@ def _days(duration: Any) -> int | None:
 
 def _when(resource: dict[str, Any]) -> tuple[date | None, date | None]:
     """(start, end) of a statement or administration: R4 effective[x], R5 occurence[x]."""
-    for prefix in ("effective", "occurence", "occurrence"):
-        period = _dict(resource.get(prefix + "Period"))
-        start = parse_date(period.get("start")) or parse_date(resource.get(prefix + "DateTime"))
+    for period_key, datetime_key in _WHEN_KEYS:
+        period = resource.get(period_key)
+        if not isinstance(period, dict):
+            period = _EMPTY
+        start = parse_date(period.get("start")) or parse_date(resource.get(datetime_key))
         if start is not None:
             return start, parse_date(period.get("end"))
     return parse_date(resource.get("dateAsserted")), None
+
+
+_WHEN_KEYS = tuple((p + "Period", p + "DateTime") for p in ("effective", "occurence", "occurrence"))
+_EMPTY: dict[str, Any] = {}
 
 
 _STALE_DAYS = 365

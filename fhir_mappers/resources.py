@@ -65,6 +65,7 @@ _SINGLE_FIELDS: dict[str, frozenset[str]] = {
     "Observation": frozenset({"bodySite"}),
 }
 _NO_SINGLES: frozenset[str] = frozenset()
+_INDEXED = frozenset({"Medication", "Specimen"})  # found by reference (ResourceSet._index)
 
 _FROM_ISO = date.fromisoformat
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
@@ -157,7 +158,8 @@ class ResourceSet:
                 return
             kept_list = self.by_type.get(rtype)
             self._positions[key] = len(kept_list) if kept_list is not None else 0
-            self._index(rtype, rid, resource)
+            if rtype in _INDEXED:
+                self._index(rtype, rid, resource)
         same_type = self.by_type.get(rtype)
         if same_type is None:
             self.by_type[rtype] = [resource]

@@ -139,6 +139,10 @@ def coding_key(concept: Any) -> CodingKey:
         return ()
     if not isinstance(coding, list):
         coding = [coding]
+    elif len(coding) == 1 and type(coding[0]) is dict:  # the common case, without the loop
+        system, code = coding[0].get("system"), coding[0].get("code")
+        if type(system) is str and type(code) is str:
+            return ((system, code),)
     key: list[tuple[str | None, str | None]] = []
     for c in coding:
         if isinstance(c, dict):
