@@ -104,6 +104,8 @@ def _match_drugs(
     match = term.match_medication(concept) if concept else None
     if match is not None:
         return concept, match.drugs
+    if _reference(res) is None:  # no Medication, so no ingredients (most unmatched resources)
+        return concept, ()
     drugs: list[str] = []
     for item in ingredient_concepts(referenced_medication(res, rs)):
         found = term.match_medication(item)

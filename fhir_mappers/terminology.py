@@ -165,6 +165,17 @@ def _medication_key(concept: dict[str, Any]) -> tuple[str | None, MedicationCodi
     not a string), code as text (as `str(code)` reads it) and display (None when not a string)."""
     text = concept.get("text")
     coding = concept.get("coding")
+    if type(coding) is list and len(coding) == 1 and type(coding[0]) is dict:
+        # the common case (one coding, all strings) without the general loop
+        one = coding[0]
+        system, code, display = one.get("system"), one.get("code", ""), one.get("display")
+        if (
+            type(system) is str
+            and type(code) is str
+            and (display is None or type(display) is str)
+            and (text is None or type(text) is str)
+        ):
+            return (text, ((system, code, display),))
     if coding is None:
         items: list[Any] = []
     else:
