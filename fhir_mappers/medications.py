@@ -189,16 +189,18 @@ def _when(resource: dict[str, Any]) -> tuple[date | None, date | None]:
     """(start, end) of a statement or administration: R4 effective[x], R5 occurence[x]."""
     for period_key, datetime_key in _WHEN_KEYS:
         period = resource.get(period_key)
-        if not isinstance(period, dict):
-            period = _EMPTY
-        start = parse_date(period.get("start")) or parse_date(resource.get(datetime_key))
-        if start is not None:
-            return start, parse_date(period.get("end"))
+        if isinstance(period, dict):
+            start = parse_date(period.get("start")) or parse_date(resource.get(datetime_key))
+            if start is not None:
+                return start, parse_date(period.get("end"))
+        else:  # no period: the dateTime, and no end
+            start = parse_date(resource.get(datetime_key))
+            if start is not None:
+                return start, None
     return parse_date(resource.get("dateAsserted")), None
 
 
 _WHEN_KEYS = tuple((p + "Period", p + "DateTime") for p in ("effective", "occurence", "occurrence"))
-_EMPTY: dict[str, Any] = {}
 
 
 _STALE_DAYS = 365
@@ -357,11 +359,13 @@ def _points(
                 "read as a past course, not current therapy; confirm with the patient",
             )
         )
-    progressed = _stopped_for_progression(res, term, k)
+    # Most resources carry neither element: skip the two readers (they would find nothing).
+    has_extension = "extension" in res
+    progressed = (has_extension or "statusReason" in res) and _stopped_for_progression(res, term, k)
     if progressed and progressions is not None:
         explicit_end = _explicit_end(res)
         progressions.append(ProgressionEvent(explicit_end or start, sid, "stopped for no response"))
-    intent = _intent(res, term, k)
+    intent = _intent(res, term, k) if has_extension else None
     end = None if ongoing else end
     for drug in drugs:
         out.append(_Point(drug, start, end, sid, intent, progressed))

@@ -140,6 +140,9 @@ class ResourceSet:
         if not isinstance(rtype, str) or rtype not in RELEVANT_TYPES:
             return
         resource = repair(resource)
+        same_type = self.by_type.get(rtype)
+        if same_type is None:
+            same_type = self.by_type[rtype] = []
         rid = resource.get("id")
         if isinstance(rid, str) and rid:
             # The same resource often arrives twice (prefetch and a search, or two prefetch
@@ -147,24 +150,19 @@ class ResourceSet:
             key = (rtype, rid)
             seen = self._positions.get(key)
             if seen is not None:
-                kept = self.by_type[rtype][seen]
+                kept = same_type[seen]
                 if kept != resource:
                     self.issues.append(
                         DataIssue(f"{rtype}/{rid}", "sent twice with different content")
                     )
                     if _updated(resource) > _updated(kept):
-                        self.by_type[rtype][seen] = resource
+                        same_type[seen] = resource
                         self._index(rtype, rid, resource)
                 return
-            kept_list = self.by_type.get(rtype)
-            self._positions[key] = len(kept_list) if kept_list is not None else 0
+            self._positions[key] = len(same_type)
             if rtype in _INDEXED:
                 self._index(rtype, rid, resource)
-        same_type = self.by_type.get(rtype)
-        if same_type is None:
-            self.by_type[rtype] = [resource]
-        else:
-            same_type.append(resource)
+        same_type.append(resource)
 
     def _index(self, rtype: str, rid: str, resource: dict[str, Any]) -> None:
         if rtype == "Medication":
