@@ -16,11 +16,12 @@ from engine.model import ReceptorAssessment, ReceptorResult, ReceptorStatus, Spe
 _DEFINITIVE = (ReceptorStatus.POSITIVE, ReceptorStatus.NEGATIVE)
 # On the same day, an ISH result is more specific than an interpretation, which is more
 # specific than an IHC score, which is more specific than a diagnosis on the problem list.
-_METHOD_RANK = {"ish": 3, "interpretation": 2, "ihc": 1, "condition": 0}
+# The same rank reads an Observation coded as two methods (observations.py).
+METHOD_RANK = {"ish": 3, "interpretation": 2, "ihc": 1, "condition": 0}
 
 
 def _key(r: ReceptorResult) -> tuple[date, int, str]:
-    return (r.date or date.min, _METHOD_RANK.get(r.method, 0), r.source_id)
+    return (r.date or date.min, METHOD_RANK.get(r.method, 0), r.source_id)
 
 
 def assess_receptor(results: list[ReceptorResult]) -> ReceptorAssessment:

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.knowledge import Knowledge
 from engine.model import DataIssue, Exposure, ProgressionEvent
 from fhir_mappers.resources import (
     ResourceSet,
     as_list,
-    coding_codes,
     parse_date,
     ref_id,
     validate,
 )
-from fhir_mappers.terminology import SNOMED, MedicationMatch, Terminology
+from fhir_mappers.terminology import MedicationMatch, Terminology
 
 _SKIP_STATUS = {
     "MedicationStatement": {"entered-in-error", "not-taken", "intended", "draft"},
@@ -33,11 +32,15 @@ _MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministrat
 
 
 def _reference(resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The Reference to a Medication (R4 medicationReference, R5 medication.reference), as sent:
+    read only, never copied."""
     med = resource.get("medication")
-    if isinstance(med, dict) and isinstance(med.get("reference"), dict):
-        return dict(med["reference"])
+    if isinstance(med, dict):
+        ref = med.get("reference")
+        if isinstance(ref, dict):
+            return ref
     ref = resource.get("medicationReference")
-    return dict(ref) if isinstance(ref, dict) else None
+    return ref if isinstance(ref, dict) else None
 
 
 def referenced_medication(resource: dict[str, Any], rs: ResourceSet) -> dict[str, Any] | None:
@@ -57,15 +60,21 @@ def referenced_medication(resource: dict[str, Any], rs: ResourceSet) -> dict[str
 
 
 def medication_concept(resource: dict[str, Any], rs: ResourceSet) -> dict[str, Any] | None:
-    """The CodeableConcept naming the drug: R4 codeable concept or reference, or R5 shape."""
-    if isinstance(resource.get("medicationCodeableConcept"), dict):
-        return dict(resource["medicationCodeableConcept"])
+    """The CodeableConcept naming the drug: R4 codeable concept or reference, or R5 shape
+    (the resource's own object, read only)."""
+    concept = resource.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        return concept
     med = resource.get("medication")
-    if isinstance(med, dict) and isinstance(med.get("concept"), dict):
-        return dict(med["concept"])
+    if isinstance(med, dict):
+        concept = med.get("concept")
+        if isinstance(concept, dict):
+            return concept
     found = referenced_medication(resource, rs)
-    if found and isinstance(found.get("code"), dict):
-        return dict(found["code"])
+    if found:
+        code = found.get("code")
+        if isinstance(code, dict):
+            return code
     ref = _reference(resource)
     if ref and isinstance(ref.get("display"), str):
         return {"text": ref["display"]}
@@ -95,6 +104,8 @@ def _match_drugs(
     match = term.match_medication(concept) if concept else None
     if match is not None:
         return concept, match.drugs
+    if _reference(res) is None:  # no Medication, so no ingredients (most unmatched resources)
+        return concept, ()
     drugs: list[str] = []
     for item in ingredient_concepts(referenced_medication(res, rs)):
         found = term.match_medication(item)
@@ -111,14 +122,35 @@ def match_resource(
     return term.match_medication(medication_concept(resource, rs))
 
 
-def _intent(resource: dict[str, Any], term: Terminology) -> str | None:
-    spec = term.observations["intent_extensions"]
+@dataclass(frozen=True)
+class _Codes:
+    """The extension URLs and codes the medication mappers read, built once per terminology."""
+
+    intent_urls: tuple[Any, ...]
+    curative: frozenset[str]
+    palliative: frozenset[str]
+    no_response: frozenset[str]
+    termination_urls: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, term: Terminology) -> _Codes:
+        spec = term.observations["intent_extensions"]
+        return cls(
+            intent_urls=tuple(spec["urls"]),
+            curative=frozenset(spec["curative"]),
+            palliative=frozenset(spec["palliative"]),
+            no_response=frozenset(term.observations.get("no_response_reason_snomed", [])),
+            termination_urls=tuple(term.observations.get("termination_reason_extensions", [])),
+        )
+
+
+def _intent(resource: dict[str, Any], term: Terminology, k: _Codes) -> str | None:
     for ext in as_list(resource.get("extension")):
-        if isinstance(ext, dict) and ext.get("url") in spec["urls"]:
-            codes = set(coding_codes(ext.get("valueCodeableConcept")))
-            if codes & set(spec["curative"]):
+        if isinstance(ext, dict) and ext.get("url") in k.intent_urls:
+            codes = term.code_sets(ext.get("valueCodeableConcept")).codes
+            if codes & k.curative:
                 return "curative"
-            if codes & set(spec["palliative"]):
+            if codes & k.palliative:
                 return "palliative"
     return None
 
@@ -155,12 +187,20 @@ def _days(duration: Any) -> int | None:
 
 def _when(resource: dict[str, Any]) -> tuple[date | None, date | None]:
     """(start, end) of a statement or administration: R4 effective[x], R5 occurence[x]."""
-    for prefix in ("effective", "occurence", "occurrence"):
-        period = _dict(resource.get(prefix + "Period"))
-        start = parse_date(period.get("start")) or parse_date(resource.get(prefix + "DateTime"))
-        if start is not None:
-            return start, parse_date(period.get("end"))
+    for period_key, datetime_key in _WHEN_KEYS:
+        period = resource.get(period_key)
+        if isinstance(period, dict):
+            start = parse_date(period.get("start")) or parse_date(resource.get(datetime_key))
+            if start is not None:
+                return start, parse_date(period.get("end"))
+        else:  # no period: the dateTime, and no end
+            start = parse_date(resource.get(datetime_key))
+            if start is not None:
+                return start, None
     return parse_date(resource.get("dateAsserted")), None
+
+
+_WHEN_KEYS = tuple((p + "Period", p + "DateTime") for p in ("effective", "occurence", "occurrence"))
 
 
 _STALE_DAYS = 365
@@ -223,24 +263,23 @@ def _period(
     return start, end, ongoing, stale
 
 
-def _stopped_for_progression(resource: dict[str, Any], term: Terminology) -> bool:
-    codes = set(term.observations.get("no_response_reason_snomed", []))
+def _stopped_for_progression(resource: dict[str, Any], term: Terminology, k: _Codes) -> bool:
     for reason in as_list(resource.get("statusReason")):
-        if set(coding_codes(reason, SNOMED)) & codes:
+        if term.code_sets(reason).snomed & k.no_response:
             return True
-    urls = term.observations.get("termination_reason_extensions", [])
     for ext in as_list(resource.get("extension")):
         if (
             isinstance(ext, dict)
-            and ext.get("url") in urls
-            and set(coding_codes(ext.get("valueCodeableConcept"), SNOMED)) & codes
+            and ext.get("url") in k.termination_urls
+            and term.code_sets(ext.get("valueCodeableConcept")).snomed & k.no_response
         ):
             return True
     return False
 
 
-@dataclass(frozen=True)
-class _Point:
+class _Point(NamedTuple):
+    """One drug of one resource (a tuple: a frozen dataclass cost a microsecond per point)."""
+
     drug: str
     start: date
     end: date | None
@@ -268,12 +307,13 @@ def exposures(
     """
     default_days = int(knowledge.param("lines", "default_exposure_days"))
     merge_gap = int(knowledge.param("lines", "course_merge_gap_days"))
+    k = term.derived("medications.codes", _Codes.of)
     points: list[_Point] = []
     for rtype in _MED_TYPES:
         for res in rs.of(rtype):
             try:
-                points.extend(
-                    _points(res, rs, term, knowledge, as_of, default_days, issues, progressions)
+                _points(
+                    res, rs, term, k, knowledge, as_of, default_days, issues, progressions, points
                 )
             except (AttributeError, TypeError, ValueError, KeyError) as exc:
                 issues.append(DataIssue(ref_id(res), f"medication could not be read: {exc}"))
@@ -284,30 +324,33 @@ def _points(
     res: dict[str, Any],
     rs: ResourceSet,
     term: Terminology,
+    k: _Codes,
     knowledge: Knowledge,
     as_of: date,
     default_days: int,
     issues: list[DataIssue],
     progressions: list[ProgressionEvent] | None,
-) -> list[_Point]:
+    out: list[_Point],
+) -> None:
+    """Append the resource's points (one per anticancer drug it names) to `out`."""
     rtype = str(res.get("resourceType"))
     if res.get("status") in _SKIP_STATUS[rtype]:
-        return []
+        return
     if rtype == "MedicationRequest" and res.get("intent") in ("proposal", "plan"):
-        return []
+        return
     concept, named = _match_drugs(res, rs, term)
     if concept is None:
         issues.append(DataIssue(ref_id(res), _unnamed(res)))
-        return []
+        return
     drugs = [d for d in named if knowledge.drug(d) is not None]
     if not drugs:
-        return []
+        return
     validate(res, issues)
     start, end, ongoing, stale = _period(res, default_days, as_of)
     sid = ref_id(res)
     if start is None:
         issues.append(DataIssue(sid, "medication has no usable date"))
-        return []
+        return
     if stale:
         issues.append(
             DataIssue(
@@ -316,14 +359,16 @@ def _points(
                 "read as a past course, not current therapy; confirm with the patient",
             )
         )
-    progressed = _stopped_for_progression(res, term)
+    # Most resources carry neither element: skip the two readers (they would find nothing).
+    has_extension = "extension" in res
+    progressed = (has_extension or "statusReason" in res) and _stopped_for_progression(res, term, k)
     if progressed and progressions is not None:
         explicit_end = _explicit_end(res)
         progressions.append(ProgressionEvent(explicit_end or start, sid, "stopped for no response"))
-    intent = _intent(res, term)
-    return [
-        _Point(drug, start, None if ongoing else end, sid, intent, progressed) for drug in drugs
-    ]
+    intent = _intent(res, term, k) if has_extension else None
+    end = None if ongoing else end
+    for drug in drugs:
+        out.append(_Point(drug, start, end, sid, intent, progressed))
 
 
 def _unnamed(res: dict[str, Any]) -> str:

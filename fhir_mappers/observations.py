@@ -15,15 +15,15 @@ from engine.model import (
     ReceptorStatus,
     Specimen,
 )
+from fhir_mappers.her2 import METHOD_RANK
 from fhir_mappers.resources import (
     as_list,
-    coding_codes,
     concept_text,
     parse_date,
     ref_id,
     validate,
 )
-from fhir_mappers.terminology import LOINC, SNOMED, Terminology
+from fhir_mappers.terminology import MEMO_SIZE, CodeSets, CodingKey, Terminology, coding_key
 
 _EXCLUDED_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
 _NON_TOKEN = re.compile(r"[^a-z0-9+.]+")
@@ -53,22 +53,19 @@ def _effective(obs: dict[str, Any]) -> date | None:
     )
 
 
-def _answer(value: Any, term: Terminology) -> ReceptorStatus:
+def _answer(value: Any, term: Terminology, k: _Codes) -> ReceptorStatus:
     """Read a coded (or string) receptor answer as positive / negative / equivocal / unknown."""
-    answers = term.observations["answers"]
     if isinstance(value, dict):
-        snomed = set(coding_codes(value, SNOMED))
-        loinc = set(coding_codes(value, LOINC))
-        for status in ("positive", "equivocal", "negative"):
-            spec = answers[status]
-            if snomed & set(spec.get("snomed", [])) or loinc & set(spec.get("loinc", [])):
-                return ReceptorStatus(status)
+        sets = term.code_sets(value)
+        for status, snomed, loinc in k.answer_codes:
+            if sets.snomed & snomed or sets.loinc & loinc:
+                return status
         text = concept_text(value)
     elif isinstance(value, str):
         text = value
     else:
         return ReceptorStatus.UNKNOWN
-    return _answer_text(text, answers)
+    return _answer_text(text, k.answer_phrases)
 
 
 def _words(text: str) -> str:
@@ -76,17 +73,17 @@ def _words(text: str) -> str:
     return " " + _END_DOT.sub(" ", t).strip() + " "
 
 
-def _answer_text(text: str, answers: dict[str, Any]) -> ReceptorStatus:
+def _answer_text(text: str, phrases: tuple[tuple[str, tuple[str, ...]], ...]) -> ReceptorStatus:
     """A free-text answer ("Positive (3+)", "not amplified"), read as whole words.
 
     Negative phrases are consumed first, so "not amplified" is not also read as "amplified".
     A text naming two different statuses ("2+ equivocal, ISH positive") is not guessed.
+    `phrases`: per status, its phrases as words, longest first (`_Codes.answer_phrases`).
     """
     norm = _words(text)
     found: set[str] = set()
-    for status in ("negative", "equivocal", "positive"):
-        for phrase in sorted(answers[status].get("text", []), key=len, reverse=True):
-            p = _words(phrase)
+    for status, words in phrases:
+        for p in words:
             if p in norm:
                 found.add(status)
                 norm = norm.replace(p, " ")
@@ -121,6 +118,19 @@ def _specimen(
 
 
 @dataclass(frozen=True)
+class _Kind:
+    """What an Observation's code says it is (one per distinct coding, not per resource)."""
+
+    receptor: str | None
+    method: str
+    lvef: bool
+    metastasis: bool
+    stage: bool
+    status: bool
+    relevant: bool
+
+
+@dataclass(frozen=True)
 class _Codes:
     """The observation code sets, built once per call (not once per resource)."""
 
@@ -136,6 +146,42 @@ class _Codes:
     progression_snomed: frozenset[str]
     relevant: frozenset[str]
     distant_metastasis_snomed: frozenset[str]
+    answer_codes: tuple[tuple[ReceptorStatus, frozenset[str], frozenset[str]], ...]
+    answer_phrases: tuple[tuple[str, tuple[str, ...]], ...]
+    kinds: dict[CodingKey, _Kind] = field(default_factory=dict, compare=False, hash=False)
+
+    def kind(self, concept: Any, term: Terminology) -> _Kind:
+        """What an Observation.code says, memoized on its codings (bounded)."""
+        key = coding_key(concept)
+        found = self.kinds.get(key)
+        if found is None:
+            found = self._classify(term.code_sets(concept))
+            if len(self.kinds) < MEMO_SIZE:
+                self.kinds[key] = found
+        return found
+
+    def _classify(self, sets: CodeSets) -> _Kind:
+        codes = sets.loinc
+        receptor = next((r for r in ("her2", "er", "pr") if codes & self.receptors[r].keys()), None)
+        method = ""
+        if receptor is not None:
+            # An Observation coded as two methods (Synthea: HER2 interpretation 48676-1 and IHC
+            # 85319-2) is read as the most specific of them, by the rank that orders one day's
+            # results (ish > interpretation > ihc), not as whichever code a set yields first.
+            method = max(
+                (m for c, m in self.receptors[receptor].items() if c in codes),
+                key=lambda m: METHOD_RANK.get(m, 0),
+            )
+        snomed_m = bool(sets.snomed & self.distant_metastasis_snomed)
+        return _Kind(
+            receptor=receptor,
+            method=method,
+            lvef=bool(codes & self.lvef),
+            metastasis=bool(codes & self.distant_metastasis) or snomed_m,
+            stage=bool(codes & self.stage_group),
+            status=bool(codes & self.disease_status),
+            relevant=bool(codes & self.relevant) or snomed_m,
+        )
 
     @classmethod
     def of(cls, term: Terminology) -> _Codes:
@@ -148,7 +194,26 @@ class _Codes:
         }
         m_snomed = frozenset(spec.get("distant_metastasis_snomed", []))
         relevant = frozenset().union(*groups.values(), *(set(v) for v in receptors.values()))
+        answers = term.observations["answers"]
         return cls(
+            answer_codes=tuple(
+                (
+                    ReceptorStatus(status),
+                    frozenset(answers[status].get("snomed", [])),
+                    frozenset(answers[status].get("loinc", [])),
+                )
+                for status in ("positive", "equivocal", "negative")
+            ),
+            answer_phrases=tuple(
+                (
+                    status,
+                    tuple(
+                        _words(phrase)
+                        for phrase in sorted(answers[status].get("text", []), key=len, reverse=True)
+                    ),
+                )
+                for status in ("negative", "equivocal", "positive")
+            ),
             receptors=receptors,
             m1_snomed=frozenset(mets["m1_snomed"]),
             m1_text=frozenset(mets["m1_text"]),
@@ -159,7 +224,10 @@ class _Codes:
             ),
             relevant=relevant,
             distant_metastasis_snomed=m_snomed,
-            **groups,
+            lvef=groups["lvef"],
+            distant_metastasis=groups["distant_metastasis"],
+            stage_group=groups["stage_group"],
+            disease_status=groups["disease_status"],
         )
 
 
@@ -171,10 +239,11 @@ def observation_facts(
 ) -> ObservationFacts:
     """Read every relevant Observation; a malformed one is reported, never raised."""
     out = ObservationFacts()
-    codes = _Codes.of(term)
+    codes = term.derived("observations.codes", _Codes.of)
+    specimens = specimens or {}
     for obs in observations:
         try:
-            _one(obs, term, codes, issues, out, specimens or {})
+            _one(obs, term, codes, issues, out, specimens)
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
             issues.append(DataIssue(ref_id(obs), f"observation could not be read: {exc}"))
     return out
@@ -187,7 +256,7 @@ def _lvef_components(
     return [
         c
         for c in as_list(obs.get("component"))
-        if isinstance(c, dict) and term.loinc_codes(c.get("code")) & lvef_codes
+        if isinstance(c, dict) and term.code_sets(c.get("code")).loinc & lvef_codes
     ]
 
 
@@ -199,27 +268,20 @@ def _one(
     out: ObservationFacts,
     specimens: dict[str, dict[str, Any]],
 ) -> None:
-    codes = term.loinc_codes(obs.get("code"))
     if obs.get("status") in _EXCLUDED_STATUS:
         return
-    components = (
-        _lvef_components(obs, k.lvef, term) if "component" in obs and not codes & k.lvef else []
-    )
-    snomed_m = bool(set(coding_codes(obs.get("code"), SNOMED)) & k.distant_metastasis_snomed)
-    if not codes & k.relevant and not components and not snomed_m:
+    kind = k.kind(obs.get("code"), term)
+    components = _lvef_components(obs, k.lvef, term) if "component" in obs and not kind.lvef else []
+    if not kind.relevant and not components:
         return
-    receptor = next((r for r in ("her2", "er", "pr") if codes & k.receptors[r].keys()), None)
-    is_lvef = bool(codes & k.lvef)
-    is_m = bool(codes & k.distant_metastasis) or snomed_m
-    is_stage = bool(codes & k.stage_group)
-    is_status = bool(codes & k.disease_status)
+    receptor = kind.receptor
     validate(obs, issues)
-    when = _effective(obs)
+    when = parse_date(obs.get("effectiveDateTime")) or _effective(obs)  # the common case first
     sid = ref_id(obs)
     if receptor:
-        method = next(k.receptors[receptor][c] for c in codes if c in k.receptors[receptor])
+        method = kind.method
         value = obs.get("valueCodeableConcept", obs.get("valueString"))
-        status = _answer(value, term)
+        status = _answer(value, term, k)
         if status is ReceptorStatus.UNKNOWN:
             issues.append(DataIssue(sid, f"{receptor.upper()} result has no readable value"))
             return
@@ -235,8 +297,8 @@ def _one(
                 specimen=_specimen(obs, specimens, term.observations["specimen_sites"]),
             )
         )
-    elif is_lvef or components:
-        for holder in [obs] if is_lvef else components:
+    elif kind.lvef or components:
+        for holder in [obs] if kind.lvef else components:
             q = holder.get("valueQuantity")
             val = q.get("value") if isinstance(q, dict) else None
             if not isinstance(val, (int, float)) or isinstance(val, bool) or when is None:
@@ -252,24 +314,24 @@ def _one(
                 issues.append(DataIssue(sid, f"LVEF {val} {unit} is not a plausible percentage"))
                 continue
             out.lvef.append(Measurement(value, "%", when, sid))
-    elif is_m or is_stage:
+    elif kind.metastasis or kind.stage:
         value = obs.get("valueCodeableConcept")
-        codes_v = set(coding_codes(value))
+        codes_v = term.code_sets(value).codes
         text = concept_text(value).lower().strip()
         lowered = {c.lower() for c in codes_v}
         m1 = bool(codes_v & k.m1_snomed or text in k.m1_text or lowered & k.m1_text)
         iv = bool(
             codes_v & k.stage_iv_snomed or text in k.stage_iv_text or lowered & k.stage_iv_text
         )
-        if (is_m and m1) or (is_stage and iv):
+        if (kind.metastasis and m1) or (kind.stage and iv):
             if when is None:
                 issues.append(DataIssue(sid, "distant metastasis / stage IV has no date"))
             out.metastatic.append((when, sid))
         elif codes_v or text:
             out.non_metastatic.append(sid)
-    elif is_status:
+    elif kind.status:
         value = obs.get("valueCodeableConcept")
-        if set(coding_codes(value, SNOMED)) & k.progression_snomed:
+        if term.code_sets(value).snomed & k.progression_snomed:
             if when is None:
                 issues.append(DataIssue(sid, "progression has no date"))
                 return

@@ -39,8 +39,10 @@ def _split_setting(
     """(early, metastatic): before the metastatic date, or with curative intent, is early."""
     if metastatic_since is None:
         return exps, []
-    early = [e for e in exps if e.intent == "curative" or e.start < metastatic_since]
-    metastatic = [e for e in exps if e not in early]
+    early: list[Exposure] = []
+    metastatic: list[Exposure] = []
+    for e in exps:  # one pass (`e not in early` compared every pair of exposures)
+        (early if e.intent == "curative" or e.start < metastatic_since else metastatic).append(e)
     return early, metastatic
 
 

@@ -6,7 +6,7 @@ for R5 shapes) without paying for the ones it does not.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -55,9 +55,19 @@ _LIST_FIELDS = frozenset(
         "statusReason",
     }
 )
-# statusReason is a list on MedicationStatement (R4), single on MedicationRequest/Administration.
-_SINGLE_STATUS_REASON = frozenset({"MedicationRequest"})
+# Of those, the ones a resource type has as a single element in R4 (0..1): wrapping them would
+# make a valid resource invalid. MedicationAdministration.dosage is one object (R4 and R5),
+# unlike MedicationStatement.dosage and MedicationRequest.dosageInstruction.
+_SINGLE_FIELDS: dict[str, frozenset[str]] = {
+    "MedicationAdministration": frozenset({"dosage", "category"}),
+    "MedicationRequest": frozenset({"statusReason", "performer"}),
+    "MedicationStatement": frozenset({"category"}),
+    "Observation": frozenset({"bodySite"}),
+}
+_NO_SINGLES: frozenset[str] = frozenset()
+_INDEXED = frozenset({"Medication", "Specimen"})  # found by reference (ResourceSet._index)
 
+_FROM_ISO = date.fromisoformat
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
 
@@ -65,11 +75,16 @@ def parse_date(value: Any) -> date | None:
     """FHIR date/dateTime/instant to a date (partial dates take the first day); None if invalid."""
     if not isinstance(value, str):
         return None
-    if len(value) >= 10 and value[4] == "-" and value[7] == "-" and value[:4].isdigit():
-        try:  # the common full-date case, without a regex
-            return date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        try:  # the common full-date case, in C: only ASCII YYYY-MM-DD passes, as int() reads it
+            return _FROM_ISO(value[:10])
         except ValueError:
             pass
+        if value[:4].isdigit():
+            try:  # the rest of the full-date case (what int() reads, such as " 1"), no regex
+                return date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+            except ValueError:
+                pass
     m = _DATE.match(value.strip())
     if not m:
         return None
@@ -93,11 +108,13 @@ def as_list(value: Any) -> list[Any]:
 
 def repair(resource: dict[str, Any]) -> dict[str, Any]:
     """Wrap single objects where R4 has arrays (the sandbox sends reasonCode/category as objects)."""
-    rtype = resource.get("resourceType")
     fixed: dict[str, Any] | None = None
-    for key, value in resource.items():
-        if key in _LIST_FIELDS and isinstance(value, dict):
-            if key == "statusReason" and rtype in _SINGLE_STATUS_REASON:
+    # Only the array fields the resource has (a C-level set intersection): most resources
+    # carry none or one, and walking every element in Python was most of collect's time.
+    for key in _LIST_FIELDS.intersection(resource):
+        value = resource[key]
+        if isinstance(value, dict):
+            if key in _SINGLE_FIELDS.get(str(resource.get("resourceType")), _NO_SINGLES):
                 continue
             if fixed is None:
                 fixed = dict(resource)
@@ -123,6 +140,9 @@ class ResourceSet:
         if not isinstance(rtype, str) or rtype not in RELEVANT_TYPES:
             return
         resource = repair(resource)
+        same_type = self.by_type.get(rtype)
+        if same_type is None:
+            same_type = self.by_type[rtype] = []
         rid = resource.get("id")
         if isinstance(rid, str) and rid:
             # The same resource often arrives twice (prefetch and a search, or two prefetch
@@ -130,18 +150,19 @@ class ResourceSet:
             key = (rtype, rid)
             seen = self._positions.get(key)
             if seen is not None:
-                kept = self.by_type[rtype][seen]
+                kept = same_type[seen]
                 if kept != resource:
                     self.issues.append(
                         DataIssue(f"{rtype}/{rid}", "sent twice with different content")
                     )
                     if _updated(resource) > _updated(kept):
-                        self.by_type[rtype][seen] = resource
+                        same_type[seen] = resource
                         self._index(rtype, rid, resource)
                 return
-            self._positions[key] = len(self.by_type.get(rtype, []))
-            self._index(rtype, rid, resource)
-        self.by_type.setdefault(rtype, []).append(resource)
+            self._positions[key] = len(same_type)
+            if rtype in _INDEXED:
+                self._index(rtype, rid, resource)
+        same_type.append(resource)
 
     def _index(self, rtype: str, rid: str, resource: dict[str, Any]) -> None:
         if rtype == "Medication":
@@ -160,29 +181,45 @@ def _updated(resource: dict[str, Any]) -> str:
 
 def iter_resources(data: Any) -> Iterator[dict[str, Any]]:
     """Yield the resources in a resource, a Bundle (any type), a list, or a prefetch mapping."""
+    found: list[dict[str, Any]] = []
+    _walk(data, found.append)
+    return iter(found)
+
+
+_ABSENT = object()
+
+
+def _walk(data: Any, visit: Callable[[dict[str, Any]], None]) -> None:
+    """Call `visit` on each resource, in order (recursion, not a generator per nesting level)."""
     if isinstance(data, list):
         for item in data:
-            yield from iter_resources(item)
+            _walk(item, visit)
         return
     if not isinstance(data, dict):
         return
-    if "resourceType" not in data:  # a prefetch mapping: key -> resource / Bundle / null
+    rtype = data.get("resourceType", _ABSENT)
+    if rtype is _ABSENT:  # a prefetch mapping: key -> resource / Bundle / null
         for value in data.values():
-            yield from iter_resources(value)
+            _walk(value, visit)
         return
-    if data.get("resourceType") == "Bundle":
+    if rtype == "Bundle":
         for entry in as_list(data.get("entry")):
             if isinstance(entry, dict):
-                yield from iter_resources(entry.get("resource"))
+                resource = entry.get("resource")
+                if isinstance(resource, dict):
+                    inner = resource.get("resourceType", _ABSENT)
+                    if inner is not _ABSENT and inner != "Bundle":
+                        visit(resource)  # the common case, without a call per entry
+                        continue
+                _walk(resource, visit)
         return
-    yield data
+    visit(data)
 
 
 def collect(data: Iterable[Any] | Any) -> ResourceSet:
     """Group the relevant resources of any input shape; everything else is skipped cheaply."""
     rs = ResourceSet()
-    for resource in iter_resources(data):
-        rs.add(resource)
+    _walk(data, rs.add)
     return rs
 
 

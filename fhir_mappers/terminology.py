@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import jsonschema
 import yaml
@@ -113,6 +114,102 @@ class ConditionMatch:
     site: str | None
 
 
+MEMO_SIZE = 4096
+T = TypeVar("T")
+CodingKey = tuple[tuple[str | None, str | None], ...]
+
+
+@dataclass(frozen=True)
+class CodeSets:
+    """The codes of one CodeableConcept, as `coding_codes` reads them: all, LOINC, SNOMED CT."""
+
+    codes: frozenset[str]
+    loinc: frozenset[str]
+    snomed: frozenset[str]
+
+
+def coding_key(concept: Any) -> CodingKey:
+    """(system, code) of each coding of a CodeableConcept, reduced to what the lookups read:
+    a system that is not a string is no system, a code is its text (None when empty), so equal
+    keys always give equal answers (1 and True are equal keys in Python, "1" and "True" not)."""
+    if not isinstance(concept, dict):
+        return ()
+    coding = concept.get("coding")
+    if coding is None:
+        return ()
+    if not isinstance(coding, list):
+        coding = [coding]
+    elif len(coding) == 1 and type(coding[0]) is dict:  # the common case, without the loop
+        system, code = coding[0].get("system"), coding[0].get("code")
+        if type(system) is str and type(code) is str:
+            return ((system, code),)
+    key: list[tuple[str | None, str | None]] = []
+    for c in coding:
+        if isinstance(c, dict):
+            system, code = c.get("system"), c.get("code")
+            key.append(
+                (
+                    system if isinstance(system, str) else None,
+                    code if isinstance(code, str) else (str(code) if code else None),
+                )
+            )
+    return tuple(key)
+
+
+MedicationCodings = tuple[tuple[str | None, str, str | None], ...]
+_NOT_SEEN = object()
+
+
+def _medication_key(concept: dict[str, Any]) -> tuple[str | None, MedicationCodings]:
+    """What matching a medication concept reads: its text, and each coding's system (None when
+    not a string), code as text (as `str(code)` reads it) and display (None when not a string)."""
+    text = concept.get("text")
+    coding = concept.get("coding")
+    if type(coding) is list and len(coding) == 1 and type(coding[0]) is dict:
+        # the common case (one coding, all strings) without the general loop
+        one = coding[0]
+        system, code, display = one.get("system"), one.get("code", ""), one.get("display")
+        if (
+            type(system) is str
+            and type(code) is str
+            and (display is None or type(display) is str)
+            and (text is None or type(text) is str)
+        ):
+            return (text, ((system, code, display),))
+    if coding is None:
+        items: list[Any] = []
+    else:
+        items = coding if isinstance(coding, list) else [coding]
+    codings: list[tuple[str | None, str, str | None]] = []
+    for c in items:
+        if isinstance(c, dict):
+            system, code, display = c.get("system"), c.get("code", ""), c.get("display")
+            codings.append(
+                (
+                    system if isinstance(system, str) else None,
+                    code if isinstance(code, str) else str(code),
+                    display if isinstance(display, str) else None,
+                )
+            )
+    return (text if isinstance(text, str) else None, tuple(codings))
+
+
+def _code_sets(key: CodingKey) -> CodeSets:
+    codes: set[str] = set()
+    loinc: set[str] = set()
+    snomed: set[str] = set()
+    for system, code in key:
+        if not code:
+            continue
+        codes.add(code)
+        canonical = canonical_system(system)
+        if canonical == LOINC:
+            loinc.add(code)
+        elif canonical == SNOMED:
+            snomed.add(code)
+    return CodeSets(frozenset(codes), frozenset(loinc), frozenset(snomed))
+
+
 @dataclass(frozen=True)
 class Terminology:
     version: str
@@ -129,6 +226,36 @@ class Terminology:
     _text_cache: dict[str, tuple[str, ...] | None] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # Memos of lookups that depend only on these tables and on the codes they are keyed by
+    # (bounded: real records repeat a few hundred codings at most). Not init fields, so a
+    # dataclasses.replace() copy with other tables starts with empty memos of its own.
+    _code_memo: dict[tuple[tuple[str | None, str | None], ...], CodeSets] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
+    _derived: dict[str, Any] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
+    _medication_memo: dict[tuple[str | None, MedicationCodings], MedicationMatch | None] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
+
+    # -- memos -----------------------------------------------------------------------------------
+    def code_sets(self, concept: Any) -> CodeSets:
+        """The codes of a CodeableConcept: all, LOINC and SNOMED CT (memoized on the codings)."""
+        key = coding_key(concept)
+        found = self._code_memo.get(key)
+        if found is None:
+            found = _code_sets(key)
+            if len(self._code_memo) < MEMO_SIZE:
+                self._code_memo[key] = found
+        return found
+
+    def derived(self, name: str, build: Callable[[Terminology], T]) -> T:
+        """A table derived from this terminology, built once (`name` is a constant per caller)."""
+        found = self._derived.get(name)
+        if found is None:
+            found = self._derived[name] = build(self)
+        return cast(T, found)
 
     # -- medications ---------------------------------------------------------------------------
     def match_medication(self, concept: dict[str, Any] | None) -> MedicationMatch | None:
@@ -139,13 +266,22 @@ class Terminology:
         """
         if not isinstance(concept, dict):
             return None
-        codings = [c for c in _as_list(concept.get("coding")) if isinstance(c, dict)]
+        key = _medication_key(concept)
+        found = self._medication_memo.get(key, _NOT_SEEN)
+        if found is _NOT_SEEN:
+            found = self._match_medication(*key)
+            if len(self._medication_memo) < MEMO_SIZE:
+                self._medication_memo[key] = found
+        return cast(MedicationMatch | None, found)
+
+    def _match_medication(
+        self, text: str | None, codings: MedicationCodings
+    ) -> MedicationMatch | None:
         by_code = self._match_codes(codings) if codings else None
         if by_code is not None and by_code.matched_by != "rxnorm-unverified":
             return by_code
-        texts = [concept.get("text")] + [c.get("display") for c in codings]
-        for raw in texts:
-            if isinstance(raw, str) and raw.strip():
+        for raw in (text, *(display for _, _, display in codings)):
+            if raw is not None and raw.strip():
                 found = self.match_medication_text(raw)
                 if found:
                     if by_code is not None and found == by_code.drugs:
@@ -153,14 +289,13 @@ class Terminology:
                     return MedicationMatch(found, "text")
         return by_code
 
-    def _match_codes(self, codings: list[dict[str, Any]]) -> MedicationMatch | None:
+    def _match_codes(self, codings: MedicationCodings) -> MedicationMatch | None:
         """The first table entry (in table order) any coding names: one dict lookup per coding."""
         best: tuple[int, str] | None = None
-        for c in codings:
-            system = _SYSTEM_KEYS.get(canonical_system(c.get("system")))
+        for raw_system, code, _ in codings:
+            system = _SYSTEM_KEYS.get(canonical_system(raw_system))
             if system is None:
                 continue
-            code = str(c.get("code", ""))
             hit = self._code_index.get((system, code.upper() if system == "atc" else code))
             if hit is not None and (best is None or hit[0] < best[0]):
                 best = hit

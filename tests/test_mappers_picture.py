@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,9 +146,64 @@ def test_metastatic_specimen_outranks_primary() -> None:
 
 def test_body_site_marks_primary_specimen() -> None:
     o = obs("48676-1", "2021-06-01", "10828004")
-    o["bodySite"] = {"text": "Left breast"}  # single object: repaired into a list
+    o["bodySite"] = {"text": "Left breast"}  # a single object, as R4 has it
     rec = picture(o)
     assert rec.her2.basis is not None and rec.her2.basis.specimen is Specimen.PRIMARY
+
+
+def _two_method_her2(first: str, second: str) -> dict[str, Any]:
+    """A HER2 Observation coded as two methods at once, as Synthea writes them."""
+    o = obs(first, "2021-06-01", "10828004", rid="twice")
+    o["code"]["coding"].append({"system": LOINC, "code": second})
+    return o
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "method"),
+    [
+        ("48676-1", "85319-2", "interpretation"),  # the Synthea HER2 record's Observation
+        ("85319-2", "48676-1", "interpretation"),
+        ("85319-2", "85318-4", "ish"),
+        ("85318-4", "85319-2", "ish"),
+        ("18474-7", "85318-4", "ish"),
+        ("85319-2", "18474-7", "interpretation"),
+    ],
+)
+def test_two_method_codes_read_as_the_most_specific_method(
+    first: str, second: str, method: str
+) -> None:
+    rec = picture(_two_method_her2(first, second))
+    assert rec.her2.basis is not None and rec.her2.basis.method == method
+
+
+_METHOD_PROBE = """
+import sys
+from datetime import date
+from fhir_mappers import build_record
+from tests import builders as b
+o = b.observation("48676-1", when="2021-06-01", value_code="10828004", rid="twice")
+o["code"]["coding"].append({"system": b.LOINC, "code": "85319-2"})
+rec = build_record(b.bundle(b.patient(), o), as_of=date(2024, 6, 1))
+print(rec.her2.basis.method if rec.her2.basis else None)
+"""
+
+
+def test_receptor_method_does_not_depend_on_the_hash_seed() -> None:
+    """Set iteration order of the codes changes with PYTHONHASHSEED; the method must not."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    methods = {
+        subprocess.run(
+            [sys.executable, "-c", _METHOD_PROBE],
+            env={**env, "PYTHONHASHSEED": str(seed)},
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in range(6)
+    }
+    assert methods == {"interpretation"}
 
 
 def test_her2_without_readable_value_is_a_data_issue() -> None:
