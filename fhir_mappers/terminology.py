@@ -223,12 +223,12 @@ class Terminology:
     _code_index: dict[tuple[str, str], tuple[int, str]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
-    _text_cache: dict[str, tuple[str, ...] | None] = field(
-        default_factory=dict, compare=False, hash=False, repr=False
-    )
     # Memos of lookups that depend only on these tables and on the codes they are keyed by
     # (bounded: real records repeat a few hundred codings at most). Not init fields, so a
     # dataclasses.replace() copy with other tables starts with empty memos of its own.
+    _text_cache: dict[str, tuple[str, ...] | None] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
     _code_memo: dict[tuple[tuple[str | None, str | None], ...], CodeSets] = field(
         default_factory=dict, init=False, compare=False, hash=False, repr=False
     )

@@ -200,6 +200,18 @@ def test_a_terminology_with_other_tables_starts_with_empty_memos() -> None:
     assert drugs(record(administration(coding, "2021-01-01"), terminology=term)) == ["trastuzumab"]
 
 
+def test_a_terminology_with_other_tables_starts_with_an_empty_text_cache() -> None:
+    """The same for a medication known only by its text (the text match is cached too)."""
+    term = load_terminology()
+    coding = {"system": "urn:local:pharmacy", "code": "X-17"}  # unknown code: read by text
+    given = administration(coding, "2021-01-01", text="Trastuzumab 420 mg IV")
+    assert drugs(record(given, terminology=term)) == ["trastuzumab"]
+    without = dataclasses.replace(
+        term, medications=tuple(m for m in term.medications if m.drugs != ("trastuzumab",))
+    )
+    assert drugs(record(given, terminology=without)) == []
+
+
 def test_the_memos_stay_bounded() -> None:
     term = dataclasses.replace(load_terminology())
     many = [her2_obs(f"{i}-0", "2021-01-01", POSITIVE, f"o{i}") for i in range(MEMO_SIZE + 50)] + [
