@@ -194,6 +194,19 @@ def test_smart_launch_parameters_do_not_get_in_the_way(client: FlaskClient) -> N
     assert resp.status_code == 200
 
 
+def test_without_a_public_base_url_links_follow_each_request_host(client: FlaskClient) -> None:
+    s = scenarios()["after_thp_tdxd"]
+    for host, scheme in (("cds.example.test:8443", "https"), ("other.example.test", "http")):
+        body = hook_request(s.bundle, patient_id=s.patient_id)
+        cards = client.post(
+            "/cds-services/her2-next-line", json=body, base_url=f"{scheme}://{host}"
+        ).get_json()["cards"]
+        urls = [
+            link["url"] for c in cards for link in c.get("links", []) if link["type"] == "smart"
+        ]
+        assert urls and urls[0].startswith(f"{scheme}://{host}/timeline/thp-prog?view=")
+
+
 def test_links_use_the_public_base_url_behind_a_proxy(tmp_path: Path) -> None:
     from cds_service import create_app
 
