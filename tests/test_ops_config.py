@@ -106,3 +106,31 @@ def test_serve_warns_about_a_misspelt_variable() -> None:
     assert proc.returncode == 2
     assert "HER2CDS_JURISDICTON is not a setting" in proc.stderr
     assert "HER2CDS_PORT" in proc.stderr
+
+
+def test_gunicorn_builds_no_access_line_that_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's JSON line is the access log: gunicorn's own stays off and costs nothing, but
+    an operator who turns `gunicorn.access` up to INFO still gets it."""
+    import logging
+
+    from gunicorn.config import Config as GunicornConfig
+
+    opts = gunicorn_options(Config(), host="127.0.0.1", port=9000, workers=1)
+    gcfg = GunicornConfig()
+    for key, value in opts.items():
+        gcfg.set(key, value)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        logger = opts["logger_class"](gcfg)  # applies the service's logging dict config
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    built: list[int] = []
+    monkeypatch.setattr(logger, "atoms", lambda *a: built.append(1) or {})
+    logger.access(None, None, {}, None)
+    assert built == []
+    logger.access_log.setLevel(logging.INFO)
+    logger.access_log.addHandler(logging.NullHandler())
+    logger.access(None, None, {}, None)
+    assert built == [1]
