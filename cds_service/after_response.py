@@ -99,25 +99,29 @@ def _commit(db: Database, writes: Batch) -> None:
 
 
 class _Writer:
-    """The writes a worker holds, and the thread that commits them (started in the worker
-    that first holds one: a forked child starts its own and drops what its parent held)."""
+    """The writes a worker holds, and the thread that commits them (started in the process
+    that first holds one). A forked child starts afresh: new locks (the parent's thread may
+    have held one at the fork), nothing held (the parent commits its own), no thread yet."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self._cond = threading.Condition()
         self._committing = threading.Lock()  # a reader's flush waits for a commit under way
         self._held: dict[int, tuple[Database, Batch]] = {}
         self._count = 0
         self._oldest = 0.0
         self._delay = 0.0
-        self._pid = 0
+        self._thread: threading.Thread | None = None
 
     def hold(self, db: Database, writes: Batch, delay: float) -> None:
         with self._cond:
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._held.clear()
-                self._count = 0
-                threading.Thread(target=self._loop, name="her2cds-writer", daemon=True).start()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="her2cds-writer", daemon=True
+                )
+                self._thread.start()
             first = not self._held
             if first:
                 self._oldest = time.monotonic()
@@ -158,6 +162,7 @@ class _Writer:
 
 _WRITER = _Writer()
 atexit.register(flush)  # a worker that exits normally commits what it holds
+os.register_at_fork(after_in_child=_WRITER.reset)
 
 
 def _run(jobs: list[Job], delay: float = 0.0) -> None:

@@ -157,3 +157,33 @@ def test_a_worker_stopped_with_sigterm_commits_what_it_holds(tmp_path: Path) -> 
             proc.kill()
             proc.wait()
     assert rows(f"sqlite:///{db_file}", "timeline_pictures") == 1, log.read_text()
+
+
+def test_a_forked_child_neither_commits_nor_waits_for_its_parents_writes(tmp_path: Path) -> None:
+    """gunicorn forks workers from a master; a child must start with nothing held and with
+    locks of its own, whatever the parent's writer thread was doing at the fork."""
+    import os
+
+    url = f"sqlite:///{tmp_path / 'fork.db'}"
+    client = create_app({"database_url": url, "write_delay": 5.0}).test_client()
+    assert client.post(PATH, json=hook_request(load_fixture("her2_ild_after_thp"))).status_code
+    after_response.flush()
+    assert client.post(PATH, json=hook_request(load_fixture("her2_ild_after_thp"))).status_code
+    with after_response._WRITER._committing:  # as if its thread were committing right now
+        pid = os.fork()
+    if pid == 0:  # the child: flush must return at once and commit nothing of the parent's
+        try:
+            after_response.flush()
+            os._exit(0 if rows(url, "timeline_pictures") == 1 else 3)
+        except BaseException:
+            os._exit(4)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the child's flush hung on its parent's lock")
+        time.sleep(0.05)  # polling the child
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    after_response.flush()
+    assert rows(url, "timeline_pictures") == 2  # the parent still commits its own
