@@ -276,7 +276,7 @@ def _one(
         return
     receptor = kind.receptor
     validate(obs, issues)
-    when = parse_date(obs.get("effectiveDateTime")) or _effective(obs)  # the common case first
+    when = _effective(obs)
     sid = ref_id(obs)
     if receptor:
         method = kind.method

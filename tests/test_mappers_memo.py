@@ -12,9 +12,13 @@ import dataclasses
 from datetime import date
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from engine.model import PatientRecord, ReceptorStatus
 from fhir_mappers import build_record, load_terminology
-from fhir_mappers.terminology import MEMO_SIZE, Terminology
+from fhir_mappers.resources import coding_codes
+from fhir_mappers.terminology import LOINC, MEMO_SIZE, Terminology
 from tests import builders as b
 from tests.builders import RXNORM, SNOMED
 
@@ -231,3 +235,39 @@ def test_the_memos_stay_bounded() -> None:
         ).her2.status
         is ReceptorStatus.NEGATIVE
     )
+
+
+# -- the memoized code reader reads codes exactly as coding_codes does -------------------------
+
+_SYSTEMS = st.one_of(
+    st.none(),
+    st.integers(),
+    st.sampled_from([LOINC, SNOMED, "http://snomed.info/sct/", "urn:oid:2.16.840.1.113883.6.1"]),
+    st.text(max_size=8),
+)
+_CODES = st.one_of(
+    st.none(), st.integers(), st.booleans(), st.sampled_from(["", "0"]), st.text(max_size=6)
+)
+_CODING = st.one_of(
+    st.fixed_dictionaries({}, optional={"system": _SYSTEMS, "code": _CODES}),
+    st.text(max_size=3),
+    st.none(),
+)
+_CONCEPT = st.one_of(
+    st.none(),
+    st.text(max_size=3),
+    st.fixed_dictionaries(
+        {}, optional={"coding": st.one_of(st.lists(_CODING, max_size=4), _CODING)}
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(concept=_CONCEPT)
+def test_code_sets_agree_with_coding_codes(concept: Any) -> None:
+    """Observation and medication readers use the memo; Conditions use coding_codes: a concept
+    must give the same codes either way, for any shape an EHR may send."""
+    sets = load_terminology().code_sets(concept)
+    assert sets.codes == set(coding_codes(concept))
+    assert sets.loinc == set(coding_codes(concept, LOINC))
+    assert sets.snomed == set(coding_codes(concept, SNOMED))
