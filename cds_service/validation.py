@@ -14,6 +14,7 @@ import orjson
 from flask import request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from cds_service.errors import BadRequest
 
@@ -90,11 +91,26 @@ def _first_error(validator: Draft202012Validator, data: Any) -> ValidationError 
 
 
 def read_body() -> bytes:
-    """The request body, within MAX_CONTENT_LENGTH also when it comes chunked (no
-    Content-Length), where Werkzeug stops at the limit without saying so."""
-    raw = request.get_data(cache=False)
+    """The request body, within MAX_CONTENT_LENGTH.
+
+    With a Content-Length (held to the limit before any view runs) the body is read straight
+    from the server's input stream, which ends at that length (PEP 3333): Werkzeug's limited
+    stream would read it in 64 KB pieces and copy it twice (a tenth of the request path's own
+    time on a small hook call, and two copies of an 11 MB body). A body that ends early (the
+    client went away) is a 400, not a truncated JSON. A chunked body (no Content-Length) goes
+    through Werkzeug, which stops at the limit without saying so: reading one byte more
+    raises RequestEntityTooLarge (413)."""
+    length = request.content_length
     limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
+    if length is not None:
+        if limit is not None and length > limit:
+            raise RequestEntityTooLarge()
+        raw: bytes = request.environ["wsgi.input"].read(length) if length else b""
+        if len(raw) != length:
+            raise BadRequest(f"the request body ended after {len(raw)} of {length} bytes")
+        return raw
+    raw = request.get_data(cache=False)
+    if limit is not None and len(raw) >= limit:
         request.stream.read(1)  # past the limit: raises RequestEntityTooLarge (413)
     return raw
 

@@ -415,3 +415,52 @@ def test_413_and_preflight_over_a_real_http_server(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+def test_a_body_shorter_than_its_content_length_is_400_over_a_real_http_server(
+    tmp_path: Path,
+) -> None:
+    """The body is read straight from the server's stream up to Content-Length: a client
+    that stops sending early gets a 400 that says so, not a parse of half a request; the
+    whole body, sent slowly in pieces, is read in full."""
+    import socket
+    import threading
+    import time
+
+    from werkzeug.serving import make_server
+
+    app = create_app({"database_url": f"sqlite:///{tmp_path / 'db'}"})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    body = orjson.dumps(valid())
+    head = (
+        f"POST {PV} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    def exchange(pieces: list[bytes], cut: bool) -> tuple[int, Any]:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+            sock.sendall(head)
+            for piece in pieces:
+                sock.sendall(piece)
+                time.sleep(0.02)
+            if cut:
+                sock.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        status_line, _, rest = answer.partition(b"\r\n")
+        return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+    try:
+        status, outcome = exchange([body[:100]], cut=True)
+        assert status == 400
+        assert_operation_outcome(outcome)
+        assert f"ended after 100 of {len(body)} bytes" in outcome["issue"][0]["diagnostics"]
+        status, answer = exchange([body[:100], body[100:1000], body[1000:]], cut=False)
+        assert status == 200
+        assert "cards" in answer
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
