@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -114,12 +115,29 @@ def _cors(response: Response, cfg: Config) -> Response:
     return response
 
 
+class ServiceFlask(Flask):
+    """Flask, remembering per function what `ensure_sync` decided: Flask asks it of every
+    before/after-request function on every request (eight here), and each time inspect works
+    out again whether the function is a coroutine function. The functions are this app's own
+    views, hooks and error handlers: a fixed, small set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
+
+
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the service. `config` is a Config, a dict of overrides, or None (environment)."""
     from cds_service.auth import init_auth
 
     cfg = config.validate() if isinstance(config, Config) else from_env(**(config or {}))
-    app = Flask(__name__)
+    app = ServiceFlask(__name__)
     app.config["HER2CDS"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     warm_up()

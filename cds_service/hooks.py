@@ -56,15 +56,16 @@ def call_service(service_id: str) -> Response:
     patient_id = str(context["patientId"])
     instance = str(body["hookInstance"])
     if service.hook == "patient-view":
+        token = timeline.view_token(instance)  # names the picture the card's link opens
         with checked_after_response():
             result = pipeline.patient_view(
                 data,
                 instance=instance,
                 patient_id=patient_id,
                 jurisdiction=cfg.jurisdiction,
-                timeline_url=timeline.link_for(patient_id, instance),
+                timeline_url=timeline.link_for(patient_id, token),
             )
-        timeline.remember(result.assessment.record, instance)
+        timeline.remember(result.assessment.record, token)
         metrics.cards_emitted(service.id, body, result.cards)
         return json_response({"cards": result.cards})
     with checked_after_response():

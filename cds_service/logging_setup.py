@@ -122,5 +122,8 @@ def init_app(app: Flask, cfg: Config) -> None:
             pid = hook.get("patientId")
             fields["patient"] = patient_hash(pid, salt) if pid else None
         level = logging.WARNING if response.status_code >= 500 else logging.INFO
-        log.log(level, "request", extra=fields)
+        if log.isEnabledFor(level):  # what log.log does, without looking up the caller's frame
+            log.handle(
+                log.makeRecord(log.name, level, __file__, 0, "request", (), None, extra=fields)
+            )
         return response

@@ -100,6 +100,23 @@ def _label(value: object, limit: int = 64) -> str:
     return text[:limit]
 
 
+_CHILDREN_MAX = 10_000
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, kept per process: labels() takes a lock and builds the label
+    tuple on every call (a few per hook call). Label values are bounded (see above); the cap
+    is a backstop, past it children are looked up each time as before."""
+    key = (metric, values)
+    child = _children.get(key)
+    if child is None:
+        child = metric.labels(*values)
+        if len(_children) < _CHILDREN_MAX:
+            _children[key] = child
+    return child
+
+
 # --- what other modules call -------------------------------------------------------------
 
 
@@ -120,7 +137,7 @@ def cards_emitted(service: str, body: Mapping[str, Any], cards: list[dict[str, A
     kept: list[tuple[str, str, str]] = []
     for card in cards:
         kind, rule = card_rule(card)
-        CARDS.labels(_label(service), kind, rule).inc()
+        _child(CARDS, _label(service), kind, rule).inc()
         rules.append(rule)
         kept.append((str(card.get("uuid") or ""), kind, rule))
     if has_request_context():
@@ -231,12 +248,12 @@ def init_app(app: Flask) -> None:
         start = g.pop("her2cds_metrics_t0", None)
         endpoint, service = request_labels()
         status = str(response.status_code)
-        REQUESTS.labels(endpoint, service, status).inc()
+        _child(REQUESTS, endpoint, service, status).inc()
         failure = g.get("her2cds_auth_failure")  # set by cds_service.auth on a refusal
         if failure:
             auth_failure(str(failure))
         if start is not None:
-            LATENCY.labels(endpoint, service, status).observe(time.perf_counter() - start)
+            _child(LATENCY, endpoint, service, status).observe(time.perf_counter() - start)
         return response
 
 

@@ -150,12 +150,13 @@ def _host_url(scheme: str, host: str) -> str:
     return get_current_url(scheme, host).rstrip("/")
 
 
-def link_for(patient_id: str, instance: str) -> str:
-    """The absolute URL of the timeline view for this hook call (call inside a request)."""
-    return f"{_base_url()}/timeline/{quote(patient_id, safe='')}?view={view_token(instance)}"
+def link_for(patient_id: str, token: str) -> str:
+    """The absolute URL of the timeline view of a hook call, named by its `view_token` (call
+    inside a request)."""
+    return f"{_base_url()}/timeline/{quote(patient_id, safe='')}?view={token}"
 
 
-def remember(record: PatientRecord, instance: str) -> None:
+def remember(record: PatientRecord, token: str) -> None:
     """Keep the picture a hook call's page is drawn from, for the card's timeline link.
 
     Stored after the response is sent (the link is clicked seconds later at the earliest), in
@@ -163,7 +164,7 @@ def remember(record: PatientRecord, instance: str) -> None:
     'not available'."""
     defer_write(
         _db(),
-        partial(_write, view_token(instance), record, load_knowledge().version),
+        partial(_write, token, record, load_knowledge().version),
         "timeline picture",
     )
 
