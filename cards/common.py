@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import date
 from typing import Any
+
+import orjson
 
 from engine.model import Coding, Evidence, TherapyLine
 
@@ -75,7 +76,7 @@ def smart_link(url: str, patient_id: str) -> dict[str, Any]:
         "label": "Therapy timeline (lines, progression, ILD, LVEF)",
         "url": url,
         "type": "smart",
-        "appContext": json.dumps({"patient": f"Patient/{patient_id}"}, separators=(",", ":")),
+        "appContext": orjson.dumps({"patient": f"Patient/{patient_id}"}).decode(),
     }
 
 

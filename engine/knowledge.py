@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,20 @@ class Knowledge:
 
     def drug(self, drug_id: str) -> DrugInfo | None:
         return self.drugs.get(drug_id)
+
+    def family(self, drug_id: str) -> str:
+        """The drug's family (drugs.yaml: taxanes are interchangeable), else the drug itself."""
+        info = self.drugs.get(drug_id)
+        return info.family if info and info.family else drug_id
+
+    @cached_property
+    def regimen_families(self) -> dict[str, frozenset[str]]:
+        """The families of the drugs each named regimen needs, in regimens.yaml order
+        (computed once: a record's lines are matched against every regimen)."""
+        return {
+            rid: frozenset(self.family(d) for d in rule.regimen.drugs)
+            for rid, rule in self.regimens.items()
+        }
 
     def is_her2_directed(self, drug_id: str) -> bool:
         info = self.drugs.get(drug_id)

@@ -44,11 +44,6 @@ class _Building:
         return max(e.end for e in self.exposures if e.end is not None)
 
 
-def _family(drug: str, knowledge: Knowledge) -> str:
-    info = knowledge.drug(drug)
-    return info.family if info and info.family else drug
-
-
 def _why_new(
     exp: Exposure,
     line: _Building,
@@ -62,8 +57,8 @@ def _why_new(
         return f"restart after {(exp.start - last_end).days} days without therapy"
     rules = load_line_rules()
     window = knowledge.param("lines", "regimen_window_days")
-    families = {_family(d, knowledge) for d in line.drugs}
-    same_drug = exp.drug in line.drugs or _family(exp.drug, knowledge) in families
+    families = {knowledge.family(d) for d in line.drugs}
+    same_drug = exp.drug in line.drugs or knowledge.family(exp.drug) in families
     progressed = [p for p in progressions if line.start < p.date <= exp.start]
     if progressed and exp.drug not in line.drugs:
         # After documented progression any change is a new line, even a substitution.
@@ -84,12 +79,11 @@ def _why_new(
 
 def regimen_for(drugs: set[str], knowledge: Knowledge) -> tuple[str | None, str]:
     """The named regimen a set of drugs matches (taxanes interchangeable), else a plain name."""
-    families = {_family(d, knowledge) for d in drugs}
+    families = {knowledge.family(d) for d in drugs}
     best: tuple[int, str, str] | None = None
-    for rid, rule in knowledge.regimens.items():
-        needed = {_family(d, knowledge) for d in rule.regimen.drugs}
+    for rid, needed in knowledge.regimen_families.items():
         if needed <= families and (best is None or len(needed) > best[0]):
-            best = (len(needed), rid, rule.regimen.name)
+            best = (len(needed), rid, knowledge.regimens[rid].regimen.name)
     if best is not None and best[0] == len(families):
         return best[1], best[2]
     return None, " + ".join(sorted(drugs))
