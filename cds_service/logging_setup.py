@@ -16,6 +16,7 @@ import logging
 import secrets
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -62,6 +63,7 @@ def dict_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=1024)  # a chart is opened again and again: one HMAC per patient and salt
 def patient_hash(patient_id: str, salt: str) -> str:
     """A stable pseudonym for a patient id: the first 16 hex digits of HMAC-SHA256(salt, id)."""
     digest = hmac.new(salt.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
