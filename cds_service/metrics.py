@@ -34,7 +34,7 @@ from prometheus_client import (
 )
 
 from cds_service import card_rules
-from cds_service.after_response import defer_write
+from cds_service.after_response import defer, defer_write
 from cds_service.db import Database
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -137,9 +137,9 @@ def cards_emitted(service: str, body: Mapping[str, Any], cards: list[dict[str, A
     kept: list[tuple[str, str, str]] = []
     for card in cards:
         kind, rule = card_rule(card)
-        _child(CARDS, _label(service), kind, rule).inc()
         rules.append(rule)
         kept.append((str(card.get("uuid") or ""), kind, rule))
+    defer(partial(_count_cards, _label(service), kept))  # after the answer (now, outside one)
     if has_request_context():
         db = current_app.extensions.get("her2cds.db")
         if isinstance(db, Database):
@@ -151,6 +151,11 @@ def cards_emitted(service: str, body: Mapping[str, Any], cards: list[dict[str, A
             "rules": sorted(set(rules)),
             "cards": len(cards),
         }
+
+
+def _count_cards(service: str, cards: list[tuple[str, str, str]]) -> None:
+    for _, kind, rule in cards:
+        _child(CARDS, service, kind, rule).inc()
 
 
 def fhir_call(outcome: str, seconds: float) -> None:
@@ -246,15 +251,24 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _observe(response: Response) -> Response:
         start = g.pop("her2cds_metrics_t0", None)
-        endpoint, service = request_labels()
-        status = str(response.status_code)
-        _child(REQUESTS, endpoint, service, status).inc()
+        seconds = time.perf_counter() - start if start is not None else None
         failure = g.get("her2cds_auth_failure")  # set by cds_service.auth on a refusal
-        if failure:
-            auth_failure(str(failure))
-        if start is not None:
-            _child(LATENCY, endpoint, service, status).observe(time.perf_counter() - start)
+        endpoint, service = request_labels()
+        # Counted once the answer is sent (WSGI close), like the request's log line.
+        response.call_on_close(
+            partial(_count_request, endpoint, service, str(response.status_code), seconds, failure)
+        )
         return response
+
+
+def _count_request(
+    endpoint: str, service: str, status: str, seconds: float | None, failure: object
+) -> None:
+    _child(REQUESTS, endpoint, service, status).inc()
+    if failure:
+        auth_failure(str(failure))
+    if seconds is not None:
+        _child(LATENCY, endpoint, service, status).observe(seconds)
 
 
 def nonconforming(resource_type: str, count: int = 1) -> None:

@@ -337,18 +337,25 @@ def test_metrics_sum_every_worker_in_multiprocess_mode(tmp_path: Path, operator_
             if len(worker_pids) >= 2:
                 break
         assert len(worker_pids) == 2, "both workers should have answered"
-        status, text = served.call("GET", "/metrics")
-        assert status == 200
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.name == "her2cds_requests_total" and s.labels == {
-                    "endpoint": "hooks.call_service",
-                    "service": "her2-next-line",
-                    "status": "200",
-                }:
-                    total += s.value
-        assert total == sent  # every worker's requests, whichever worker answered the scrape
+
+        def scraped() -> float:
+            status, text = served.call("GET", "/metrics")
+            assert status == 200
+            total = 0.0
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    if s.name == "her2cds_requests_total" and s.labels == {
+                        "endpoint": "hooks.call_service",
+                        "service": "her2-next-line",
+                        "status": "200",
+                    }:
+                        total += s.value
+            return total
+
+        # Every worker's requests, whichever worker answers the scrape. A call is counted once
+        # its answer is sent (WSGI close), a moment after the client has it: hence the wait.
+        assert _wait_for(lambda: scraped() == sent, 10)
+        assert scraped() == sent
         if operator_dir:
             assert not (prom_dir / "counter_1.db").exists()
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from cds_service import create_app
 from cds_service.logging_setup import REQUEST_LOGGER, JsonFormatter, patient_hash
@@ -135,3 +136,31 @@ def test_auth_refusal_and_client_are_logged_never_the_token(
     assert missing["authFailure"] and missing["authFailure"] != replayed["authFailure"]
     assert token not in log_lines.getvalue()
     assert token.split(".")[2] not in log_lines.getvalue()
+
+
+def test_the_line_and_the_metrics_are_written_once_the_answer_is_sent(
+    salted_app: Flask, log_lines: io.StringIO
+) -> None:
+    """The clinician waits for the cards, not for the log: the request line and the request's
+    metrics come when the server closes the response (WSGI close), after sending it."""
+    from prometheus_client import REGISTRY
+
+    def answered() -> float:
+        labels = {"endpoint": "hooks.call_service", "service": "her2-next-line", "status": "200"}
+        return REGISTRY.get_sample_value("her2cds_requests_total", labels) or 0.0
+
+    body = hook_request(load_fixture("her2_ild_after_thp"))
+    before = answered()
+    # Werkzeug's own client (not the suite's closing one) leaves the response open, as a
+    # server does until it has sent it.
+    client = FlaskClient(salted_app, salted_app.response_class)
+    resp = client.post("/cds-services/her2-next-line", json=body)
+    assert resp.status_code == 200
+    assert resp.get_json()["cards"]
+    assert lines(log_lines) == []
+    assert answered() == before
+    resp.close()
+    (line,) = lines(log_lines)
+    assert line["hookInstance"] == body["hookInstance"] and line["status"] == 200
+    assert line["patient"] == patient_hash(body["context"]["patientId"], SALT)
+    assert answered() == before + 1
