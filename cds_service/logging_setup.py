@@ -20,7 +20,7 @@ from functools import lru_cache, partial
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 
 from cds_service.config import Config
 
@@ -70,14 +70,14 @@ def patient_hash(patient_id: str, salt: str) -> str:
     return digest[:16]
 
 
-def loggable_path(limit: int = 200) -> str:
+def loggable_path(req: Request, limit: int = 200) -> str:
     """The request's route with only public parts filled in (the service id): a path argument
     such as /timeline/<patient_id> is never logged as such. Unmatched paths as sent, cut."""
-    rule = request.url_rule
+    rule = req.url_rule
     if rule is None:
-        return request.path[:limit]
+        return req.path[:limit]
     path = rule.rule
-    service_id = (request.view_args or {}).get("service_id")
+    service_id = (req.view_args or {}).get("service_id")
     if isinstance(service_id, str):  # service ids are public (discovery)
         path = path.replace("<service_id>", service_id[:100])
     return path
@@ -94,49 +94,60 @@ def init_app(app: Flask, cfg: Config) -> None:
 
     @app.after_request
     def _log_request(response: Response) -> Response:
-        from cds_service.metrics import request_labels
-
         start = g.pop("her2cds_log_t0", None)
-        endpoint, service = request_labels()
-        fields: dict[str, Any] = {
-            "event": "request",
-            "method": request.method,
-            "path": loggable_path(),
-            "endpoint": endpoint,
-            "service": service or None,
-            "status": response.status_code,
-            "latency_ms": round((time.perf_counter() - start) * 1000, 2) if start else None,
-        }
-        request_id = request.headers.get("X-Request-Id")
-        if request_id:  # set by the proxy (deploy/nginx): joins its access line to this one
-            fields["requestId"] = request_id[:64]
-        failure = g.get("her2cds_auth_failure")
-        if failure:
-            fields["authFailure"] = str(failure)[:64]
-        client = g.get("her2cds_client")
-        if client is not None and getattr(client, "iss", None):
-            fields["client"] = str(client.iss)[:200]  # the issuer, never the token
-        hook = g.pop("her2cds_hook", None)
-        patient_id = None
-        if isinstance(hook, dict):
-            fields["hookInstance"] = hook["hookInstance"]
-            fields["rules"] = hook["rules"]
-            fields["cards"] = hook["cards"]
-            fields["patient"] = None
-            patient_id = hook.get("patientId") or None
-        level = logging.WARNING if response.status_code >= 500 else logging.INFO
+        latency_ms = round((time.perf_counter() - start) * 1000, 2) if start else None
+        status = response.status_code
+        level = logging.WARNING if status >= 500 else logging.INFO
         if log.isEnabledFor(level):
             # Written once the answer is sent (WSGI close, as after_response does): making,
             # formatting and writing the line was about 7% of a small hook call's time in the
-            # worker (py-spy), and the clinician waits for the answer, not for the log.
-            response.call_on_close(partial(_emit, log, level, fields, patient_id, salt))
+            # worker (py-spy), and the clinician waits for the answer, not for the log. What
+            # lives only in the request context (g) is taken now; the rest is read from the
+            # request object, which outlives it.
+            noted = (
+                g.get("her2cds_auth_failure"),
+                g.get("her2cds_client"),
+                g.pop("her2cds_hook", None),
+            )
+            req: Request = request._get_current_object()  # type: ignore[attr-defined]
+            response.call_on_close(partial(_emit, log, level, req, status, latency_ms, noted, salt))
         return response
 
 
 def _emit(
-    log: logging.Logger, level: int, fields: dict[str, Any], patient_id: str | None, salt: str
+    log: logging.Logger,
+    level: int,
+    req: Request,
+    status: int,
+    latency_ms: float | None,
+    noted: tuple[Any, Any, Any],
+    salt: str,
 ) -> None:
     """The request line: what log.log does, without looking up the caller's frame."""
-    if patient_id:
-        fields["patient"] = patient_hash(patient_id, salt)
+    from cds_service.metrics import request_labels
+
+    failure, client, hook = noted
+    endpoint, service = request_labels(req)
+    fields: dict[str, Any] = {
+        "event": "request",
+        "method": req.method,
+        "path": loggable_path(req),
+        "endpoint": endpoint,
+        "service": service or None,
+        "status": status,
+        "latency_ms": latency_ms,
+    }
+    request_id = req.headers.get("X-Request-Id")
+    if request_id:  # set by the proxy (deploy/nginx): joins its access line to this one
+        fields["requestId"] = request_id[:64]
+    if failure:
+        fields["authFailure"] = str(failure)[:64]
+    if client is not None and getattr(client, "iss", None):
+        fields["client"] = str(client.iss)[:200]  # the issuer, never the token
+    if isinstance(hook, dict):
+        fields["hookInstance"] = hook["hookInstance"]
+        fields["rules"] = hook["rules"]
+        fields["cards"] = hook["cards"]
+        pid = hook.get("patientId")
+        fields["patient"] = patient_hash(pid, salt) if pid else None
     log.handle(log.makeRecord(log.name, level, __file__, 0, "request", (), None, extra=fields))

@@ -22,7 +22,16 @@ from functools import partial
 from typing import Any
 
 import requests
-from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
+from flask import (
+    Blueprint,
+    Flask,
+    Request,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    request,
+)
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -230,12 +239,12 @@ def scrape() -> Response:
     return Response(render(), mimetype=None, content_type=CONTENT_TYPE_LATEST)
 
 
-def request_labels() -> tuple[str, str]:
-    """(endpoint, service) of the current request; bounded: unknown services are ''."""
+def request_labels(req: Request) -> tuple[str, str]:
+    """(endpoint, service) of a request; bounded: unknown services are ''."""
     from cds_service.services import BY_ID
 
-    endpoint = request.endpoint or "unmatched"
-    service_id = (request.view_args or {}).get("service_id")
+    endpoint = req.endpoint or "unmatched"
+    service_id = (req.view_args or {}).get("service_id")
     service = service_id if isinstance(service_id, str) and service_id in BY_ID else ""
     return endpoint, service
 
@@ -253,17 +262,16 @@ def init_app(app: Flask) -> None:
         start = g.pop("her2cds_metrics_t0", None)
         seconds = time.perf_counter() - start if start is not None else None
         failure = g.get("her2cds_auth_failure")  # set by cds_service.auth on a refusal
-        endpoint, service = request_labels()
         # Counted once the answer is sent (WSGI close), like the request's log line.
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
         response.call_on_close(
-            partial(_count_request, endpoint, service, str(response.status_code), seconds, failure)
+            partial(_count_request, req, str(response.status_code), seconds, failure)
         )
         return response
 
 
-def _count_request(
-    endpoint: str, service: str, status: str, seconds: float | None, failure: object
-) -> None:
+def _count_request(req: Request, status: str, seconds: float | None, failure: object) -> None:
+    endpoint, service = request_labels(req)
     _child(REQUESTS, endpoint, service, status).inc()
     if failure:
         auth_failure(str(failure))

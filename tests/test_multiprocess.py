@@ -331,9 +331,15 @@ def test_metrics_sum_every_worker_in_multiprocess_mode(tmp_path: Path, operator_
                 )
             assert statuses == [200] * 6
             sent += 6
-            worker_pids = {
-                x["pid"] for x in served.log_records() if x.get("endpoint") == "hooks.call_service"
-            }
+
+            def hook_lines() -> list[dict[str, Any]]:
+                return [
+                    x for x in served.log_records() if x.get("endpoint") == "hooks.call_service"
+                ]
+
+            # a call's line is written once its answer is sent, a moment after the client has it
+            assert _wait_for(lambda n=sent: len(hook_lines()) == n, 10)
+            worker_pids = {x["pid"] for x in hook_lines()}
             if len(worker_pids) >= 2:
                 break
         assert len(worker_pids) == 2, "both workers should have answered"
