@@ -15,8 +15,9 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache, partial
+from functools import lru_cache, partial, wraps
 from typing import Any
 
 import orjson
@@ -114,6 +115,21 @@ def init_app(app: Flask, cfg: Config) -> None:
         return response
 
 
+def after_answer(job: Callable[..., None]) -> Callable[..., None]:
+    """A callback for Response.call_on_close that never raises: the callbacks after it (the
+    hook call's database writes among them) still run, and the failure is logged."""
+
+    @wraps(job)
+    def guarded(*args: Any) -> None:
+        try:
+            job(*args)
+        except Exception:
+            logging.getLogger(__name__).exception("%s failed after the answer", job.__name__)
+
+    return guarded
+
+
+@after_answer
 def _emit(
     log: logging.Logger,
     level: int,

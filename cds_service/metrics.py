@@ -45,6 +45,7 @@ from prometheus_client import (
 from cds_service import card_rules
 from cds_service.after_response import defer, defer_write
 from cds_service.db import Database
+from cds_service.logging_setup import after_answer
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 if os.environ.get(MULTIPROC_ENV):  # the metrics below write their files there from now on
@@ -270,6 +271,7 @@ def init_app(app: Flask) -> None:
         return response
 
 
+@after_answer
 def _count_request(req: Request, status: str, seconds: float | None, failure: object) -> None:
     endpoint, service = request_labels(req)
     _child(REQUESTS, endpoint, service, status).inc()

@@ -164,3 +164,36 @@ def test_the_line_and_the_metrics_are_written_once_the_answer_is_sent(
     assert line["hookInstance"] == body["hookInstance"] and line["status"] == 200
     assert line["patient"] == patient_hash(body["context"]["patientId"], SALT)
     assert answered() == before + 1
+
+
+def test_a_failure_writing_the_line_spares_the_answer_and_the_calls_writes(
+    salted_app: Flask,
+    log_lines: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The line is written after the answer, beside the call's database writes: if making it
+    fails, the failure is logged and the card's timeline link still opens."""
+    import cds_service.metrics
+
+    def broken(req: Any) -> tuple[str, str]:
+        raise RuntimeError("labels unavailable")
+
+    monkeypatch.setattr(cds_service.metrics, "request_labels", broken)
+    client = salted_app.test_client()
+    resp = client.post(
+        "/cds-services/her2-next-line", json=hook_request(load_fixture("her2_ild_after_thp"))
+    )
+    assert resp.status_code == 200
+    assert lines(log_lines) == []
+    assert "_emit failed after the answer" in caplog.text
+    assert "_count_request failed after the answer" in caplog.text
+    smart = [
+        link["url"]
+        for card in resp.get_json()["cards"]
+        for link in card.get("links", [])
+        if link["type"] == "smart"
+    ]
+    assert smart
+    page = client.get(smart[0].removeprefix("http://localhost"))
+    assert page.status_code == 200 and "<svg" in page.get_data(as_text=True)
