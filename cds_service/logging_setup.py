@@ -15,14 +15,14 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache, partial, wraps
+from functools import lru_cache, partial
 from typing import Any
 
 import orjson
 from flask import Flask, Request, Response, g, request
 
+from cds_service.after_response import defer
 from cds_service.config import Config
 
 REQUEST_LOGGER = "her2cds.request"
@@ -100,9 +100,8 @@ def init_app(app: Flask, cfg: Config) -> None:
         status = response.status_code
         level = logging.WARNING if status >= 500 else logging.INFO
         if log.isEnabledFor(level):
-            # Written once the answer is sent (WSGI close, as after_response does): making,
-            # formatting and writing the line was about 7% of a small hook call's time in the
-            # worker (py-spy), and the clinician waits for the answer, not for the log. What
+            # Written once the answer is sent (after_response): making, formatting and writing
+            # the line was about 7% of a small hook call's time in the worker (py-spy). What
             # lives only in the request context (g) is taken now; the rest is read from the
             # request object, which outlives it.
             noted = (
@@ -111,25 +110,10 @@ def init_app(app: Flask, cfg: Config) -> None:
                 g.pop("her2cds_hook", None),
             )
             req: Request = request._get_current_object()  # type: ignore[attr-defined]
-            response.call_on_close(partial(_emit, log, level, req, status, latency_ms, noted, salt))
+            defer(partial(_emit, log, level, req, status, latency_ms, noted, salt))
         return response
 
 
-def after_answer(job: Callable[..., None]) -> Callable[..., None]:
-    """A callback for Response.call_on_close that never raises: the callbacks after it (the
-    hook call's database writes among them) still run, and the failure is logged."""
-
-    @wraps(job)
-    def guarded(*args: Any) -> None:
-        try:
-            job(*args)
-        except Exception:
-            logging.getLogger(__name__).exception("%s failed after the answer", job.__name__)
-
-    return guarded
-
-
-@after_answer
 def _emit(
     log: logging.Logger,
     level: int,

@@ -45,7 +45,6 @@ from prometheus_client import (
 from cds_service import card_rules
 from cds_service.after_response import defer, defer_write
 from cds_service.db import Database
-from cds_service.logging_setup import after_answer
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 if os.environ.get(MULTIPROC_ENV):  # the metrics below write their files there from now on
@@ -263,15 +262,12 @@ def init_app(app: Flask) -> None:
         start = g.pop("her2cds_metrics_t0", None)
         seconds = time.perf_counter() - start if start is not None else None
         failure = g.get("her2cds_auth_failure")  # set by cds_service.auth on a refusal
-        # Counted once the answer is sent (WSGI close), like the request's log line.
+        # Counted once the answer is sent (after_response), like the request's log line.
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
-        response.call_on_close(
-            partial(_count_request, req, str(response.status_code), seconds, failure)
-        )
+        defer(partial(_count_request, req, str(response.status_code), seconds, failure))
         return response
 
 
-@after_answer
 def _count_request(req: Request, status: str, seconds: float | None, failure: object) -> None:
     endpoint, service = request_labels(req)
     _child(REQUESTS, endpoint, service, status).inc()
