@@ -51,6 +51,18 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@pytest.fixture
+def at_scenario_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's today (the one clock the mappers read) pinned to the scenarios' AS_OF.
+
+    Over HTTP the service judges a record at today's date; the golden scenarios are written
+    for AS_OF (an 'active' T-DXd statement started 2025-12-01 is stale a year later), so a
+    test calling them over HTTP pins the date rather than change its cards with the calendar."""
+    from tests.golden.scenarios import AS_OF
+
+    monkeypatch.setattr("fhir_mappers.record.now_date", lambda: AS_OF)
+
+
 def load_fixture(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
     return data

@@ -13,6 +13,8 @@ from tests.conftest import her2_ext, hook_request
 from tests.golden.checks import check_response
 from tests.golden.scenarios import Scenario, scenarios
 
+pytestmark = pytest.mark.usefixtures("at_scenario_date")  # scenarios are written for AS_OF
+
 SERVICE = {
     "patient-view": "her2-next-line",
     "order-select": "her2-order-select",
