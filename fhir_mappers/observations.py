@@ -162,7 +162,11 @@ class _Codes:
 
     def _classify(self, sets: CodeSets) -> _Kind:
         codes = sets.loinc
-        receptor = next((r for r in ("her2", "er", "pr") if codes & self.receptors[r].keys()), None)
+        # isdisjoint, not `codes & keys`: that expression is a set at run time, though typed as
+        # the frozenset on its left (mypyc, which checks such types, rejected it).
+        receptor = next(
+            (r for r in ("her2", "er", "pr") if not codes.isdisjoint(self.receptors[r])), None
+        )
         method = ""
         if receptor is not None:
             # An Observation coded as two methods (Synthea: HER2 interpretation 48676-1 and IHC
