@@ -61,6 +61,21 @@ def defer(job: Job) -> None:
     jobs.append(job)
 
 
+def free_after_response(*objects: object) -> None:
+    """Keep `objects` alive until the response is sent, so that freeing them does not delay it.
+
+    Freeing a parsed request is work the clinician would otherwise wait for: on a record of
+    1,000 resources, tens of thousands of dicts and strings (about a third of the time orjson
+    took to parse them, measured). Held by the request's job list, they are freed once its
+    jobs have run."""
+    if has_request_context():
+        g.setdefault("her2cds_after_response", []).append(partial(_nothing, objects))
+
+
+def _nothing(objects: tuple[object, ...]) -> None:
+    """The job that only holds objects (`free_after_response`)."""
+
+
 def paused(db: Database) -> bool:
     """True while writes to `db` pause after a failure (readers may skip it too)."""
     return time.monotonic() < _paused_until.get(db.url, 0.0)
@@ -183,6 +198,7 @@ def _run(jobs: list[Job], delay: float = 0.0) -> None:
             _WRITER.hold(db, writes, delay)
         else:
             _commit(db, writes)
+    jobs.clear()  # what the jobs held (the parsed request, the picture) is freed now
 
 
 def init_app(app: Flask) -> None:

@@ -8,6 +8,7 @@ import orjson
 from flask import Blueprint, Response, current_app
 
 from cds_service import metrics, pipeline, timeline
+from cds_service.after_response import free_after_response
 from cds_service.config import Config
 from cds_service.conformance import checked_after_response
 from cds_service.errors import NotFound
@@ -67,6 +68,7 @@ def call_service(service_id: str) -> Response:
             )
         timeline.remember(result.assessment.record, token)
         metrics.cards_emitted(service.id, body, result.cards)
+        free_after_response(body, data, result)
         return json_response({"cards": result.cards})
     with checked_after_response():
         orders = pipeline.order_check(
@@ -79,4 +81,5 @@ def call_service(service_id: str) -> Response:
             jurisdiction=cfg.jurisdiction,
         )
     metrics.cards_emitted(service.id, body, orders.cards)
+    free_after_response(body, data, orders)
     return json_response({"cards": orders.cards})

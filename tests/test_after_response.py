@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from cds_service import after_response, create_app
 from cds_service.db import Database
@@ -105,6 +107,35 @@ def test_write_delay_zero_commits_at_the_end_of_each_call(tmp_path: Path) -> Non
         assert client.post(PATH, json=body).status_code == 200
         assert rows(url, "timeline_pictures") == i + 2
     assert counted == [2]
+
+
+def test_the_calls_objects_are_freed_once_the_answer_is_sent_not_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Freeing a parsed request and its picture is work too (about a third of orjson's parse
+    time on 1,000 resources): it waits until the response has been sent (WSGI close)."""
+    import cds_service.pipeline
+
+    made: list[weakref.ref[Any]] = []
+    real = cds_service.pipeline.patient_view
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        made.append(weakref.ref(result))
+        return result
+
+    monkeypatch.setattr(cds_service.pipeline, "patient_view", watched)
+    app = create_app({"database_url": f"sqlite:///{tmp_path / 'free.db'}", "write_delay": 0})
+    made.clear()  # the start-up warm-up call
+    # Werkzeug's own client leaves the response open, as a server does until it has sent it.
+    resp = FlaskClient(app, app.response_class).post(
+        PATH, json=hook_request(load_fixture("her2_ild_after_thp"))
+    )
+    assert resp.status_code == 200 and resp.get_json()["cards"]
+    (result,) = made
+    assert result() is not None
+    resp.close()
+    assert result() is None
 
 
 def test_a_bad_write_delay_is_refused() -> None:
