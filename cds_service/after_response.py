@@ -68,8 +68,7 @@ def free_after_response(*objects: object) -> None:
     1,000 resources, tens of thousands of dicts and strings (about a third of the time orjson
     took to parse them, measured). Held by the request's job list, they are freed once its
     jobs have run."""
-    if has_request_context():
-        g.setdefault("her2cds_after_response", []).append(partial(_nothing, objects))
+    defer(partial(_nothing, objects))
 
 
 def _nothing(objects: tuple[object, ...]) -> None:
