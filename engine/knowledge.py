@@ -6,6 +6,7 @@ cached and validates every file on first use (the service calls it at start-up).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -226,7 +227,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
             if drug not in drugs and drug not in regimens:
                 raise KnowledgeError(f"parameters.yaml: agents.{name}: unknown drug {drug!r}")
     return Knowledge(
-        version=index["version"],
+        version=f"{index['version']}+{advice_digest(index)}",
         drugs=drugs,
         evidence=evidence,
         regimens=regimens,
@@ -234,6 +235,29 @@ def _build(index: dict[str, Any]) -> Knowledge:
         parameters={k: v for k, v in params.items() if k != "version"},
         warnings=_warnings(evidence),
     )
+
+
+def advice_files(index: dict[str, Any]) -> list[Path]:
+    """Every data file that changes advice: this knowledge base and the folders `index.yaml`
+    names under `versioned_with` (terminology and line rules), read as bytes only."""
+    files = sorted(KNOWLEDGE_DIR.glob("*.yaml"))
+    for folder in index.get("versioned_with", []):
+        files += sorted((KNOWLEDGE_DIR / folder).resolve().glob("*.yaml"))
+    return files
+
+
+def advice_digest(index: dict[str, Any]) -> str:
+    """The first 8 hex digits of a SHA-256 over the advice files' names and contents, so the
+    version on every card changes whenever any file that changes advice changes."""
+    h = hashlib.sha256()
+    for path in advice_files(index):
+        h.update(path.name.encode() + b"\0")
+        try:
+            h.update(path.read_bytes())
+        except OSError as exc:
+            raise KnowledgeError(f"cannot read advice file {path.name}: {exc}") from exc
+        h.update(b"\0")
+    return h.hexdigest()[:8]
 
 
 def _warnings(evidence: dict[str, Evidence]) -> dict[str, WarningRule]:

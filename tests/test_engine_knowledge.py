@@ -134,3 +134,34 @@ def test_every_dose_says_where_it_comes_from() -> None:
             ), (rule.regimen.id, c.drug)
     tdxd = kb.regimens["tdxd"].regimen.components[0]
     assert tdxd.dose == "5.4 mg/kg" and "seed" in tdxd.dose_source
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"),
+    [
+        ("engine/knowledge", "warnings.yaml"),
+        ("fhir_mappers/terminology", "conditions.yaml"),
+        ("fhir_mappers/terminology", "lines.yaml"),
+    ],
+)
+def test_version_changes_with_any_advice_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, name: str
+) -> None:
+    """Issue 18: "Keep the knowledge version honest: it changes when any file that changes advice
+    changes (knowledge, terminology, line rules)", even when nobody bumps `version:`."""
+    root = Path(knowledge.__file__).parent.parent
+    for sub in ("engine/knowledge", "fhir_mappers/terminology"):
+        shutil.copytree(root / sub, tmp_path / sub)
+    monkeypatch.setattr(knowledge, "KNOWLEDGE_DIR", tmp_path / "engine" / "knowledge")
+    load_knowledge.cache_clear()
+    try:
+        before = load_knowledge().version
+        path = tmp_path / folder / name
+        path.write_text(path.read_text() + "\n# a reviewer's edit\n")
+        load_knowledge.cache_clear()
+        after = load_knowledge().version
+    finally:
+        monkeypatch.undo()
+        load_knowledge.cache_clear()
+    assert before.split("+")[0] == after.split("+")[0]
+    assert before != after
