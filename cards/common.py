@@ -59,6 +59,14 @@ def extension(kind: str, knowledge_version: str, **fields: Any) -> dict[str, Any
     return {EXTENSION_KEY: body}
 
 
+UNVERIFIED_MARK = " (citation unverified)"
+
+
+def _mark(ev: Evidence) -> str:
+    """Evidence the knowledge base marks unverified says so wherever a card shows it."""
+    return "" if ev.verified else UNVERIFIED_MARK
+
+
 def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     links = []
@@ -66,7 +74,8 @@ def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict
         if ev.url in seen:
             continue
         seen.add(ev.url)
-        links.append({"label": f"Evidence: {ev.title}", "url": ev.url, "type": "absolute"})
+        label = f"Evidence: {ev.title}{_mark(ev)}"
+        links.append({"label": label, "url": ev.url, "type": "absolute"})
     return links
 
 
@@ -174,7 +183,7 @@ def evidence_markdown(evidence: tuple[Evidence, ...] | list[Evidence]) -> str:
         if ev.id in seen:
             continue
         seen.add(ev.id)
-        lines.append(f"- **{ev.title}**: {ev.summary} *{ev.citation}* <{ev.url}>")
+        lines.append(f"- **{ev.title}**{_mark(ev)}: {ev.summary} *{ev.citation}* <{ev.url}>")
     return "\n".join(lines)
 
 
