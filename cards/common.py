@@ -62,9 +62,10 @@ def extension(kind: str, knowledge_version: str, **fields: Any) -> dict[str, Any
 UNVERIFIED_MARK = " (citation unverified)"
 
 
-def _mark(ev: Evidence) -> str:
-    """Evidence the knowledge base marks unverified says so wherever a card shows it."""
-    return "" if ev.verified else UNVERIFIED_MARK
+def evidence_title(ev: Evidence) -> str:
+    """The title, marked when the knowledge base says the citation is unverified: cards never
+    show an unverified entry as if it were checked."""
+    return ev.title if ev.verified else ev.title + UNVERIFIED_MARK
 
 
 def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict[str, Any]]:
@@ -74,7 +75,7 @@ def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict
         if ev.url in seen:
             continue
         seen.add(ev.url)
-        label = f"Evidence: {ev.title}{_mark(ev)}"
+        label = f"Evidence: {evidence_title(ev)}"
         links.append({"label": label, "url": ev.url, "type": "absolute"})
     return links
 
@@ -183,7 +184,8 @@ def evidence_markdown(evidence: tuple[Evidence, ...] | list[Evidence]) -> str:
         if ev.id in seen:
             continue
         seen.add(ev.id)
-        lines.append(f"- **{ev.title}**{_mark(ev)}: {ev.summary} *{ev.citation}* <{ev.url}>")
+        title = f"**{ev.title}**" + ("" if ev.verified else UNVERIFIED_MARK)
+        lines.append(f"- {title}: {ev.summary} *{ev.citation}* <{ev.url}>")
     return "\n".join(lines)
 
 

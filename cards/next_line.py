@@ -9,6 +9,7 @@ from cards.common import (
     compact,
     evidence_links,
     evidence_markdown,
+    evidence_title,
     extension,
     line_status,
     override_reasons,
@@ -87,7 +88,7 @@ def timeline_table(record: PatientRecord) -> str:
 
 def _option_line(option: RegimenOption) -> str:
     caveats = f" ({'; '.join(option.caveats)})" if option.caveats else ""
-    trials = ", ".join(dict.fromkeys(ev.title for ev in option.regimen.evidence))
+    trials = ", ".join(dict.fromkeys(evidence_title(ev) for ev in option.regimen.evidence))
     evidence = f" Evidence: {trials}." if trials else ""
     return f"**{option.regimen.name}**: {option.reason}{caveats}{evidence}"
 

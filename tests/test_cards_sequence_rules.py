@@ -130,6 +130,8 @@ def test_unverified_evidence_is_marked_and_28_8_never_beside_0_28(
     labels = {link["label"] for link in card["links"]}
     assert "Evidence: DESTINY-Breast03 (updated analysis) (citation unverified)" in labels
     assert "Evidence: DESTINY-Breast03 (primary analysis)" in labels
+    (triplet,) = [ln for ln in lines if ln.startswith("2. **tucatinib")]
+    assert "European consensus 2024 (citation unverified)" in triplet  # unverified in the KB
     for c in cards:
         for ln in (c["summary"] + "\n" + c.get("detail", "")).splitlines():
             assert not ("28.8" in ln and "0.28" in ln), ln
