@@ -94,9 +94,7 @@ def test_ild_after_tdxd_stopped_gives_the_ild_card_and_tdm1_with_its_pneumonitis
 
 
 def _after_thp(*more: dict[str, Any]) -> list[dict[str, Any]]:
-    return her2_story(
-        *regimen(THP, "2021-01-15", "2022-06-01"), b.progression("2022-06-01"), *more
-    )
+    return her2_story(*regimen(THP, "2021-01-15", "2022-06-01"), b.progression("2022-06-01"), *more)
 
 
 def test_line_two_card_cites_no_brain_trial_and_no_third_line_summary_without_brain_mets(
