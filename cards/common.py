@@ -59,6 +59,15 @@ def extension(kind: str, knowledge_version: str, **fields: Any) -> dict[str, Any
     return {EXTENSION_KEY: body}
 
 
+UNVERIFIED_MARK = " (citation unverified)"
+
+
+def evidence_title(ev: Evidence) -> str:
+    """The title, marked when the knowledge base says the citation is unverified: cards never
+    show an unverified entry as if it were checked."""
+    return ev.title if ev.verified else ev.title + UNVERIFIED_MARK
+
+
 def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     links = []
@@ -66,7 +75,8 @@ def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict
         if ev.url in seen:
             continue
         seen.add(ev.url)
-        links.append({"label": f"Evidence: {ev.title}", "url": ev.url, "type": "absolute"})
+        label = f"Evidence: {evidence_title(ev)}"
+        links.append({"label": label, "url": ev.url, "type": "absolute"})
     return links
 
 
@@ -174,7 +184,8 @@ def evidence_markdown(evidence: tuple[Evidence, ...] | list[Evidence]) -> str:
         if ev.id in seen:
             continue
         seen.add(ev.id)
-        lines.append(f"- **{ev.title}**: {ev.summary} *{ev.citation}* <{ev.url}>")
+        title = f"**{ev.title}**" + ("" if ev.verified else UNVERIFIED_MARK)
+        lines.append(f"- {title}: {ev.summary} *{ev.citation}* <{ev.url}>")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from cards.common import (
     compact,
     evidence_links,
     evidence_markdown,
+    evidence_title,
     extension,
     line_status,
     override_reasons,
@@ -18,7 +19,14 @@ from cards.common import (
     sources_markdown,
 )
 from cards.orders_fhir import medication_request
-from engine.model import Assessment, Coding, PatientRecord, Recommendation, RegimenOption
+from engine.model import (
+    Assessment,
+    Coding,
+    PatientRecord,
+    ReceptorStatus,
+    Recommendation,
+    RegimenOption,
+)
 
 OVERRIDE_SYSTEM = "http://her2cds.org/CodeSystem/override-reason"
 # Why a clinician may reasonably choose another regimen than the one recommended.
@@ -80,7 +88,7 @@ def timeline_table(record: PatientRecord) -> str:
 
 def _option_line(option: RegimenOption) -> str:
     caveats = f" ({'; '.join(option.caveats)})" if option.caveats else ""
-    trials = ", ".join(dict.fromkeys(ev.title for ev in option.regimen.evidence))
+    trials = ", ".join(dict.fromkeys(evidence_title(ev) for ev in option.regimen.evidence))
     evidence = f" Evidence: {trials}." if trials else ""
     return f"**{option.regimen.name}**: {option.reason}{caveats}{evidence}"
 
@@ -104,6 +112,22 @@ def current_regimen_problems(assessment: Assessment) -> list[str]:
     return problems
 
 
+def hr_words(record: PatientRecord) -> str:
+    """Hormone-receptor status as recorded: never "negative or unknown" for a missing result."""
+    if record.hr_positive:
+        return "positive"
+    er, pr = record.er.status, record.pr.status
+    if er is ReceptorStatus.UNKNOWN and pr is ReceptorStatus.UNKNOWN:
+        return "not recorded"
+    if er is ReceptorStatus.NEGATIVE and pr is ReceptorStatus.NEGATIVE:
+        return "negative"
+
+    def word(status: ReceptorStatus) -> str:
+        return "not recorded" if status is ReceptorStatus.UNKNOWN else status.value
+
+    return f"not positive (ER {word(er)}, PR {word(pr)})"
+
+
 def detail(assessment: Assessment, rec: Recommendation) -> str:
     record = assessment.record
     problems = current_regimen_problems(assessment)
@@ -113,7 +137,7 @@ def detail(assessment: Assessment, rec: Recommendation) -> str:
     parts += [
         f"**Metastatic since** {record.metastatic_since.isoformat() if record.metastatic_since else 'unknown date'}"
         f" · **HER2** {record.her2.status.value}"
-        f" · **HR** {'positive' if record.hr_positive else 'negative or unknown'}",
+        f" · **HR** {hr_words(record)}",
         "",
         "### Therapy timeline",
         timeline_table(record),
@@ -131,7 +155,11 @@ def detail(assessment: Assessment, rec: Recommendation) -> str:
         parts.append(f"- Caveats: {'; '.join(rec.preferred.caveats)}")
     parts += ["", "### Evidence", evidence_markdown(rec.preferred.regimen.evidence)]
     if rec.early_relapse:
-        parts.append("- Early relapse after (neo)adjuvant anti-HER2 therapy counted as a line.")
+        months = rec.early_relapse_threshold_months
+        threshold = f" (threshold {months:g} months)" if months is not None else ""
+        parts.append(
+            f"- Early relapse after (neo)adjuvant anti-HER2 therapy{threshold} counted as a line."
+        )
     if rec.alternatives:
         parts += ["", "### Alternatives (ranked)"]
         parts += [f"{i}. {_option_line(o)}" for i, o in enumerate(rec.alternatives, 1)]

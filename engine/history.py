@@ -104,6 +104,10 @@ def tki_drugs(drugs: set[str] | tuple[str, ...], kb: Knowledge) -> list[str]:
 def _early_relapse(
     record: PatientRecord, kb: Knowledge
 ) -> tuple[bool, float | None, list[str], frozenset[str], tuple[str, ...]]:
+    """CLINICAL.md section 2 rule 6: metastatic disease within the threshold of the last
+    (neo)adjuvant HER2-directed dose (parameters.yaml agents.early_relapse: trastuzumab,
+    pertuzumab, T-DM1, T-DXd, neratinib) is one prior line; those agents count as received and
+    failed, so a relapse soon after adjuvant T-DM1 gets T-DXd, neither THP nor T-DM1 again."""
     agents = kb.agents("early_relapse")
     adjuvant = [e for e in record.early_exposures if e.drug in agents]
     if not adjuvant:
@@ -139,7 +143,8 @@ def _early_relapse(
             threshold,
             [
                 f"Metastatic disease {when} of (neo)adjuvant {drugs} ({rule}): early relapse, "
-                "counted as one prior HER2-directed line (trastuzumab-refractory)."
+                "counted as one prior HER2-directed line (trastuzumab-refractory); "
+                f"{drugs} count as received and are not re-offered."
             ],
             frozenset(e.drug for e in adjuvant),
             ids,
@@ -162,7 +167,9 @@ def history(record: PatientRecord, kb: Knowledge) -> History:
     prior = len(her2_lines) + (1 if early_relapse else 0)
     counted_early = kb.agents("early_setting_received")
     early_received = {e.drug for e in record.early_exposures if e.drug in counted_early}
-    received = frozenset({e.drug for e in metastatic_exposures(record)} | early_received)
+    received = frozenset(
+        {e.drug for e in metastatic_exposures(record)} | early_received | refractory
+    )
     for drug in sorted(early_received):
         reasons.append(f"{drug} given in the early setting counts as already received.")
     failed = frozenset(

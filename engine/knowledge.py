@@ -41,6 +41,17 @@ class DrugInfo:
 
 
 @dataclass(frozen=True)
+class Situation:
+    """When a situational text applies (regimens.yaml `when`); empty fields always fit."""
+
+    min_prior_her2_lines: int | None = None
+    max_prior_her2_lines: int | None = None
+    received: tuple[str, ...] = ()  # every one of these was received
+    not_received: tuple[str, ...] = ()  # none of these was received
+    brain: str | None = None  # "active" or "cns-predominant"
+
+
+@dataclass(frozen=True)
 class RegimenRule:
     """How a regimen takes part in the choice: key agents, TKI flag, restrictions."""
 
@@ -50,6 +61,16 @@ class RegimenRule:
     hr_positive_only: bool = False
     min_prior_her2_lines: int = 0
     short: str = ""
+    summaries: tuple[tuple[Situation, str], ...] = ()  # situational summaries, first fit wins
+    ild_note: str = ""  # said beside the regimen when offered with ILD on record
+
+
+@dataclass(frozen=True)
+class NeverSkip:
+    """A regimen preferred at every row from its own while its key agents were never received."""
+
+    regimen: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,8 @@ class Knowledge:
     sequence: tuple[SequenceStep, ...]
     parameters: dict[str, Any]
     warnings: dict[str, WarningRule] = field(default_factory=dict)
+    never_skip: tuple[NeverSkip, ...] = ()
+    evidence_applies: dict[str, str] = field(default_factory=dict)  # evidence id -> situation
 
     def drug(self, drug_id: str) -> DrugInfo | None:
         return self.drugs.get(drug_id)
@@ -164,6 +187,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
         )
         for d in drugs_doc["drugs"]
     }
+    evidence_doc = _read("evidence.yaml")["evidence"]
     evidence = {
         e["id"]: Evidence(
             id=e["id"],
@@ -173,7 +197,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
             url=e["url"],
             verified=e["verified"],
         )
-        for e in _read("evidence.yaml")["evidence"]
+        for e in evidence_doc
     }
     reg_doc = _read("regimens.yaml")
     regimens: dict[str, RegimenRule] = {}
@@ -212,6 +236,8 @@ def _build(index: dict[str, Any]) -> Knowledge:
             hr_positive_only=r.get("hr_positive_only", False),
             min_prior_her2_lines=r.get("min_prior_her2_lines", 0),
             short=r.get("short", r["name"]),
+            summaries=tuple((_situation(x["when"]), x["text"]) for x in r.get("summaries", [])),
+            ild_note=r.get("ild_note", ""),
         )
     sequence = tuple(
         SequenceStep(s["prior_her2_lines"], s["preferred"], tuple(s["alternatives"]))
@@ -221,6 +247,10 @@ def _build(index: dict[str, Any]) -> Knowledge:
         for rid in (step.preferred, *step.alternatives):
             if rid not in regimens:
                 raise KnowledgeError(f"regimens.yaml: sequence names unknown regimen {rid!r}")
+    never_skip = tuple(NeverSkip(n["regimen"], n["reason"]) for n in reg_doc.get("never_skip", []))
+    for n in never_skip:
+        if n.regimen not in regimens:
+            raise KnowledgeError(f"regimens.yaml: never_skip names unknown regimen {n.regimen!r}")
     params = _read("parameters.yaml")
     for name, ids in params["agents"].items():
         for drug in ids.values() if isinstance(ids, dict) else ids:
@@ -234,6 +264,18 @@ def _build(index: dict[str, Any]) -> Knowledge:
         sequence=sequence,
         parameters={k: v for k, v in params.items() if k != "version"},
         warnings=_warnings(evidence),
+        never_skip=never_skip,
+        evidence_applies={e["id"]: e["applies_when"] for e in evidence_doc if "applies_when" in e},
+    )
+
+
+def _situation(when: dict[str, Any]) -> Situation:
+    return Situation(
+        min_prior_her2_lines=when.get("min_prior_her2_lines"),
+        max_prior_her2_lines=when.get("max_prior_her2_lines"),
+        received=tuple(when.get("received", ())),
+        not_received=tuple(when.get("not_received", ())),
+        brain=when.get("brain"),
     )
 
 

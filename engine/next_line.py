@@ -1,21 +1,30 @@
 """Choosing the next line (CLINICAL.md section 3): the guideline sequence and its modifiers.
 
-The sequence row comes from the number of prior HER2-directed lines (history.py). Each regimen of
-the row is then excluded (ILD for T-DXd, HR-positive-only, minimum prior lines) or ranked by, in
-order: key agent already failed, not approved where the service runs, TKI right after a TKI,
-already received, brain-metastasis preference, and the row's own order.
+The sequence row comes from the number of prior HER2-directed lines (history.py); a never-skipped
+regimen (regimens.yaml never_skip: T-DXd) not yet received leads the row. Each regimen of the row
+is then excluded (ILD for the agents of parameters.yaml agents.ild_excluded, HR-positive-only,
+minimum prior lines) or ranked by, in order: key agent already failed, not approved where the
+service runs, TKI right after a TKI, already received, brain-metastasis preference, and the row's
+own order. Summaries and evidence are those that fit the patient (regimens.yaml summaries,
+evidence.yaml applies_when).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.history import History, history, tki_drugs
-from engine.knowledge import Knowledge, RegimenRule
+from engine.knowledge import Knowledge, RegimenRule, Situation
 from engine.maintenance import maintenance_advice
-from engine.model import PatientRecord, Recommendation, RegimenOption
+from engine.model import (
+    PatientRecord,
+    ReceptorStatus,
+    Recommendation,
+    Regimen,
+    RegimenOption,
+    Specimen,
+)
 
-TDXD = "fam-trastuzumab deruxtecan"
 TUCATINIB_TRIPLET = "tucatinib-trastuzumab-capecitabine"
 JURISDICTIONS = ("FDA", "EMA")
 
@@ -31,6 +40,7 @@ class Brain:
     active: bool
     predominant: bool
     source_ids: tuple[str, ...]
+    recorded: bool = False  # any brain metastasis on record, active or not
 
 
 def has_ild(record: PatientRecord) -> bool:
@@ -42,7 +52,15 @@ def brain_status(record: PatientRecord) -> Brain:
     elsewhere = [
         m for m in record.metastases if m.concept == "metastasis" and m.active and m.site != "brain"
     ]
-    return Brain(bool(brain), bool(brain) and not elsewhere, tuple(m.source_id for m in brain))
+    recorded = any(m.concept == "brain-metastasis" for m in record.metastases)
+    return Brain(
+        bool(brain), bool(brain) and not elsewhere, tuple(m.source_id for m in brain), recorded
+    )
+
+
+def ild_excluded(kb: Knowledge, regimen: Regimen) -> bool:
+    """The regimen contains an agent not offered with ILD on record (agents.ild_excluded)."""
+    return not kb.agents("ild_excluded").isdisjoint(regimen.drugs)
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,7 @@ def _option(
 ) -> tuple[tuple[float, ...], RegimenOption] | None:
     rule: RegimenRule = ctx.kb.regimens[rid]
     regimen = rule.regimen
-    if apply_ild and ctx.ild and TDXD in regimen.drugs:
+    if apply_ild and ctx.ild and ild_excluded(ctx.kb, regimen):
         excluded.append(
             (rid, "interstitial lung disease / pneumonitis on record: T-DXd is not recommended")
         )
@@ -96,6 +114,8 @@ def _option(
         rank = min(rank, 0.5)  # first alternative when brain metastases sit beside other disease
     if cns_first:
         caveats.append("preferred for predominantly CNS disease (HER2CLIMB)")
+    if ctx.ild and rule.ild_note:
+        caveats.append(rule.ild_note)
     key = (
         1.0 if failed else 0.0,
         0.0 if approved else 1.0,
@@ -104,7 +124,48 @@ def _option(
         0.0 if cns_first else 1.0,
         rank,
     )
-    return key, RegimenOption(regimen, regimen.summary, tuple(caveats), approved)
+    situated = _situated(ctx, rule)
+    return key, RegimenOption(situated, situated.summary, tuple(caveats), approved)
+
+
+def _fits(ctx: _Ctx, when: Situation) -> bool:
+    prior, received = ctx.hist.prior_her2_lines, ctx.hist.received
+    return (
+        (when.min_prior_her2_lines is None or prior >= when.min_prior_her2_lines)
+        and (when.max_prior_her2_lines is None or prior <= when.max_prior_her2_lines)
+        and all(a in received for a in when.received)
+        and not any(a in received for a in when.not_received)
+        and (when.brain != "active" or ctx.brain.active)
+        and (when.brain != "cns-predominant" or ctx.brain.predominant)
+    )
+
+
+def _situated(ctx: _Ctx, rule: RegimenRule) -> Regimen:
+    """The regimen with the summary and evidence that fit this patient."""
+    regimen = rule.regimen
+    summary = next((t for w, t in rule.summaries if _fits(ctx, w)), regimen.summary)
+    applies = ctx.kb.evidence_applies
+    evidence = tuple(
+        ev
+        for ev in regimen.evidence
+        if applies.get(ev.id) != "brain-metastases" or ctx.brain.recorded
+    )
+    if summary == regimen.summary and evidence == regimen.evidence:
+        return regimen
+    return replace(regimen, summary=summary, evidence=evidence)
+
+
+def _never_skip(ctx: _Ctx, row: list[str]) -> tuple[list[str], str | None]:
+    """The row with a never-skipped regimen first, when its key agents were never received."""
+    kb, prior = ctx.kb, ctx.hist.prior_her2_lines
+    for rule in kb.never_skip:
+        rows = [s.prior_her2_lines for s in kb.sequence if s.preferred == rule.regimen]
+        if not rows or prior < min(rows) or (row and row[0] == rule.regimen):
+            continue
+        if any(a in ctx.hist.received for a in kb.regimens[rule.regimen].key_agents):
+            continue
+        return [rule.regimen, *(r for r in row if r != rule.regimen)], rule.regimen
+    return row, None
 
 
 def _rank(
@@ -150,6 +211,7 @@ def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -
     ctx = _Ctx(record, kb, hist, jurisdiction, has_ild(record), brain_status(record), last_tki)
     prior = hist.prior_her2_lines
     row, later = _candidates(kb, prior)
+    row, promoted = _never_skip(ctx, row)
     options, excluded, reoffered = _rank(ctx, row)
     widened = False
     if reoffered or not options:
@@ -160,10 +222,12 @@ def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -
         raise NoRegimenError("no regimen in the knowledge base fits this patient")
     preferred, *alternatives = options
     reasons = _reasons(ctx, row[0], options, widened, reoffered)
+    if promoted is not None and preferred.regimen.id == promoted:
+        reasons.insert(1, next(n.reason for n in kb.never_skip if n.regimen == promoted))
     ild_replaced = None
     if ctx.ild:
         counterfactual, _, _ = _rank(ctx, row + (later if widened else []), apply_ild=False)
-        if counterfactual and TDXD in counterfactual[0].regimen.drugs:
+        if counterfactual and ild_excluded(kb, counterfactual[0].regimen):
             ild_replaced = counterfactual[0].regimen.id
             reasons.append(
                 f"{kb.regimens[ild_replaced].short} would otherwise be preferred; interstitial lung "
@@ -272,10 +336,18 @@ def _reasons(
 
 
 def _what_would_change(ctx: _Ctx, preferred: RegimenOption) -> tuple[str, ...]:
-    out = [
-        "Documented progression on the current therapy moves the recommendation to the next line."
-    ]
-    if TDXD in preferred.regimen.drugs:
+    out: list[str] = []
+    last = ctx.hist.last_line
+    if ctx.hist.continuing and last is not None:
+        out.append(
+            f"Documented progression on line {last.number} ({last.regimen_name}) moves the "
+            f"recommendation from continuing it to starting line {len(ctx.record.lines) + 1} now."
+        )
+    out.append(
+        "Treatment missing from this record (another metastatic line, or (neo)adjuvant "
+        "HER2-directed therapy and its dates) would change the line count and so the regimen."
+    )
+    if ild_excluded(ctx.kb, preferred.regimen):
         out.append("Interstitial lung disease or pneumonitis would rule out T-DXd.")
     if ctx.record.er.status.value == "unknown" and ctx.record.pr.status.value == "unknown":
         out.append(
@@ -283,6 +355,14 @@ def _what_would_change(ctx: _Ctx, preferred: RegimenOption) -> tuple[str, ...]:
         )
     elif not ctx.record.hr_positive:
         out.append("A hormone-receptor-positive result would add endocrine maintenance options.")
+    basis = ctx.record.her2.basis
+    if (
+        ctx.record.her2.status is ReceptorStatus.POSITIVE
+        and basis is not None
+        and basis.specimen is Specimen.UNKNOWN
+    ):
+        text = ctx.kb.warning("her2-status").variants["specimen-unknown"].detail
+        out.append(" ".join(text.split()))
     return tuple(out)
 
 

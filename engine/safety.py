@@ -26,33 +26,74 @@ from engine.model import (
 )
 from engine.warning_text import make_alert, override
 
-TDXD = "fam-trastuzumab deruxtecan"
-
 __all__ = ["alerts", "override"]
 
 
-def _tdxd_exposures(record: PatientRecord) -> list[Exposure]:
-    return [e for e in current_exposures(record) if e.drug == TDXD]
+def _tdxd_exposures(record: PatientRecord, kb: Knowledge) -> list[Exposure]:
+    """Current exposures to the agents not offered with ILD (parameters.yaml agents.ild_excluded)."""
+    excluded = kb.agents("ild_excluded")
+    return [e for e in current_exposures(record) if e.drug in excluded]
+
+
+def _given(kb: Knowledge, exposures: list[Exposure], early: set[Exposure]) -> str:
+    def name(drug: str) -> str:
+        info = kb.drug(drug)
+        return info.short or info.name if info else drug
+
+    return "; ".join(
+        f"{name(e.drug)} from {e.start.isoformat()}"
+        + (f" to {e.end.isoformat()}" if e.end else "")
+        + (" (early setting)" if e in early else "")
+        for e in sorted(exposures, key=lambda e: e.start)
+    )
 
 
 def ild_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) -> Alert | None:
+    """tdxd-ild (CLINICAL.md section 4): ILD on record and T-DXd active, given before, or kept
+    from being preferred. Given before: never re-challenge. The recommended regimen's own ILD
+    note (T-DM1's pneumonitis warning) is added when there is one."""
     ild = record.conditions_of("ild")
     if not ild:
         return None
     names = ", ".join(sorted({c.display or c.concept for c in ild}))
-    on = _tdxd_exposures(record)
+    on = _tdxd_exposures(record, kb)
     ids = [c.source_id for c in ild]
     if on:
         since = min(e.start for e in on).isoformat()
         ids += [s for e in on for s in e.source_ids]
         return make_alert(kb, "tdxd-ild", "active", ids, conditions=names, since=since)
+    note = kb.regimens[rec.preferred.regimen.id].ild_note if rec is not None else ""
+    excluded = kb.agents("ild_excluded")
+    early = set(record.early_exposures)
+    given = [e for e in (*record.exposures, *early) if e.drug in excluded]
+    given = list(dict.fromkeys(given))
+    if given:
+        ids += [s for e in given for s in e.source_ids]
+        return make_alert(
+            kb,
+            "tdxd-ild",
+            "previous",
+            ids,
+            conditions=names,
+            given=_given(kb, given, early),
+            replacement_note=note,
+        )
     if rec is not None and rec.ild_replaced is not None:
-        return make_alert(kb, "tdxd-ild", "replaced", ids, conditions=names)
+        rule = kb.regimens[rec.preferred.regimen.id]
+        return make_alert(
+            kb,
+            "tdxd-ild",
+            "replaced",
+            ids,
+            conditions=names,
+            replacement=rule.short or rule.regimen.name,
+            replacement_note=note,
+        )
     return None
 
 
 def ild_monitoring_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
-    on = _tdxd_exposures(record)
+    on = _tdxd_exposures(record, kb)
     if not on or record.conditions_of("ild"):
         return None  # with ILD on record the critical tdxd-ild warning says it all
     since = min(e.start for e in on).isoformat()
@@ -160,8 +201,8 @@ def her2_status_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
         desc = f"{_method(basis.method)} on {basis.date}" if basis else "no detail"
         return make_alert(kb, "her2-status", "equivocal", ids, basis=desc)
     if her2.status is ReceptorStatus.POSITIVE and basis is not None:
-        if basis.specimen is Specimen.METASTATIC:
-            return None
+        if basis.specimen is not Specimen.PRIMARY:
+            return None  # unknown specimen: said once in the next-line card, not as its own card
         when = basis.date.isoformat() if basis.date else "an unknown date"
         return make_alert(
             kb,

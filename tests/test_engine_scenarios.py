@@ -48,14 +48,20 @@ def test_de_novo_gets_thp_with_tdxd_pertuzumab_as_alternative() -> None:
 
 def test_after_thp_gets_tdxd_then_tdm1() -> None:
     """Seed 000: "Trastuzumab deruxtecan (T-DXd) 5.4 mg/kg IV every 3 weeks is the standard of
-    care based on DESTINY-Breast03 trial results showing median PFS of 28.8 months versus 6.8
-    months with T-DM1 (HR 0.28; 95% CI 0.22-0.37; P<0.001)"."""
+    care". CLINICAL.md section 3 row 1: "12-month PFS 75.8% vs 34.1%, HR 0.28 (95% CI 0.22-0.37)
+    ... (Cortés, NEJM 2022); updated median PFS 28.8 vs 6.8 months, HR 0.33, OS HR 0.64 (Hurvitz,
+    Lancet 2023). Never quote the 28.8-month median with HR 0.28"."""
     rec = _rec(_after_thp(), "2022-06-15")
     assert (rec.line, rec.prior_her2_lines) == (2, 1)
     assert _ids(rec)[:2] == ["tdxd", "tdm1"]
     assert rec.preferred.regimen.components[0].dose == "5.4 mg/kg"
-    db03 = next(e for e in rec.preferred.regimen.evidence if e.id == "destiny-breast03")
-    assert "28.8 vs 6.8" in db03.summary and "0.22-0.37" in db03.summary and db03.verified
+    evidence = {e.id: e for e in rec.preferred.regimen.evidence}
+    db03, update = evidence["destiny-breast03"], evidence["destiny-breast03-update"]
+    assert "75.8% vs 34.1%" in db03.summary and "HR 0.28; 95% CI 0.22-0.37" in db03.summary
+    assert "Cortés" in db03.citation and "28.8" not in db03.summary and db03.verified
+    assert "28.8 vs 6.8" in update.summary and "HR 0.33" in update.summary
+    assert "HR 0.64" in update.summary and "Hurvitz" in update.citation
+    assert "0.28" not in update.summary
 
 
 def test_after_thp_and_tdxd_gets_tucatinib_triplet_and_never_tdxd_again() -> None:
@@ -137,7 +143,11 @@ def test_ild_puts_tdm1_in_tdxd_place_and_says_why() -> None:
     assert "takes its place" in " ".join(rec.reasons)
     ild = next(al for al in a.alerts if al.rule == "tdxd-ild")
     assert ild.severity == "warning"  # it explains a replaced recommendation
-    assert "10.5-13.6%" in ild.detail and "2.2%" in ild.detail
+    # CLINICAL.md section 4: each ILD figure credited to its own source
+    assert "10.5% of patients on trastuzumab deruxtecan (T-DXd) in DESTINY-Breast03" in ild.detail
+    assert "13.6% in DESTINY-Breast01" in ild.detail
+    assert "15.4% across nine T-DXd studies, fatal (grade 5) in 2.2%" in ild.detail
+    assert "10.5-13.6%" not in ild.detail
     assert {"tdxd-ild-pooled", "tdxd-label"} <= {e.id for e in ild.evidence}
 
 

@@ -118,9 +118,23 @@ def test_her2_blockade_stopped_while_chemotherapy_continues() -> None:
 
 def test_her2_from_primary_only_suggests_rebiopsy() -> None:
     """Seed 002: "Always re-biopsy accessible metastatic lesions to confirm HER2 status, as
-    receptor status can change during disease progression"."""
-    alert = _alert(assess_story(her2_story(), "2021-01-10"), "her2-status")
-    assert "primary tumour only" in alert.summary
+    receptor status can change during disease progression". Issue 18 class 10: the primary-only
+    card fires only when the specimen is known to be the primary tumour."""
+    story = her2_story()
+    her2_obs = next(r for r in story if r["resourceType"] == "Observation")
+    her2_obs["bodySite"] = {"text": "Left breast"}
+    alert = _alert(assess_story(story, "2021-01-10"), "her2-status")
+    assert "primary tumour only" in alert.summary and "on the primary tumour" in alert.detail
+
+
+def test_her2_specimen_unknown_is_said_once_in_the_next_line_card() -> None:
+    """Issue 18 class 10 (alert fatigue): with the specimen not recorded there is no her2-status
+    card; the next-line advice says "HER2 result specimen not recorded" once."""
+    a = assess_story(her2_story(), "2021-01-10")
+    assert "her2-status" not in [al.rule for al in a.alerts]
+    assert a.recommendation is not None
+    said = [c for c in a.recommendation.changes_advice if "specimen not recorded" in c]
+    assert len(said) == 1 and said[0].startswith("HER2 result specimen not recorded")
 
 
 def test_her2_equivocal_gets_no_regimen() -> None:
