@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from engine.knowledge_cardiac import CardiacKnowledge, Escalation, parse_cardiac
 from engine.model import Component, Evidence, Regimen
 
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
@@ -91,6 +92,9 @@ class Knowledge:
     sequence: tuple[SequenceStep, ...]
     parameters: dict[str, Any]
     warnings: dict[str, WarningRule] = field(default_factory=dict)
+    cardiac: CardiacKnowledge = field(
+        default_factory=lambda: CardiacKnowledge({}, {}, Escalation("hold", ""))
+    )
 
     def drug(self, drug_id: str) -> DrugInfo | None:
         return self.drugs.get(drug_id)
@@ -233,7 +237,23 @@ def _build(index: dict[str, Any]) -> Knowledge:
         sequence=sequence,
         parameters={k: v for k, v in params.items() if k != "version"},
         warnings=_warnings(evidence),
+        cardiac=_cardiac(drugs, evidence, params["agents"]["cardiac_monitored"]),
     )
+
+
+def _cardiac(
+    drugs: dict[str, DrugInfo], evidence: dict[str, Evidence], monitored: list[str]
+) -> CardiacKnowledge:
+    cardiac = parse_cardiac(_read("cardiac.yaml"))
+    for drug in monitored:
+        if drug not in cardiac.labels:
+            raise KnowledgeError(f"cardiac.yaml: no label rule for monitored drug {drug!r}")
+    for drug, label in cardiac.labels.items():
+        if drug not in drugs:
+            raise KnowledgeError(f"cardiac.yaml: {label.drug}: unknown drug {drug!r}")
+        if label.evidence not in evidence:
+            raise KnowledgeError(f"cardiac.yaml: {label.drug}: unknown evidence {label.evidence!r}")
+    return cardiac
 
 
 def _warnings(evidence: dict[str, Evidence]) -> dict[str, WarningRule]:
