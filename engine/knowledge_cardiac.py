@@ -5,7 +5,7 @@ Parsed by engine.knowledge when the knowledge base loads; evaluated by engine.ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -84,6 +84,10 @@ class CardiacKnowledge:
     labels: dict[str, CardiacLabel]
     actions: dict[str, str]
     under_critical: Escalation
+    wording: dict[str, str] = field(default_factory=dict)
+
+    def say(self, key: str, **fields: object) -> str:
+        return self.wording[key].format(**fields)
 
     def label_for(self, drug: str) -> CardiacLabel | None:
         return self.labels.get(drug)
@@ -131,4 +135,5 @@ def parse_cardiac(doc: dict[str, Any]) -> CardiacKnowledge:
         labels=labels,
         actions=dict(doc["actions"]),
         under_critical=Escalation(under["action"], under["says"]),
+        wording=dict(doc["wording"]),
     )
