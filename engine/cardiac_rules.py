@@ -47,7 +47,6 @@ class DrugVerdict:
     how: str
     label: CardiacLabel
     action: str | None  # strongest action its label calls for, None when no rule is met
-    short: str  # the action in a few words for the summary, "" when none
     text: str  # the sentence for the card's detail
 
     @property
@@ -69,16 +68,25 @@ class CardiacVerdict:
     def withhold(self) -> tuple[str, ...]:
         return tuple(v.drug for v in self.verdicts if v.withholds)
 
-    @property
-    def actions(self) -> str:
-        said = [v.short for v in self.verdicts if v.short]
-        return "; ".join(said) if said else "no label rule is met"
+    def actions(self, kb: Knowledge) -> str:
+        """What the labels say, drugs with the same action named together."""
+        groups: dict[tuple[str, bool, str], list[str]] = {}
+        for v in self.verdicts:
+            if v.action is not None:
+                recheck = v.label.recheck if v.action == "recheck" else ""
+                key = (v.action, v.how == "running", recheck)
+                groups.setdefault(key, []).append(v.drug)
+        said = [
+            _words(kb, action, running, " and ".join(drugs), recheck)
+            for (action, running, recheck), drugs in groups.items()
+        ]
+        return "; ".join(said)
 
     def fields(self, kb: Knowledge) -> CardFields:
         """The template fields of the cardiac-lvef texts in warnings.yaml."""
         return {
             "criteria": self.criteria,
-            "actions": self.actions,
+            "actions": self.actions(kb),
             "series": self.series,
             "verdicts": " ".join(v.text for v in self.verdicts),
             "recheck": self.recheck(kb),
@@ -99,6 +107,11 @@ class CardiacVerdict:
 def _name(kb: Knowledge, drug: str) -> str:
     info = kb.drug(drug)
     return f"{drug} ({info.short})" if info and info.short else drug
+
+
+def _words(kb: Knowledge, action: str, running: bool, drug: str, recheck: str) -> str:
+    table = kb.cardiac.actions if running else kb.cardiac.actions_before_start
+    return table[action].format(drug=drug, recheck=recheck)
 
 
 def _symptomatic(cond: ConditionFact, kb: Knowledge) -> bool:
@@ -163,11 +176,11 @@ def _judge(
         after = [m for m in series if m.date > base.date] or [latest]
         flags = [bool(_met(label.rules, m.value, base.value - m.value, lln)) for m in after]
         for rule in _met(label.rules, latest.value, drop, lln):
-            found.append((rule.action, rule.says))
+            found.append((rule.action, ck.say("rule_met", says=rule.says)))
             prev = after[-2] if len(after) > 1 else None
             if rule.confirmed and prev and rule.met(prev.value, base.value - prev.value, lln):
                 conf = ck.say("confirmed", value=f"{prev.value:g}", date=prev.date.isoformat())
-                found.append((rule.confirmed, f"{rule.says}; {conf}"))
+                found.append((rule.confirmed, conf))
                 ids.append(prev.source_id)
         count, run_start = _runs(flags)
         p, h = label.persistent, label.max_holds
@@ -191,11 +204,13 @@ def _judge(
     ids += [x.source_id for x in hf]
     if not found:
         text = ck.say("not_met", name=name, facts=facts)
-        return DrugVerdict(c.drug, c.how, label, None, "", text), ids
+        return DrugVerdict(c.drug, c.how, label, None, text), ids
     action = max((a for a, _ in found), key=lambda a: _STRENGTH[a])
-    words = ck.actions[action].format(drug=c.drug, recheck=label.recheck)
+    running = c.how == "running"
+    words = _words(kb, action, running, c.drug, label.recheck)
     met = "; ".join(dict.fromkeys(w for _, w in found))
-    key = "met_running" if c.how == "running" or action == "recheck" else "met_planned"
+    met = met[:1].upper() + met[1:]
+    key = "met_running" if running else "met_planned"
     text = " ".join(
         (
             ck.say(key, name=name, facts=facts, met=met, action=words),
@@ -203,9 +218,7 @@ def _judge(
             "" if label.verified else ck.say("unverified"),
         )
     ).strip()
-    start_now = c.how == "running" or action == "recheck"
-    short = words if start_now else f"do not start {c.drug} (its label: {action})"
-    return DrugVerdict(c.drug, c.how, label, action, short, text), ids
+    return DrugVerdict(c.drug, c.how, label, action, text), ids
 
 
 def _criteria(kb: Knowledge, series: list[Measurement], base_start: date | None) -> str:

@@ -84,6 +84,7 @@ class CardiacKnowledge:
     labels: dict[str, CardiacLabel]
     actions: dict[str, str]
     under_critical: Escalation
+    actions_before_start: dict[str, str] = field(default_factory=dict)
     wording: dict[str, str] = field(default_factory=dict)
 
     def say(self, key: str, **fields: object) -> str:
@@ -136,4 +137,5 @@ def parse_cardiac(doc: dict[str, Any]) -> CardiacKnowledge:
         actions=dict(doc["actions"]),
         under_critical=Escalation(under["action"], under["says"]),
         wording=dict(doc["wording"]),
+        actions_before_start=dict(doc["actions_before_start"]),
     )
