@@ -7,7 +7,9 @@ assess; order-sign goes over the HTTP client.
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +17,13 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import engine.knowledge as knowledge
+from engine import check_orders, load_knowledge
+from engine.knowledge import KnowledgeError
 from engine.model import Alert, Assessment
 from tests import builders as b
 from tests.conftest import hook_request
-from tests.engine_builders import assess_story, her2_story, regimen
+from tests.engine_builders import assess_story, her2_story, order, record_of, regimen
 
 THP = ["pertuzumab", "trastuzumab", "docetaxel"]
 TDXD = "fam-trastuzumab deruxtecan"
@@ -292,28 +297,67 @@ def _table_met(drug_id: str, value: float, drop: float) -> bool:
     return drop >= 16 or (value < 50 and drop >= 10)  # trastuzumab, margetuximab
 
 
+_REGIMENS = [
+    [TDXD],
+    [TDM1],
+    ["pertuzumab"],
+    THP,
+    ["trastuzumab", "capecitabine"],
+    ["margetuximab", "capecitabine"],
+    ["lapatinib", "capecitabine"],
+]
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    drug_id=st.sampled_from(_MONITORED),
+    drugs=st.sampled_from(_REGIMENS),
     baseline=st.integers(35, 75),
     later=st.lists(st.integers(25, 75), min_size=1, max_size=4),
 )
 def test_severity_never_lower_than_the_label_rule(
-    drug_id: str, baseline: int, later: list[int]
+    drugs: list[str], baseline: int, later: list[int]
 ) -> None:
-    drugs = [drug_id] if drug_id in (TDXD, TDM1, "pertuzumab") else [drug_id, "capecitabine"]
+    """For any LVEF series: a card of at least warning, withholding the drug, whenever a label
+    rule of a running drug is met; critical whenever the latest value is under 40."""
     alert = _cardiac(_on(drugs, baseline, *later))
     latest = later[-1]
-    if _table_met(drug_id, latest, baseline - latest):
-        assert alert is not None and alert.severity in ("warning", "critical")
-        assert drug_id in alert.withhold
+    for drug_id in (d for d in drugs if d in _MONITORED):
+        if _table_met(drug_id, latest, baseline - latest):
+            assert alert is not None and alert.severity in ("warning", "critical")
+            assert drug_id in alert.withhold, (drug_id, alert.summary)
     if latest < 40:
         assert alert is not None and alert.severity == "critical"
 
 
-def test_every_label_rule_is_marked_unverified_until_checked() -> None:
-    from engine import load_knowledge
+def test_order_finding_says_which_drug_to_withhold() -> None:
+    story = her2_story(b.lvef(55, "2022-06-01"), b.lvef(38, "2022-10-10"), met="2022-09-01")
+    findings = check_orders(record_of(story, AS_OF), [order(TDM1)], load_knowledge())
+    cardiac = [f for f in findings if f.rule == "cardiac-lvef"]
+    assert cardiac and cardiac[0].withhold == (TDM1,) and cardiac[0].severity == "critical"
+    assert "do not start" in cardiac[0].summary
 
+
+def test_a_monitored_drug_without_a_label_rule_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every drug in agents.cardiac_monitored needs its label in cardiac.yaml."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(knowledge.KNOWLEDGE_DIR, target)
+    path = target / "cardiac.yaml"
+    text = path.read_text()
+    assert "    covers: [lapatinib]" in text
+    path.write_text(text.replace("    covers: [lapatinib]", "    covers: [neratinib]"))
+    monkeypatch.setattr(knowledge, "KNOWLEDGE_DIR", target)
+    load_knowledge.cache_clear()
+    try:
+        with pytest.raises(KnowledgeError, match="lapatinib"):
+            load_knowledge()
+    finally:
+        monkeypatch.undo()
+        load_knowledge.cache_clear()
+
+
+def test_every_label_rule_is_marked_unverified_until_checked() -> None:
     kb = load_knowledge()
     for drug_id in _MONITORED:
         label = kb.cardiac.labels[drug_id]
