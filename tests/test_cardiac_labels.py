@@ -50,8 +50,10 @@ def _on(
     start, then each of `later` about monthly, the last one a few days before AS_OF."""
     lvefs = [b.lvef(baseline, "2022-06-25")]
     last = date.fromisoformat(AS_OF) - timedelta(days=5)
+    room = (last - date.fromisoformat(START)).days - 7  # all on the drug, after its start
+    step = min(30, room // max(len(later) - 1, 1))
     for i, value in enumerate(later):
-        when = last - timedelta(days=30 * (len(later) - 1 - i))
+        when = last - timedelta(days=step * (len(later) - 1 - i))
         lvefs.append(b.lvef(value, when.isoformat()))
     story = her2_story(*regimen(drugs, START), *lvefs, *extra, met="2022-06-01")
     return assess_story(story, AS_OF)
@@ -209,6 +211,15 @@ def test_trastuzumab_not_recovered_in_8_weeks_is_discontinued() -> None:
     """Trastuzumab: "discontinue if not recovered in 8 weeks"."""
     alert = _must(_on(["trastuzumab", "docetaxel"], 64, 48, 47, 48))  # met for 60 days
     assert alert.severity == "critical" and "permanently discontinue" in alert.summary
+
+
+def test_trastuzumab_held_more_than_3_times_is_discontinued() -> None:
+    """Trastuzumab: "discontinue ... after more than 3 holds" (the rule met 4 separate times)."""
+    alert = _must(_on(["trastuzumab", "docetaxel"], 64, 47, 62, 47, 62, 47, 62, 47))
+    assert alert.severity == "critical" and "permanently discontinue" in alert.summary
+    assert "4 separate times" in alert.detail
+    three = _must(_on(["trastuzumab", "docetaxel"], 64, 47, 62, 47, 62, 47))
+    assert three.severity == "warning" and "withhold trastuzumab" in three.summary
 
 
 def test_the_series_is_kept_not_only_the_latest_value() -> None:
