@@ -174,7 +174,8 @@ def _judge(
             drop=f"{drop:g}",
         )
         after = [m for m in series if m.date > base.date] or [latest]
-        flags = [bool(_met(label.rules, m.value, base.value - m.value, lln)) for m in after]
+        holds = tuple(r for r in label.rules if r.action not in ("review", "recheck"))
+        flags = [bool(_met(holds, m.value, base.value - m.value, lln)) for m in after]
         for rule in _met(label.rules, latest.value, drop, lln):
             found.append((rule.action, ck.say("rule_met", says=rule.says)))
             prev = after[-2] if len(after) > 1 else None
