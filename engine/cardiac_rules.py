@@ -14,7 +14,7 @@ from typing import TypedDict
 
 from engine.knowledge import Knowledge
 from engine.knowledge_cardiac import CardiacLabel, LabelRule
-from engine.model import ConditionFact, Measurement, PatientRecord
+from engine.model import ConditionFact, Evidence, Measurement, PatientRecord
 
 # Strength of an action: the strongest a drug's findings call for wins.
 _STRENGTH = {"recheck": 0, "review": 1, "withhold": 2, "interrupt": 2, "hold": 2, "discontinue": 3}
@@ -81,6 +81,11 @@ class CardiacVerdict:
             for (action, running, recheck), drugs in groups.items()
         ]
         return "; ".join(said)
+
+    def evidence(self, kb: Knowledge) -> tuple[Evidence, ...]:
+        """The labels of the drugs judged (not every label cardiac-lvef may cite)."""
+        ids = dict.fromkeys(v.label.evidence for v in self.verdicts)
+        return tuple(kb.evidence[e] for e in ids)
 
     def fields(self, kb: Knowledge) -> CardFields:
         """The template fields of the cardiac-lvef texts in warnings.yaml."""

@@ -238,7 +238,8 @@ def _cardiac(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
                 drug=drug,
                 **verdict.fields(kb),
             )
-            return dataclasses.replace(finding, withhold=verdict.withhold)
+            evidence = verdict.evidence(kb)
+            return dataclasses.replace(finding, withhold=verdict.withhold, evidence=evidence)
     continuing = any(e.drug == drug for e in current_exposures(record)) and kb.is_her2_directed(
         drug
     )

@@ -92,7 +92,7 @@ def cardiac_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | No
         drugs=", ".join(c.drug for c in (on or planned)),
         **verdict.fields(kb),
     )
-    return replace(alert, withhold=verdict.withhold)
+    return replace(alert, withhold=verdict.withhold, evidence=verdict.evidence(kb))
 
 
 def lvef_due_alert(
