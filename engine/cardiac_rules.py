@@ -268,13 +268,15 @@ def judge(
         or bool(series and series[-1].value < critical)
         or any(_symptomatic(x, kb) for x in hf)
     )
+    # only the label's "continue; repeat LVEF" row is met: continuing is what the label says
+    concern = any(v.action not in (None, "recheck") for v in verdicts)
     criteria = [_criteria(kb, series, base_start)] if series else []
     if hf:
         criteria.append(kb.cardiac.say("criteria_hf"))
     text = "LVEF series: " + ", ".join(f"{m.value:g}% ({m.date.isoformat()})" for m in series[-6:])
     return CardiacVerdict(
         verdicts=tuple(sorted(verdicts, key=lambda v: (v.action is None, v.drug))),
-        severity="critical" if severe else "warning",
+        severity="critical" if severe else "warning" if concern else "info",
         criteria="; ".join(criteria),
         series=text if series else "No LVEF on record",
         source_ids=tuple(dict.fromkeys(ids)),

@@ -195,6 +195,14 @@ def test_boundaries_of_the_table(
     assert alert.severity == severity
 
 
+def test_tdxd_40_to_45_with_a_small_drop_continues_with_a_repeat_lvef() -> None:
+    """The T-DXd label's own row (quoted on the card): 40-45% with a drop under 10: continue,
+    repeat LVEF within 3 weeks. Not a hold: an info card, nothing withheld."""
+    alert = _must(_on([TDXD], 50, 43))
+    assert alert.severity == "info" and alert.withhold == ()
+    assert "continue fam-trastuzumab deruxtecan with a repeat LVEF within 3 weeks" in alert.summary
+
+
 def test_under_40_is_critical_even_when_the_label_rule_is_not_met() -> None:
     """CLINICAL.md: critical under 40% (trastuzumab 44 -> 39: drop 5 meets neither clause)."""
     alert = _must(_on(["trastuzumab", "docetaxel"], 44, 39))
