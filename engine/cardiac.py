@@ -1,8 +1,7 @@
-"""Cardiac safety (CLINICAL.md section 4): LVEF criteria, LVEF due, anthracycline overlap.
+"""Cardiac safety (CLINICAL.md section 4): monitored drugs, LVEF due, anthracycline overlap.
 
-Thresholds come from parameters.yaml (`cardiac`, `anthracycline`); words from warnings.yaml.
-The baseline LVEF is the last value on or before the start of the current HER2-directed therapy
-(the label's "pre-treatment value"); without one, the earliest value in the series, said as such.
+The per-drug LVEF rules are judged in engine.cardiac_rules (cardiac.yaml); thresholds come from
+parameters.yaml (`cardiac`, `anthracycline`); words from warnings.yaml.
 """
 
 from __future__ import annotations
@@ -10,98 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from engine.history import DAYS_PER_MONTH, metastatic_exposures
+from engine.cardiac_rules import Concerned
+from engine.history import DAYS_PER_MONTH, current_exposures
 from engine.knowledge import Knowledge
-from engine.model import ConditionFact, Exposure, Measurement, PatientRecord
-
-
-@dataclass(frozen=True)
-class CardiacFinding:
-    """Why cardiac function is a concern: criteria met, severity, the words and the evidence ids."""
-
-    criteria: tuple[str, ...]
-    severity: str
-    series: str
-    criteria_detail: str
-    source_ids: tuple[str, ...]
+from engine.model import Exposure, PatientRecord
 
 
 def monitored_exposures(record: PatientRecord, kb: Knowledge) -> list[Exposure]:
-    """Ongoing exposures to drugs whose label asks for LVEF monitoring."""
+    """Exposures running now to drugs whose label asks for LVEF monitoring."""
     drugs = kb.agents("cardiac_monitored")
-    return [
-        e
-        for e in metastatic_exposures(record)
-        if e.drug in drugs and (e.end is None or e.end >= record.as_of)
-    ]
+    return [e for e in current_exposures(record) if e.drug in drugs]
 
 
-def _baseline(series: list[Measurement], start: date | None) -> tuple[Measurement, bool]:
-    if start is not None:
-        before = [m for m in series if m.date <= start]
-        if before:
-            return before[-1], True
-    return series[0], False
-
-
-def _symptomatic(cond: ConditionFact, kb: Knowledge) -> bool:
-    terms = kb.param("cardiac_terms", "symptomatic_heart_failure")
-    text = (cond.display or "").lower()
-    return cond.active and any(t in text for t in terms)
-
-
-def cardiac_finding(
-    record: PatientRecord, kb: Knowledge, therapy_start: date | None = None
-) -> CardiacFinding | None:
-    """The LVEF / heart-failure criteria the record meets, or None."""
-    p = kb.parameters["cardiac"]
-    hf = list(record.conditions_of("heart-failure"))
-    series = sorted(record.lvef, key=lambda m: (m.date, m.source_id))
-    criteria: list[str] = []
-    details: list[str] = []
-    ids: list[str] = []
-    severity = "warning"
-    series_text = "No LVEF on record"
-    if series:
-        latest = series[-1]
-        base, pre_treatment = _baseline(series, therapy_start)
-        drop = base.value - latest.value
-        series_text = "LVEF series: " + ", ".join(
-            f"{m.value:g}% ({m.date.isoformat()})" for m in series[-6:]
-        )
-        base_text = (
-            f"baseline {base.value:g}% on {base.date.isoformat()} (before this therapy)"
-            if pre_treatment
-            else f"baseline {base.value:g}% on {base.date.isoformat()} (earliest recorded; "
-            "no value before this therapy)"
-        )
-        if latest.value < p["lvef_low"]:
-            criteria.append(f"LVEF {latest.value:g}% (under {p['lvef_low']:g}%)")
-        if drop >= p["drop_absolute"]:
-            criteria.append(f"LVEF fell {drop:g} points from baseline")
-        elif latest.value < p["lvef_low"] and drop >= p["drop_with_low"]:
-            criteria.append(f"LVEF under {p['lvef_low']:g}% and {drop:g} points below baseline")
-        if criteria:
-            details.append(f"Latest {latest.value:g}% on {latest.date.isoformat()}; {base_text}.")
-            ids += [latest.source_id, base.source_id]
-        if latest.value < p["lvef_critical"]:
-            severity = "critical"
-    if hf:
-        names = ", ".join(sorted({c.display or c.concept for c in hf}))
-        criteria.append(f"heart failure / LV dysfunction on record ({names})")
-        ids += [c.source_id for c in hf]
-        if any(_symptomatic(c, kb) for c in hf):
-            severity = "critical"
-            details.append("Symptomatic (active) heart failure is recorded.")
-    if not criteria:
-        return None
-    return CardiacFinding(
-        criteria=tuple(criteria),
-        severity=severity,
-        series=series_text,
-        criteria_detail=" ".join(details),
-        source_ids=tuple(dict.fromkeys(ids)),
-    )
+def running_concerned(record: PatientRecord, kb: Knowledge) -> list[Concerned]:
+    """Each monitored drug running now, with the start of its current course."""
+    starts: dict[str, date] = {}
+    for e in monitored_exposures(record, kb):
+        starts[e.drug] = min(starts.get(e.drug, e.start), e.start)
+    return [Concerned(d, "running", s) for d, s in sorted(starts.items())]
 
 
 def lvef_overdue(record: PatientRecord, kb: Knowledge) -> tuple[bool, str, tuple[str, ...]]:

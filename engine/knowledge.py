@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from engine.knowledge_cardiac import CardiacKnowledge, Escalation, parse_cardiac
 from engine.model import Component, Evidence, Regimen
 
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
@@ -115,6 +116,9 @@ class Knowledge:
     warnings: dict[str, WarningRule] = field(default_factory=dict)
     never_skip: tuple[NeverSkip, ...] = ()
     evidence_applies: dict[str, str] = field(default_factory=dict)  # evidence id -> situation
+    cardiac: CardiacKnowledge = field(
+        default_factory=lambda: CardiacKnowledge({}, {}, Escalation("hold", ""))
+    )
 
     def drug(self, drug_id: str) -> DrugInfo | None:
         return self.drugs.get(drug_id)
@@ -266,6 +270,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
         warnings=_warnings(evidence),
         never_skip=never_skip,
         evidence_applies={e["id"]: e["applies_when"] for e in evidence_doc if "applies_when" in e},
+        cardiac=_cardiac(drugs, evidence, params["agents"]["cardiac_monitored"]),
     )
 
 
@@ -300,6 +305,21 @@ def advice_digest(index: dict[str, Any]) -> str:
             raise KnowledgeError(f"cannot read advice file {path.name}: {exc}") from exc
         h.update(b"\0")
     return h.hexdigest()[:8]
+
+
+def _cardiac(
+    drugs: dict[str, DrugInfo], evidence: dict[str, Evidence], monitored: list[str]
+) -> CardiacKnowledge:
+    cardiac = parse_cardiac(_read("cardiac.yaml"))
+    for drug in monitored:
+        if drug not in cardiac.labels:
+            raise KnowledgeError(f"cardiac.yaml: no label rule for monitored drug {drug!r}")
+    for drug, label in cardiac.labels.items():
+        if drug not in drugs:
+            raise KnowledgeError(f"cardiac.yaml: {label.drug}: unknown drug {drug!r}")
+        if label.evidence not in evidence:
+            raise KnowledgeError(f"cardiac.yaml: {label.drug}: unknown evidence {label.evidence!r}")
+    return cardiac
 
 
 def _warnings(evidence: dict[str, Evidence]) -> dict[str, WarningRule]:

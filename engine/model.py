@@ -286,6 +286,7 @@ class Alert:
     source_ids: tuple[str, ...] = ()
     evidence: tuple[Evidence, ...] = ()
     override_reasons: tuple[Coding, ...] = ()
+    withhold: tuple[str, ...] = ()  # drug ids this alert says to withhold or discontinue
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,7 @@ class OrderFinding:
     source_ids: tuple[str, ...] = ()
     evidence: tuple[Evidence, ...] = ()
     override_reasons: tuple[Coding, ...] = ()
+    withhold: tuple[str, ...] = ()  # drug ids this finding says to withhold or discontinue
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from engine.cardiac import (
     anthracycline_with_trastuzumab,
-    cardiac_finding,
     due_months,
     is_anthracycline,
     is_trastuzumab_containing,
     lvef_overdue,
-    monitored_exposures,
+    running_concerned,
 )
+from engine.cardiac_rules import Concerned, judge
 from engine.history import current_drugs, current_exposures, tki_drugs
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import DraftOrder, OrderFinding, PatientRecord, ReceptorStatus, Recommendation
@@ -217,35 +217,44 @@ def _anthracycline(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
 
 
 def _cardiac(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
-    kb = ctx.kb
-    if order.drug not in kb.agents("cardiac_monitored"):
+    """cardiac-lvef by the ordered drug's own label; else lvef-due (baseline before starting)."""
+    kb, record, drug = ctx.kb, ctx.record, order.drug
+    if drug is None:
         return None
-    on = monitored_exposures(ctx.record, kb)
-    start = min(e.start for e in on) if on else ctx.record.as_of
-    finding = cardiac_finding(ctx.record, kb, start)
-    if finding is not None:
-        return make_finding(
-            kb,
-            "cardiac-lvef",
-            "ordered",
-            order.resource_id,
-            finding.source_ids,
-            severity=finding.severity,
-            drug=order.drug,
-            criteria="; ".join(finding.criteria),
-            criteria_detail=finding.criteria_detail,
-            series=finding.series,
-        )
-    overdue, last, ids = lvef_overdue(ctx.record, kb)
+    running = running_concerned(record, kb)
+    mine = next((c for c in running if c.drug == drug), None)
+    if drug in kb.agents("cardiac_monitored"):
+        this = mine or Concerned(drug, "ordered")
+        base_start = min((c.start for c in running if c.start), default=None)
+        verdict = judge(record, kb, [this], base_start)
+        if verdict is not None:
+            finding = make_finding(
+                kb,
+                "cardiac-lvef",
+                "ordered",
+                order.resource_id,
+                verdict.source_ids,
+                severity=verdict.severity,
+                drug=drug,
+                **verdict.fields(kb),
+            )
+            evidence = verdict.evidence(kb)
+            return dataclasses.replace(finding, withhold=verdict.withhold, evidence=evidence)
+    continuing = any(e.drug == drug for e in current_exposures(record)) and kb.is_her2_directed(
+        drug
+    )
+    if not continuing and drug not in kb.agents("lvef_baseline"):
+        return None
+    overdue, last, ids = lvef_overdue(record, kb)
     if not overdue:
         return None
     return make_finding(
         kb,
         "lvef-due",
-        "ordered",
+        "continuing" if continuing else "ordered",
         order.resource_id,
         ids,
-        drug=order.drug,
+        drug=drug,
         months=due_months(kb),
         last=last,
     )

@@ -34,16 +34,17 @@ def test_lvef_drop_of_16_points_warns_with_label_rule() -> None:
     a = _on_trastuzumab((64, "2021-06-01"), (47, "2022-02-15"))
     alert = _alert(a, "cardiac-lvef")
     assert alert.severity == "warning"
-    assert "fell 17 points" in alert.summary and "under 50%" in alert.summary
+    assert "17 points below baseline 64%" in alert.summary
+    assert "withhold" in alert.summary and "trastuzumab" in alert.withhold  # its own label's rule
     assert ">= 16% absolute decrease" in alert.detail and "4 weeks" in alert.detail
-    assert "baseline 64% on 2021-06-01 (before this therapy)" in alert.detail
+    assert "baseline 64% on 2021-06-01 (before trastuzumab)" in alert.detail
     assert len(alert.source_ids) >= 2 and "trastuzumab-label" in [e.id for e in alert.evidence]
 
 
 def test_lvef_under_50_with_drop_of_10_warns() -> None:
     """CLINICAL.md section 4: "under 50% with a drop of 10 or more"."""
     alert = _alert(_on_trastuzumab((59, "2021-06-01"), (48, "2022-02-15")), "cardiac-lvef")
-    assert "11 points below baseline" in alert.summary
+    assert "11 points below baseline" in alert.summary and "trastuzumab" in alert.withhold
 
 
 def test_lvef_small_drop_above_50_is_fine() -> None:
