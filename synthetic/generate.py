@@ -19,11 +19,13 @@ DEFAULT_AS_OF = date(2026, 11, 1)  # fixed, so that the same seed gives the same
 
 
 def patient_bundle(
-    seed: int, index: int, as_of: date, kind: str | None = None
+    seed: int, index: int, as_of: date, kind: str | None = None, shape: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(Bundle, truth) of patient `index` of the cohort `seed`."""
-    journey = draw(seed, index, as_of, kind)
-    return render(journey, seed), truth(journey, seed, load_knowledge())
+    """(Bundle, truth) of patient `index` of the cohort `seed`; `kind` and `shape` force the
+    patient kind and the issue-18 shape ("" for none) instead of drawing them."""
+    journey = draw(seed, index, as_of, kind, shape)
+    bundle = render(journey, seed)  # first: the truth reads what the rendering wrote down
+    return bundle, truth(journey, seed, load_knowledge())
 
 
 def cohort(
