@@ -82,4 +82,3 @@ def line_facts(j: Journey, ln: Line) -> dict[str, Any]:
 def _grace(info: dict[str, Any]) -> int:
     """CLINICAL.md 2.5: the dosing interval plus one interval; daily oral drugs 30 days."""
     return 30 if info["route"] == "oral" else 2 * int(info["cycle_days"])
-

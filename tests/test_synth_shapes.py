@@ -13,9 +13,11 @@ import pytest
 
 from engine.model import Specimen
 from fhir_mappers import build_record
+from synthetic.expected_regimen import TDXD
 from synthetic.generate import patient_bundle
-from synthetic.journey import catalogue
+from synthetic.journey import Course, Event, Her2Test, Journey, Line, catalogue
 from synthetic.shapes import shape_of, shapes
+from synthetic.truth import truth as answer_of
 
 AS_OF = date(2026, 11, 1)
 SHAPES = list(catalogue()["shapes"])
@@ -181,9 +183,10 @@ def test_discordant_her2_is_written_with_its_specimen_and_expected_named(shape: 
 
 def test_pregnancy_is_coded_and_expects_the_critical_warning() -> None:
     for bundle, truth in _cohort("pregnancy", 8):
-        conds = [c for c in _resources(bundle, "Condition") for k in c["code"].get("coding", [])]
         pregnancy = any(
-            k["code"] in ("77386006", "Z33.1") for c in conds for k in c["code"]["coding"]
+            k["code"] in ("77386006", "Z33.1")
+            for c in _resources(bundle, "Condition")
+            for k in c["code"].get("coding", [])
         )
         hcg = any(
             o["code"]["coding"][0]["code"] == "2106-3"
@@ -202,3 +205,86 @@ def test_stale_record_has_no_data_in_the_last_18_months_and_expects_only_a_data_
         assert (AS_OF - newest).days > round(18 * 30.4375)
         assert truth["outcome"] == "data-needed:stale-record" and truth["expected"] is None
         assert truth["warnings"] == {"required": {}, "optional": {}}
+
+
+# -- the revised CLINICAL.md in the ground truth, on journeys written by hand --------------------
+
+
+def _journey(
+    lines: list[tuple[str, list[str], int, int]], metastatic_days: int = 1500, **kw: Any
+) -> Journey:
+    """A HER2-positive (IHC 3+ on a liver biopsy) metastatic journey; lines as (plan, drugs,
+    start and end in days before AS_OF), each ended in progression."""
+    j = Journey("hand-1", 0, AS_OF, "her2-metastatic", "female", date(1970, 5, 1), ("A", "B"))
+    j.diagnosis = j.metastatic_since = AS_OF - timedelta(days=metastatic_days)
+    j.de_novo, j.stage = True, "4"
+    j.sites = [Event("liver", j.metastatic_since)]
+    j.her2_tests = [Her2Test(j.metastatic_since, "ihc", "3+", "metastatic", "liver")]
+    for n, (plan, drugs, start, end) in enumerate(lines, 1):
+        s, e = AS_OF - timedelta(days=start), AS_OF - timedelta(days=end)
+        j.lines.append(Line(n, plan, s, e, [Course(d, s, e) for d in drugs], e, "progression"))
+    for key, value in kw.items():
+        setattr(j, key, value)
+    return j
+
+
+THP = ("thp", ["docetaxel", "pertuzumab", "trastuzumab"], 1400, 900)
+TRIPLET = ("tucatinib-trastuzumab-capecitabine", ["capecitabine", "trastuzumab", "tucatinib"])
+
+
+def test_truth_never_skips_tdxd_after_thp_and_the_tucatinib_triplet() -> None:
+    j = _journey([THP, (*TRIPLET, 850, 400)])
+    exp = answer_of(j, 0)["expected"]
+    assert exp["regimen"] == "tdxd" and exp["acceptable_regimens"] == ["tdxd"]
+
+
+def test_truth_with_ild_never_offers_tdxd_and_gives_tdm1_its_place() -> None:
+    j = _journey([THP, (*TRIPLET, 850, 400)])
+    j.events.append(Event("ild-idiopathic", AS_OF - timedelta(days=300)))
+    exp = answer_of(j, 0)["expected"]
+    assert exp["regimen"] == "tdm1"
+    assert not any("tdxd" in r for r in exp["acceptable_regimens"])
+
+
+def test_truth_keeps_tdxd_ild_when_tdxd_was_stopped_for_ild() -> None:
+    j = _journey([THP, ("tdxd", [TDXD], 850, 500)])
+    j.lines[-1].progression, j.lines[-1].stop_reason = None, "pneumonitis"
+    j.events.append(Event("ild-drug", AS_OF - timedelta(days=505), "resolved"))
+    answer = answer_of(j, 0)
+    assert "tdxd-ild" in answer["warnings"]["required"]
+    assert not any("tdxd" in r for r in answer["expected"]["acceptable_regimens"])
+
+
+@pytest.mark.parametrize(
+    ("agent", "months_after", "early"),
+    [
+        ("ado-trastuzumab emtansine", 7, True),
+        ("neratinib", 9, True),
+        ("ado-trastuzumab emtansine", 20, False),
+    ],
+)
+def test_truth_counts_early_relapse_after_tdm1_and_neratinib(
+    agent: str, months_after: int, early: bool
+) -> None:
+    j = _journey([], 30, de_novo=False, stage="2A")
+    end = j.metastatic_since - timedelta(days=round(months_after * 30.4375))
+    j.early = [
+        Course("trastuzumab", end - timedelta(days=700), end - timedelta(days=400), "early"),
+        Course(agent, end - timedelta(days=380), end, "early"),
+    ]
+    exp = answer_of(j, 0)["expected"]
+    assert exp["early_relapse"] is early
+    if early:
+        assert exp["regimen"] == "tdxd" and exp["line"] == 1
+    else:
+        assert exp["regimen"] == "thp"
+
+
+def test_truth_requires_the_pregnancy_warning_with_an_antibody_or_adc() -> None:
+    j = _journey([THP])
+    j.events.append(Event("pregnancy", AS_OF - timedelta(days=40)))
+    answer = answer_of(j, 0)
+    assert answer["expected"]["regimen"] == "tdxd"
+    assert "pregnancy-her2" in answer["warnings"]["required"]
+    j.events[-1].verification = "refuted"
+    assert "pregnancy-her2" not in answer_of(j, 0)["warnings"]["required"]
