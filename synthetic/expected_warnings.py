@@ -108,6 +108,11 @@ def warnings(
             req["tdxd-ild"] = "ILD on record and T-DXd would otherwise be preferred"
         elif any(TDXD in drugs_of(r) for r in no_ild.acceptable):
             opt["tdxd-ild"] = "T-DXd is one of the acceptable choices without ILD"
+    if not ild and any(e.kind == "text-ild" and e.verification == "uncertain" for e in j.events):
+        # Tolerance: "suspected pneumonitis" is not a fact (the regimen stays), but a card that
+        # names it as unconfirmed is accepted (CLINICAL.md: for facts that block a drug,
+        # unconfirmed is "stated as such")
+        opt["tdxd-ild"] = "uncertain ILD mention: naming it as unconfirmed is accepted"
     if TDXD in cur and ild:
         # Tolerance: CLINICAL.md section 4 lists tdxd-ild (critical, T-DXd active with ILD) and
         # tdxd-ild-monitoring (info, on T-DXd) without saying whether both show. The engine shows

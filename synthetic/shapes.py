@@ -105,14 +105,17 @@ def _negated_text(rng: random.Random, j: Journey, p: dict[str, Any]) -> None:
     """One to three free-text problem entries that negate or doubt a fact."""
     phrases = p["negated_text"]
     about = ["metastasis"] if j.metastatic_since is None else ["ild", "brain"]
-    when_lo = j.diagnosis or j.as_of - timedelta(days=200)
+    if j.metastatic_since is not None and not j.de_novo:
+        about.append("metastasis")  # the staging note of the early disease, years before
+    start = j.diagnosis or j.as_of - timedelta(days=200)
     for topic in about:
+        lo, hi = start, j.as_of - timedelta(days=5)
+        if topic == "metastasis" and j.metastatic_since is not None:
+            hi = j.metastatic_since - timedelta(days=30)  # before the metastasis, as written
         for mode in ("negated", "uncertain"):
             options = phrases[topic].get(mode, [])
-            if options and rng.random() < 0.6:
-                onset = when_lo + timedelta(
-                    days=rng.randint(0, max(0, (j.as_of - when_lo).days - 5))
-                )
+            if options and hi > lo and rng.random() < 0.6:
+                onset = lo + timedelta(days=rng.randint(0, (hi - lo).days))
                 j.events.append(
                     Event(f"text-{topic}", onset, "active", mode, text=rng.choice(options))
                 )
