@@ -167,3 +167,17 @@ def test_per_shape_report_counts_each_disagreement_under_its_shape() -> None:
     table = shape_table(scores)
     assert "| stale | r | 1/2 | outcome: 1 | p1: outcome: expected" in table
     assert parse(str(found[0])) == found[0]  # results.csv strings read back (shape_report)
+
+
+def test_population_report_lists_agreement_per_shape(tmp_path: Path) -> None:
+    from synthetic.population import population
+
+    data, out = tmp_path / "in", tmp_path / "out"
+    forced = ["stale", "pregnancy", "", "paediatric"]
+    generate_cohort(data, 4, seed=8, kinds=["her2-metastatic"] * 4, shapes=forced, progress=False)
+    population(data, out, jobs=1, progress=False)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    section = html.split("Agreement per shape (issue 18)", 1)[1].split("</table>", 1)[0]
+    for shape in ("stale", "pregnancy", "paediatric", "(no shape)"):
+        assert f"<td>{shape}</td>" in section
+    assert "CLINICAL.md 1 in scope at all: record current" in section
