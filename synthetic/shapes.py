@@ -53,6 +53,8 @@ def record_end(seed: int, index: int, shape: str, as_of: date) -> date | None:
         lo, hi = p["stale_months"]
         return as_of - months(rng.uniform(float(lo), float(hi)))
     if shape == "deceased":
+        if rng.random() < float(p["deceased_long_ago"]):
+            return None  # the Synthea shape: died decades ago, yet the record runs to today
         lo, hi = p["deceased_months_before"]
         return as_of - months(rng.uniform(float(lo), float(hi)))
     return None
@@ -67,9 +69,15 @@ def overlay(d: Drawer, j: Journey, as_of: date) -> None:
     elif shape == "negated-text":
         _negated_text(rng, j, p)
     elif shape == "deceased":
-        until = j.data_until or as_of
-        lo, hi = p["deceased_after_last_data"]
-        j.deceased_date = min(until + timedelta(days=rng.randint(lo, hi)), as_of - timedelta(1))
+        if j.data_until is None:
+            lo, hi = p["deceased_years_ago"]
+            j.deceased_date = as_of - timedelta(days=rng.randint(lo * 365, hi * 365))
+            j.tags.append("deceased-long-ago")
+        else:
+            lo, hi = p["deceased_after_last_data"]
+            j.deceased_date = min(
+                j.data_until + timedelta(days=rng.randint(lo, hi)), as_of - timedelta(1)
+            )
         j.deceased = "boolean" if rng.random() < float(p["deceased_boolean"]) else "datetime"
     elif shape == "paediatric":
         lo, hi = p["paediatric_age"]
