@@ -8,7 +8,9 @@ each explained there; nothing else is tolerant.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 EXT = "org.her2cds"
@@ -48,6 +50,11 @@ def observe(cards: list[dict[str, Any]]) -> dict[str, Any]:
     return obs
 
 
+def _outcome_ok(got: str, accepted: set[str]) -> bool:
+    """An accepted outcome may end in "*" ("data-needed:*": any data-needed card)."""
+    return any(got == a or (a.endswith("*") and got.startswith(a[:-1])) for a in accepted)
+
+
 @dataclass(frozen=True)
 class Disagreement:
     field: str
@@ -62,7 +69,7 @@ def compare(truth: dict[str, Any], obs: dict[str, Any]) -> list[Disagreement]:
     out: list[Disagreement] = []
     outcome = truth["outcome"]
     ok_outcomes = {outcome, *truth.get("acceptable_outcomes", [])}
-    if obs["outcome"] not in ok_outcomes:
+    if not _outcome_ok(obs["outcome"], ok_outcomes):
         out.append(Disagreement("outcome", outcome, obs["outcome"]))
         if outcome == "none" or obs["outcome"] == "none":
             return out
@@ -87,3 +94,49 @@ def compare(truth: dict[str, Any], obs: dict[str, Any]) -> list[Disagreement]:
     for rule in sorted(got - required - optional):
         out.append(Disagreement(f"warning:{rule}", "not shown", "shown"))
     return out
+
+
+@dataclass
+class ShapeScore:
+    """Agreement of the patients of one issue-18 shape (or of the shape-less rest)."""
+
+    shape: str
+    rule: str = ""
+    patients: int = 0
+    agree: int = 0
+    fields: dict[str, int] = dc_field(default_factory=dict)
+    examples: dict[str, str] = dc_field(default_factory=dict)  # field -> "patient: disagreement"
+
+
+def by_shape(
+    rows: Iterable[tuple[dict[str, Any], list[Disagreement]]],
+    rules: dict[str, str] | None = None,
+) -> dict[str, ShapeScore]:
+    """Disagreements per shape: `rows` are (answer file, its disagreements) per patient;
+    `rules` names the CLINICAL.md rule each shape is about (catalogue `shapes`)."""
+    rules = rules or {}
+    out: dict[str, ShapeScore] = {}
+    for truth, found in rows:
+        shape = str(truth.get("shape") or "") or "(no shape)"
+        score = out.setdefault(shape, ShapeScore(shape, rules.get(shape, "")))
+        score.patients += 1
+        score.agree += int(not found)
+        for d in found:
+            score.fields[d.field] = score.fields.get(d.field, 0) + 1
+            score.examples.setdefault(d.field, f"{truth.get('patient_id')}: {d}")
+    return dict(sorted(out.items()))
+
+
+def shape_table(scores: dict[str, ShapeScore]) -> str:
+    """The per-shape disagreements as a Markdown table (for DISAGREEMENTS.md and reports)."""
+    rows = [
+        "| shape | CLINICAL.md rule | agree | disagreements (field: count) | example |",
+        "|---|---|---|---|---|",
+    ]
+    for s in scores.values():
+        fields = ", ".join(f"{f}: {n}" for f, n in sorted(s.fields.items(), key=lambda kv: -kv[1]))
+        example = next(iter(s.examples.values()), "")
+        rows.append(
+            f"| {s.shape} | {s.rule} | {s.agree}/{s.patients} | {fields or '-'} | {example} |"
+        )
+    return "\n".join(rows) + "\n"

@@ -70,6 +70,10 @@ def timeline(truth: dict[str, Any]) -> list[str]:
         + metastatic
         + (" (de novo)" if truth["de_novo"] else "")
     )
+    if truth.get("shape"):
+        scope = truth.get("scope") or {}
+        why = f", out of scope: {scope['reason']}" if scope.get("reason") else ""
+        out.append(f"  shape: {truth['shape']}{why}")
     sites = ", ".join(
         s["site"] + ("" if s["status"] == "active" else f" ({s['status']})") for s in truth["sites"]
     )

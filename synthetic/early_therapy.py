@@ -10,12 +10,19 @@ from synthetic.receptors import her2_positive_tests
 
 
 def early_therapy(
-    dr: Drawer, j: Journey, start: date, hr_pos: bool, katherine: bool = True
+    dr: Drawer,
+    j: Journey,
+    start: date,
+    hr_pos: bool,
+    katherine: bool = True,
+    force_katherine: bool = False,
 ) -> date:
     """(Neo)adjuvant HER2-directed therapy from `start`; returns the last HER2-directed date."""
     rng = dr.rng
     schemas = ["tchp", "tchp", "ac-th", "th"] + (["tchp-katherine"] if katherine else [])
     schema = rng.choice(schemas)
+    if force_katherine:
+        schema = "tchp-katherine"
     courses: list[Course] = []
     if schema in ("tchp", "tchp-katherine"):
         chemo_end = start + timedelta(days=21 * 5)
@@ -69,15 +76,17 @@ def close_early(dr: Drawer, j: Journey, until: date) -> None:
 
 
 def relapse_after_early_disease(
-    dr: Drawer, j: Journey, metastatic: date, early_relapse: bool
+    dr: Drawer, j: Journey, metastatic: date, early_relapse: bool, katherine: bool = False
 ) -> None:
     """Early disease years before the metastasis: diagnosis, HER2 tests and (neo)adjuvant therapy
     ending a drawn interval before the relapse (early: 3-10 months, late: 15-72)."""
     rng = dr.rng
     # early disease years before, (neo)adjuvant therapy, relapse after a drawn interval
-    # relapse after KATHERINE T-DM1 is drawn late only (early relapse is measured from
-    # trastuzumab in CLINICAL.md; T-DM1 would make the interval ambiguous)
-    last_her2 = early_therapy(dr, j, date(2000, 1, 1), j.hr_positive, not early_relapse)
+    # outside the early-relapse-tdm1 shape, relapse after KATHERINE T-DM1 is drawn late only;
+    # `katherine`: the shape, a relapse within months of the last adjuvant T-DM1 dose
+    last_her2 = early_therapy(
+        dr, j, date(2000, 1, 1), j.hr_positive, not early_relapse, force_katherine=katherine
+    )
     katherine = "katherine-tdm1" in j.tags
     interval = (
         months(rng.uniform(3, 10))

@@ -14,7 +14,10 @@ from engine.knowledge import Knowledge
 from synthetic.journey import Journey
 
 TDXD = "fam-trastuzumab deruxtecan"
-EARLY_RELAPSE_AGENTS = frozenset({"trastuzumab", "pertuzumab"})  # CLINICAL.md section 2 rule 6
+TDM1 = "ado-trastuzumab emtansine"
+# CLINICAL.md section 2 rule 6 (revised): the (neo)adjuvant HER2-directed agents an early relapse
+# is measured from: trastuzumab, pertuzumab, T-DM1 (KATHERINE), T-DXd and neratinib
+EARLY_RELAPSE_AGENTS = frozenset({"trastuzumab", "pertuzumab", TDM1, TDXD, "neratinib"})
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class Chooser:
         self.her2_lines = len(her2)
         self.early_relapse, self.relapse_months = self._early_relapse()
         self.prior = self.her2_lines + (1 if self.early_relapse else 0)
-        self.received = {c.drug for c in j.early} | {d for ln in j.lines for d in ln.drugs}
+        self.received = {c.drug for c in j.early if c.setting == "early"} | {
+            d for ln in j.lines for d in ln.drugs
+        }
         # the on-progression advice for an ongoing line assumes progression on it: its agents
         # then count as failed ("never re-offer an agent that already failed")
         current = j.lines[-1] if j.lines and j.lines[-1].end is None else None
@@ -44,6 +49,13 @@ class Chooser:
             for d in ln.drugs
             if kb.is_her2_directed(d)
         }
+        if self.early_relapse:
+            # relapse within 12 months of the early agents: they failed ("trastuzumab-refractory";
+            # "not THP and not T-DM1 again" after KATHERINE T-DM1, CLINICAL.md 2.6)
+            self.failed |= {
+                c.drug for c in j.early if c.setting == "early" and c.drug in EARLY_RELAPSE_AGENTS
+            }
+        self.tdxd_naive = TDXD not in self.received
         last = j.lines[-1] if j.lines else None
         self.last_tki = bool(last and any(self._tki(d) for d in last.drugs))
         self.cns = cns_predominant(j)
@@ -54,11 +66,13 @@ class Chooser:
 
     def _early_relapse(self) -> tuple[bool, float | None]:
         j = self.j
-        early = [c for c in j.early if c.drug in EARLY_RELAPSE_AGENTS and c.end]
+        early = [
+            c for c in j.early if c.drug in EARLY_RELAPSE_AGENTS and c.end and c.setting == "early"
+        ]
         if not early or j.metastatic_since is None or j.de_novo:
             return False, None
         last_end = max(c.end for c in early if c.end)
-        only_t = {c.drug for c in early} == {"trastuzumab"}
+        only_t = {c.drug for c in early} == {"trastuzumab"}  # NCCN's 6-month variant
         key = "early_relapse_months_trastuzumab_only" if only_t else "early_relapse_months"
         threshold = float(self.kb.param("lines", key))
         gap = (j.metastatic_since - last_end).days / 30.4375
@@ -132,14 +146,61 @@ class Chooser:
             )
         return choice
 
+    def _tdxd_never_skipped(self, ild: bool, why: list[str]) -> Choice | None:
+        """CLINICAL.md section 3 (revised): after any HER2-directed line, a T-DXd-naive patient
+        without ILD gets T-DXd as preferred, whatever else she had; rows 2 and 3 are for
+        patients who already had T-DXd. With ILD, T-DM1 takes T-DXd's place."""
+        if self.prior < 1 or not self.tdxd_naive:
+            return None
+        triplet = "tucatinib-trastuzumab-capecitabine"
+        if not ild:
+            if "tdxd" not in self.kb.regimens or not self.viable("tdxd", ild):
+                return None
+            expected, acceptable = "tdxd", ["tdxd"]
+            if (
+                self.cns
+                and triplet in self.kb.regimens
+                and self.viable(triplet, ild)
+                and not any(self.flags(triplet)[k] for k in ("failed", "tki", "unapproved"))
+            ):
+                # Tolerance: predominantly CNS disease prefers the tucatinib triplet (modifier
+                # "active brain metastases", row 1's alternative), T-DXd is never skipped:
+                # CLINICAL.md does not rank the two modifiers, both are accepted
+                expected, acceptable = triplet, [triplet, "tdxd"]
+            why.append("T-DXd never received, no ILD: T-DXd is never skipped")
+            return Choice(expected, tuple(acceptable), tuple(why))
+        tdm1_free = (
+            self.prior >= 2
+            and "tdm1" in self.kb.regimens
+            and self.viable("tdm1", ild)
+            and not any(self.flags("tdm1")[k] for k in ("failed", "unapproved", "received"))
+        )
+        if tdm1_free:
+            # ILD at row 2 or later: T-DM1 "takes T-DXd's place"; the row's own ranking is
+            # accepted too (CLINICAL.md says so for line 2 only)
+            ranked = self._choose_rows(ild, why)
+            return Choice(
+                "tdm1",
+                tuple(dict.fromkeys(("tdm1", *ranked.acceptable))),
+                (*ranked.why, "ILD: T-DM1 in T-DXd's place"),
+            )
+        return None
+
     def _choose(self, ild: bool) -> Choice:
-        kb = self.kb
-        rows = sorted(kb.sequence, key=lambda s: s.prior_her2_lines)
-        top_row = rows[-1].prior_her2_lines
         why = [
             f"{self.prior} prior HER2-directed metastatic line(s)"
             + (" (incl. early relapse)" if self.early_relapse else "")
         ]
+        never_skipped = self._tdxd_never_skipped(ild, why)
+        if never_skipped is not None:
+            return never_skipped
+        return self._choose_rows(ild, why)
+
+    def _choose_rows(self, ild: bool, why_in: list[str]) -> Choice:
+        kb = self.kb
+        rows = sorted(kb.sequence, key=lambda s: s.prior_her2_lines)
+        top_row = rows[-1].prior_her2_lines
+        why = list(why_in)
         if self.prior < top_row:
             step = kb.step_for(self.prior)
             ids = [r for r in (step.preferred, *step.alternatives) if self.viable(r, ild)]

@@ -13,6 +13,11 @@ from synthetic.expected_regimen import TDXD, Choice, Chooser, has_ild
 from synthetic.journey import Journey, Line
 
 CARDIAC_DRUGS = frozenset({"trastuzumab", "pertuzumab", "ado-trastuzumab emtansine", TDXD})
+# CLINICAL.md section 1 drug table: the HER2-directed antibodies and antibody-drug conjugates
+# (pregnancy-her2: embryo-fetal toxicity boxed warnings; lvef-due: baseline before starting)
+ANTIBODY_OR_ADC = frozenset(
+    {"trastuzumab", "pertuzumab", "ado-trastuzumab emtansine", TDXD, "margetuximab"}
+)
 
 
 def her2_status(j: Journey) -> tuple[str, str]:
@@ -24,7 +29,9 @@ def her2_status(j: Journey) -> tuple[str, str]:
         status = {"3+": "positive", "2+": "equivocal", "1+": "negative", "0": "negative"}.get(
             t.result, t.result
         )
-        results.append((1 if t.specimen == "metastatic" else 0, t.when, status, t.specimen))
+        # a primary result whose report names no specimen is, to a reader, of unknown specimen
+        spec = t.specimen if t.specimen == "metastatic" or t.site_written is not False else ""
+        results.append((1 if t.specimen == "metastatic" else 0, t.when, status, spec or "unknown"))
     when = j.her2_condition_date or j.diagnosis
     if j.her2_condition and when:
         results.append((0, when, j.her2_condition, "unknown"))
@@ -41,6 +48,31 @@ def her2_status(j: Journey) -> tuple[str, str]:
         if ish:
             best = ish[-1]
     return best[2], best[3]
+
+
+def her2_discordance(j: Journey) -> tuple[str, str] | None:
+    """(primary result, metastatic result) when definitive HER2 results on the primary and on a
+    metastasis disagree (CLINICAL.md section 1 "HER2 discordance"), else None."""
+    by_specimen: dict[str, set[str]] = {}
+    for t in j.her2_tests:
+        status = {"3+": "positive", "1+": "negative", "0": "negative"}.get(t.result, t.result)
+        if status in ("positive", "negative"):
+            by_specimen.setdefault(t.specimen, set()).add(status)
+    prim, met = by_specimen.get("primary", set()), by_specimen.get("metastatic", set())
+    if prim and met and prim != met:
+        return "/".join(sorted(prim)), "/".join(sorted(met))
+    return None
+
+
+def pregnant(j: Journey) -> bool:
+    """Pregnancy recorded (Condition 77386006 or a positive hCG), CLINICAL.md section 1."""
+    return any(
+        e.kind in ("pregnancy", "hcg-positive") and _is_fact(e.verification) for e in j.events
+    )
+
+
+def _is_fact(verification: str) -> bool:
+    return verification not in ("refuted", "entered-in-error", "negated", "uncertain")
 
 
 def _overlap(
@@ -65,13 +97,22 @@ def warnings(
     def drugs_of(rid: str | None) -> set[str]:
         return set(kb.regimens[rid].regimen.drugs) if rid else set()
 
+    given_tdxd = TDXD in chooser.received
     if ild:
         if TDXD in cur:
             req["tdxd-ild"] = "ILD on record and T-DXd is active"
+        elif given_tdxd:
+            # revised CLINICAL.md section 3/4: also when T-DXd was given before (stopped for ILD)
+            req["tdxd-ild"] = "ILD on record and T-DXd was given before"
         elif no_ild.acceptable and all(TDXD in drugs_of(r) for r in no_ild.acceptable):
             req["tdxd-ild"] = "ILD on record and T-DXd would otherwise be preferred"
         elif any(TDXD in drugs_of(r) for r in no_ild.acceptable):
             opt["tdxd-ild"] = "T-DXd is one of the acceptable choices without ILD"
+    if not ild and any(e.kind == "text-ild" and e.verification == "uncertain" for e in j.events):
+        # Tolerance: "suspected pneumonitis" is not a fact (the regimen stays), but a card that
+        # names it as unconfirmed is accepted (CLINICAL.md: for facts that block a drug,
+        # unconfirmed is "stated as such")
+        opt["tdxd-ild"] = "uncertain ILD mention: naming it as unconfirmed is accepted"
     if TDXD in cur and ild:
         # Tolerance: CLINICAL.md section 4 lists tdxd-ild (critical, T-DXd active with ILD) and
         # tdxd-ild-monitoring (info, on T-DXd) without saying whether both show. The engine shows
@@ -109,9 +150,13 @@ def warnings(
     her2_now = {d for d in cur if kb.is_her2_directed(d)}
     due_days = int(kb.param("cardiac", "lvef_due_days"))
     overdue = not j.lvef or j.lvef[-1][0] < j.as_of - timedelta(days=due_days)
+    recommended = [drugs_of(r) for r in choice.acceptable]
     if overdue:
         if her2_now:
             req["lvef-due"] = "on HER2-directed therapy, no LVEF in the last 3 months"
+        elif recommended and all(d & ANTIBODY_OR_ADC for d in recommended):
+            # revised: a HER2-directed antibody or ADC recommended: baseline before starting
+            req["lvef-due"] = "antibody/ADC recommended, no LVEF in the last 3 months"
         else:
             opt["lvef-due"] = "no LVEF in the last 3 months; not on HER2-directed therapy now"
     anth = {d for d in cur if (kb.drug(d) and kb.drugs[d].family == "anthracycline")}
@@ -125,8 +170,25 @@ def warnings(
     ):
         opt["her2-blockade-stopped"] = "last line had no HER2-directed agent (none running now)"
     status, specimen = her2_status(j)
-    if status == "positive" and specimen != "metastatic":
+    if status == "positive" and specimen == "primary":
         req["her2-status"] = "HER2 positive only from the primary tumour"
+    elif status == "positive" and specimen != "metastatic":
+        # Tolerance: the deciding result names no specimen: CLINICAL.md's rule is "only from the
+        # primary tumour", issue 18 item 10 calls that wording wrong when the specimen is unknown
+        opt["her2-status"] = "HER2 positive, specimen of the deciding result not recorded"
+    discordant = her2_discordance(j)
+    if discordant:
+        req["her2-discordance"] = (
+            f"HER2 {discordant[0]} on the primary, {discordant[1]} on a metastasis"
+        )
+        opt.setdefault("her2-status", "HER2 results disagree between specimens")
+    if pregnant(j):
+        if cur & ANTIBODY_OR_ADC:
+            req["pregnancy-her2"] = "pregnancy and a HER2-directed antibody/ADC is active"
+        elif recommended and all(d & ANTIBODY_OR_ADC for d in recommended):
+            req["pregnancy-her2"] = "pregnancy and a HER2-directed antibody/ADC is recommended"
+        elif any(d & ANTIBODY_OR_ADC for d in recommended):
+            opt["pregnancy-her2"] = "pregnancy; some acceptable regimens hold an antibody/ADC"
     prev = j.lines[-2] if len(j.lines) >= 2 else None
     if (
         current is not None

@@ -15,7 +15,14 @@ from typing import Any
 
 from synthetic.fhir_conditions import conditions, patient
 from synthetic.fhir_medications import medications
-from synthetic.fhir_observations import assessments, her2_tests, lvef, receptors, staging
+from synthetic.fhir_observations import (
+    assessments,
+    her2_tests,
+    lvef,
+    pregnancy_tests,
+    receptors,
+    staging,
+)
 from synthetic.fhir_writer import Renderer
 from synthetic.journey import Journey
 
@@ -31,6 +38,7 @@ def render(journey: Journey, seed: int) -> dict[str, Any]:
     staging(r)
     assessments(r)
     lvef(r)
+    pregnancy_tests(r)
     medications(r)
     entries = []
     for res in r.entries:

@@ -91,6 +91,7 @@ CONDITIONS: dict[str, tuple[str | None, str, str | None, str]] = {
         "J84.9",
         "Interstitial pulmonary disease, unspecified",
     ),
+    "pregnancy": ("77386006", "Pregnancy", "Z33.1", "Pregnant state, incidental"),
     "heart-failure": ("84114007", "Heart failure", "I50.9", "Heart failure, unspecified"),
     "hfref": (
         "703272007",

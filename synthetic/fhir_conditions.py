@@ -4,6 +4,7 @@ toxicities and comorbidities, coded SNOMED, ICD-10-CM or both."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from synthetic.fhir_codes import CONDITIONS, ICD10, SNOMED, cc
 from synthetic.fhir_writer import Renderer
@@ -19,7 +20,42 @@ def patient(r: Renderer) -> None:
             "name": [{"family": j.name[1], "given": [j.name[0]]}],
             "gender": j.sex,
             "birthDate": j.birth_date.isoformat(),
+            **_deceased(r),
         }
+    )
+
+
+def _deceased(r: Renderer) -> dict[str, Any]:
+    j = r.j
+    if j.deceased == "boolean":
+        return {"deceasedBoolean": True}
+    if j.deceased == "datetime" and j.deceased_date is not None:
+        return {"deceasedDateTime": j.deceased_date.isoformat()}
+    return {}
+
+
+def text_condition(r: Renderer, text: str, onset: date) -> None:
+    """A free-text problem entry (no code, no verificationStatus): only its words say what it
+    is, here a negated or uncertain mention (CLINICAL.md section 1)."""
+    r.add(
+        {
+            "resourceType": "Condition",
+            "clinicalStatus": cc(
+                "http://terminology.hl7.org/CodeSystem/condition-clinical", "active"
+            ),
+            "category": [
+                cc(
+                    "http://terminology.hl7.org/CodeSystem/condition-category",
+                    "problem-list-item",
+                    "Problem List Item",
+                )
+            ],
+            "code": {"text": text},
+            "subject": r.subject,
+            "onsetDateTime": onset.isoformat(),
+            "recordedDate": onset.isoformat(),
+        },
+        "cond",
     )
 
 
@@ -91,4 +127,7 @@ def conditions(r: Renderer) -> None:
     for site in j.sites:
         condition(r, site.kind, site.onset, site.status, site.verification)
     for ev in j.events:
-        condition(r, ev.kind, ev.onset, ev.status, ev.verification)
+        if ev.text:
+            text_condition(r, ev.text, ev.onset)
+        elif ev.kind in CONDITIONS:  # other events are Observations (hcg-positive)
+            condition(r, ev.kind, ev.onset, ev.status, ev.verification)

@@ -61,8 +61,8 @@ def statement(
             **({"end": end.isoformat()} if end else {}),
         },
         "dateAsserted": min(
-            j.as_of,
-            j.as_of - timedelta(days=r.rng.randint(1, 20))
+            j.record_date,
+            j.record_date - timedelta(days=r.rng.randint(1, 20))
             if end is None
             else end + timedelta(days=r.rng.randint(0, 14)),
         ).isoformat(),
@@ -119,7 +119,10 @@ def course_resources(r: Renderer, course: Course, progression: bool) -> None:
     if r.rng.random() < 0.1:
         style = r.rng.choice(["statement", "request", "administration"])
     oral = catalogue()["drugs"][course.drug]["route"] in ORAL
-    if oral and style == "administration":
+    admin_only = r.j.shape == "admin-only-ongoing"
+    if admin_only:
+        style = "administration"  # every dose (and oral fill) an administration, no order
+    elif oral and style == "administration":
         style = "request"
     parts: list[tuple[date, date | None, bool]] = [(course.start, course.end, False)]
     if course.phesgo_from is not None:
@@ -135,12 +138,14 @@ def course_resources(r: Renderer, course: Course, progression: bool) -> None:
             statement(r, course, start, end, phesgo, progression and end == course.end)
             continue
         piece = Course(course.drug, start, end, course.setting)
-        doses = piece.doses(r.j.as_of)
+        if end is None:
+            piece.last_dose = course.last_dose
+        doses = piece.doses(r.j.record_date)
         for i, when in enumerate(doses):
             last_of_ongoing = end is None and i == len(doses) - 1
             if style == "administration":
                 administration(r, piece, when, phesgo)
-                if last_of_ongoing:  # the standing order of an ongoing course
+                if last_of_ongoing and not admin_only:  # the standing order of an ongoing course
                     request(r, piece, when, True, phesgo)
             else:
                 request(r, piece, when, last_of_ongoing, phesgo)

@@ -18,6 +18,7 @@ from synthetic.fhir_codes import (
     cc,
 )
 from synthetic.fhir_writer import Renderer
+from synthetic.journey import Her2Test
 
 
 def observation(r: Renderer, loinc: str, display: str, when: date, **value: Any) -> dict[str, Any]:
@@ -91,10 +92,51 @@ def her2_tests(r: Renderer) -> None:
         rebiopsied = any(x.specimen == "metastatic" for x in r.j.her2_tests)
         # when a metastasis was also tested, every report names its specimen (otherwise a
         # newer unlabelled primary result would make "which tumour?" unanswerable)
-        if site and (t.specimen == "metastatic" or rebiopsied or rng.random() < 0.6):
+        t.site_written = False
+        if t.specimen_resource and site:
+            # the biopsy as a Specimen resource; half the reports name the site only there
+            obs["specimen"] = {"reference": f"Specimen/{specimen(r, t, site)}"}
+            if rng.random() < 0.5:
+                obs["bodySite"] = cc(SNOMED, site[0], site[1])
+            t.site_written = True
+        elif site and (t.specimen == "metastatic" or rebiopsied or rng.random() < 0.6):
             obs["bodySite"] = cc(SNOMED, site[0], site[1])
-        if t.specimen == "metastatic" and rng.random() < 0.5:
+            t.site_written = True
+        if t.specimen == "metastatic" and "specimen" not in obs and rng.random() < 0.5:
             obs["specimen"] = {"display": f"Core biopsy of metastatic lesion ({t.site})"}
+
+
+def specimen(r: Renderer, t: Her2Test, site: tuple[str, str]) -> str:
+    """A Specimen resource for a biopsy (type, collection body site, date); returns its id."""
+    metastatic = t.specimen == "metastatic"
+    what = f"metastatic lesion ({t.site})" if metastatic else "primary breast tumour"
+    res = r.add(
+        {
+            "resourceType": "Specimen",
+            "type": {"text": "Core needle biopsy specimen"},
+            "subject": r.subject,
+            "collection": {
+                "collectedDateTime": t.when.isoformat(),
+                "bodySite": cc(SNOMED, site[0], site[1]),
+            },
+            "note": [{"text": f"Core biopsy of {what}"}],
+        },
+        "spec",
+    )
+    return str(res["id"])
+
+
+def pregnancy_tests(r: Renderer) -> None:
+    """A positive hCG (LOINC 2106-3 urine, CLINICAL.md section 1) for a pregnancy."""
+    for ev in r.j.events:
+        if ev.kind == "hcg-positive":
+            observation(
+                r,
+                "2106-3",
+                "Choriogonadotropin (pregnancy test) [Presence] in Urine",
+                ev.onset,
+                valueCodeableConcept=cc(SNOMED, "10828004", "Positive (qualifier value)"),
+            )
 
 
 def receptors(r: Renderer) -> None:

@@ -19,19 +19,26 @@ DEFAULT_AS_OF = date(2026, 11, 1)  # fixed, so that the same seed gives the same
 
 
 def patient_bundle(
-    seed: int, index: int, as_of: date, kind: str | None = None
+    seed: int, index: int, as_of: date, kind: str | None = None, shape: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(Bundle, truth) of patient `index` of the cohort `seed`."""
-    journey = draw(seed, index, as_of, kind)
-    return render(journey, seed), truth(journey, seed, load_knowledge())
+    """(Bundle, truth) of patient `index` of the cohort `seed`; `kind` and `shape` force the
+    patient kind and the issue-18 shape ("" for none) instead of drawing them."""
+    journey = draw(seed, index, as_of, kind, shape)
+    bundle = render(journey, seed)  # first: the truth reads what the rendering wrote down
+    return bundle, truth(journey, seed, load_knowledge())
 
 
 def cohort(
-    seed: int, n: int, as_of: date, kinds: list[str] | None = None
+    seed: int,
+    n: int,
+    as_of: date,
+    kinds: list[str] | None = None,
+    shapes: list[str] | None = None,
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     for i in range(n):
         kind = kinds[i] if kinds and i < len(kinds) else None
-        yield patient_bundle(seed, i, as_of, kind)
+        shape = shapes[i] if shapes and i < len(shapes) else None
+        yield patient_bundle(seed, i, as_of, kind, shape)
 
 
 def _dump(obj: Any, indent: bool = False) -> bytes:
@@ -48,10 +55,11 @@ def generate_cohort(
     ndjson: bool = False,
     kinds: list[str] | None = None,
     progress: bool = True,
+    shapes: list[str] | None = None,
 ) -> list[Path]:
     """Write the cohort to `out`: <id>.json + <id>.truth.json, or a bulk-export style NDJSON set
     (one file per resource type, one resource per line) + the answer files. Returns the bundles
-    (or NDJSON files) written."""
+    (or NDJSON files) written. `kinds` / `shapes` force the first patients' kind and shape."""
     out.mkdir(parents=True, exist_ok=True)
     bar = (
         Progress(
@@ -63,7 +71,7 @@ def generate_cohort(
     )
     written: list[Path] = []
     streams: dict[str, list[bytes]] = {}
-    for bundle, answer in cohort(seed, n, as_of, kinds):
+    for bundle, answer in cohort(seed, n, as_of, kinds, shapes):
         pid = answer["patient_id"]
         (out / f"{pid}.truth.json").write_bytes(_dump(answer, indent=True))
         if ndjson:

@@ -19,7 +19,10 @@ from typing import Any
 import yaml
 
 CATALOGUE = Path(__file__).parent / "catalogue.yaml"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: the shapes of issue 18 (catalogue `shapes`), revised CLINICAL.md truth
+STREAM_VERSION = (
+    "1"  # in the random streams' names: unchanged, so shape-less journeys stay as they were
+)
 
 
 @lru_cache(maxsize=1)
@@ -37,10 +40,18 @@ class Course:
     end: date | None
     setting: str = "metastatic"  # or "early"
     phesgo_from: date | None = None  # pertuzumab/trastuzumab switched to Phesgo SC from here
+    last_dose: date | None = None  # an ongoing course whose last dose is this day (a delayed cycle)
 
     def doses(self, as_of: date) -> list[date]:
         """Dose (IV) or fill (oral) dates of the course, up to its end or the snapshot."""
         step = int(catalogue()["drugs"][self.drug]["cycle_days"])
+        if self.last_dose is not None:  # counted back from the last dose, so it is that day
+            out = []
+            d = self.last_dose
+            while d >= self.start:
+                out.append(d)
+                d -= timedelta(days=step)
+            return out[::-1]
         last = self.end or as_of
         out = []
         d = self.start
@@ -73,6 +84,8 @@ class Her2Test:
     result: str  # 3+ | 2+ | 1+ | 0 | positive | negative
     specimen: str  # primary | metastatic
     site: str = "breast"
+    specimen_resource: bool = False  # written with a Specimen resource (type, collection site)
+    site_written: bool | None = None  # set by the renderer: the report names its specimen
 
 
 @dataclass
@@ -82,7 +95,8 @@ class Event:
     kind: str
     onset: date
     status: str = "active"  # condition clinicalStatus
-    verification: str = "confirmed"
+    verification: str = "confirmed"  # or refuted, entered-in-error; negated/uncertain: text only
+    text: str = ""  # a free-text problem entry (no code): the words written instead
 
 
 @dataclass
@@ -111,6 +125,21 @@ class Journey:
     events: list[Event] = field(default_factory=list)  # ild, heart-failure, comorbidities
     lvef: list[tuple[date, int]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    shape: str = ""  # the issue-18 shape drawn for this patient (catalogue `shapes`), if any
+    data_until: date | None = None  # stale or deceased: the record ends here, before as_of
+    deceased: str = ""  # "" | datetime | boolean (Patient.deceased[x])
+    deceased_date: date | None = None
+
+    @property
+    def record_date(self) -> date:
+        """The date the record was written up to (the snapshot, unless the record stops early)."""
+        return self.data_until or self.as_of
+
+    @property
+    def age(self) -> int:
+        """Age in whole years at the snapshot."""
+        before = (self.as_of.month, self.as_of.day) < (self.birth_date.month, self.birth_date.day)
+        return self.as_of.year - self.birth_date.year - int(before)
 
     @property
     def hr_positive(self) -> bool:

@@ -7,6 +7,12 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from synthetic.compare import Disagreement, by_shape
+from synthetic.shape_report import parse
+from synthetic.shapes import shapes
+
 if TYPE_CHECKING:
     from synthetic.population import Result
 
@@ -36,6 +42,35 @@ def bar_chart(counts: Counter[str] | dict[str, int], title: str, colour: str = "
         + "</svg>"
     )
     return f"<h2>{escape(title)}</h2>{svg}"
+
+
+def shape_section(results: list[Result], source: str) -> str:
+    """Agreement per issue-18 shape, the shape read from each patient's answer file."""
+    if not source:
+        return ""
+    folder = Path(source) if Path(source).is_dir() else Path(source).parent
+    rows = []
+    for r in results:
+        answer = folder / f"{r.patient}.truth.json"
+        if r.compared and answer.exists():
+            found = [parse(d) for d in r.disagreements]
+            if r.error:
+                found.append(Disagreement("error", "no error", r.error))
+            rows.append((orjson.loads(answer.read_bytes()), found))
+    if not rows:
+        return ""
+    rules = {name: str(spec.get("rule", "")) for name, spec in shapes().items()}
+    out = [
+        "<h2>Agreement per shape (issue 18)</h2><table><tr><th>shape</th><th>CLINICAL.md rule</th>"
+        "<th>agree</th><th>patients</th><th>disagreements (field: count)</th></tr>"
+    ]
+    for sc in by_shape(rows, rules).values():
+        fields = ", ".join(f"{f}: {n}" for f, n in sorted(sc.fields.items(), key=lambda kv: -kv[1]))
+        out.append(
+            f"<tr><td>{escape(sc.shape)}</td><td>{escape(sc.rule)}</td><td>{sc.agree}</td>"
+            f"<td>{sc.patients}</td><td>{escape(fields or '-')}</td></tr>"
+        )
+    return "".join(out) + "</table>"
 
 
 def write_html(
@@ -83,6 +118,7 @@ def write_html(
             for k, (a, n) in summary["by_kind"].items()
         ]
         parts.append("</table>")
+        parts.append(shape_section(results, source))
         parts.append(bar_chart(summary["disagreement_fields"], "Disagreements per field", "#a33"))
         cats = summary["disagreements"].most_common(40)
         if cats:

@@ -24,8 +24,14 @@ from synthetic.expected_regimen import (
     cns_predominant,
     has_ild,
 )
-from synthetic.expected_warnings import CARDIAC_DRUGS, her2_status, warnings
+from synthetic.expected_warnings import (
+    CARDIAC_DRUGS,
+    her2_discordance,
+    her2_status,
+    warnings,
+)
 from synthetic.journey import GENERATOR_VERSION, Journey
+from synthetic.scope import line_facts, newest_data, scope, stale_borderline
 
 # the names this module held before the split, still importable from here
 __all__ = [
@@ -51,11 +57,20 @@ def truth(
 ) -> dict[str, Any]:
     kb = kb or load_knowledge()
     status, specimen = her2_status(j)
+    discordant = her2_discordance(j)
+    out_of_scope, stale = scope(j)
     tolerances: list[str] = []
     outcome: str
     acceptable_outcomes: list[str] = []
-    if j.cancer != "breast" or status == "negative":
+    if out_of_scope:
+        outcome = "none"  # CLINICAL.md section 1: a deceased or under-18 patient gets no cards
+    elif j.cancer != "breast" or (status == "negative" and discordant is None):
         outcome = "none"
+        if stale and j.cancer == "breast":
+            acceptable_outcomes = ["data-needed:*"]
+            tolerances.append(
+                "stale record of a patient out of scope anyway: a stale card is accepted"
+            )
     elif j.metastatic_since is None:
         if j.stage:
             outcome = "none"
@@ -65,10 +80,29 @@ def truth(
             tolerances.append(
                 "HER2+ without any staging: CLINICAL.md asks to say what is missing, but no rule names metastatic status; no cards is accepted too"
             )
+    elif stale:
+        # CLINICAL.md section 1: a stale record gets no regimen and no one-click order, only a
+        # data-needed card naming the date of the newest data
+        outcome = "data-needed:stale-record"
+        acceptable_outcomes = ["data-needed:*"]
+        tolerances.append("stale record: CLINICAL.md names no id for its data-needed card")
     elif status in ("unknown", "equivocal"):
         outcome = "data-needed:her2-status"
+        if stale_borderline(j):
+            acceptable_outcomes = ["data-needed:*"]
     else:
         outcome = "recommendation"
+        if stale_borderline(j):
+            acceptable_outcomes = ["data-needed:*"]
+            tolerances.append("newest data within a month of 18 months old: stale is accepted")
+        if status == "negative":
+            # discordance, HER2 lost on the metastasis: "guidelines consider HER2-directed
+            # therapy when any specimen was positive" and tumour-board review (CLINICAL.md
+            # section 1); whether the regimen is shown beside that card is left open
+            acceptable_outcomes.append("cards-without-regimen")
+            tolerances.append(
+                "HER2 lost on a metastasis: a discordance card without a regimen is accepted"
+            )
     out: dict[str, Any] = {
         "generator_version": GENERATOR_VERSION,
         "knowledge_version": kb.version,
@@ -76,11 +110,20 @@ def truth(
         "patient_id": j.patient_id,
         "as_of": j.as_of.isoformat(),
         "kind": j.kind,
+        "shape": j.shape,
+        "scope": {
+            "in_scope": not out_of_scope,
+            "reason": out_of_scope or ("stale-record" if stale else ""),
+            "age": j.age,
+            "deceased": j.deceased_date.isoformat() if j.deceased_date else j.deceased,
+            "newest_data": newest_data(j).isoformat(),
+        },
         "tags": j.tags,
         "cancer": j.cancer,
         "her2": {
             "status": status,
             "basis_specimen": specimen,
+            "discordance": list(discordant) if discordant else None,
             "tests": [
                 {
                     "date": t.when.isoformat(),
@@ -113,6 +156,7 @@ def truth(
                 "ended_in_progression": ln.progression is not None,
                 "stop_reason": ln.stop_reason,
                 "deviation": ln.deviation,
+                **line_facts(j, ln),
             }
             for ln in j.lines
         ],
@@ -122,8 +166,8 @@ def truth(
         "warnings": {"required": {}, "optional": {}},
         "tolerances": tolerances,
     }
-    if j.cancer != "breast" or outcome == "none":
-        return out
+    if j.cancer != "breast" or outcome == "none" or stale:
+        return out  # no cards, or only the stale record's data-needed card
     chooser = Chooser(j, kb, jurisdiction)
     ild = has_ild(j)
     choice = chooser.choose(ild)
@@ -141,6 +185,8 @@ def truth(
         out["expected"] = {
             "line": len(j.lines) + 1,
             "timing": "on-progression" if current is not None else "now",
+            # CLINICAL.md section 3: an ongoing line without progression is continued
+            "action": "continue" if current is not None else "start",
             "regimen": choice.expected,
             "acceptable_regimens": list(choice.acceptable),
             "prior_her2_lines": chooser.prior,
