@@ -48,10 +48,18 @@ class ReceptorAssessment:
     basis: ReceptorResult | None = None
     results: tuple[ReceptorResult, ...] = ()
     conflicts: tuple[ReceptorResult, ...] = ()
+    # HER2 only (CLINICAL.md section 1, "HER2 discordance"): "loss" when the primary tumour was
+    # positive and a metastasis negative (status stays positive: HER2-directed therapy is
+    # considered when any specimen was positive), "conversion" when a negative primary is
+    # followed by a positive metastasis; "" otherwise. `discordant` is (primary, metastatic).
+    discordance: str = ""
+    discordant: tuple[ReceptorResult, ...] = ()
 
     @property
     def source_ids(self) -> tuple[str, ...]:
-        return (self.basis.source_id,) if self.basis else ()
+        """The deciding result first, then the results it disagrees with on another specimen."""
+        ids = (self.basis.source_id,) if self.basis else ()
+        return tuple(dict.fromkeys((*ids, *(r.source_id for r in self.discordant))))
 
 
 @dataclass(frozen=True)

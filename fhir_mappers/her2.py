@@ -5,10 +5,17 @@ outranks one on the primary tumour (biology can change, and the metastasis is th
 treated); IHC 2+ is equivocal unless an ISH result of the same or a later date is positive (a
 negative ISH makes it negative). Results that disagree with the deciding one are kept as
 conflicts, so a card can say so.
+
+HER2 discordance (CLINICAL.md section 1): when a primary tumour and a metastasis disagree, the
+guidelines consider HER2-directed therapy if any specimen was positive. A positive primary with
+a negative metastasis therefore stays HER2-positive ("loss", decided by the positive primary);
+a negative primary with a positive metastasis is HER2-positive ("conversion"). Both keep the two
+results that disagree, so a card can name them and ask for tumour-board review.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from engine.model import ReceptorAssessment, ReceptorResult, ReceptorStatus, Specimen
@@ -43,11 +50,67 @@ def assess_receptor(results: list[ReceptorResult]) -> ReceptorAssessment:
         ]
         if ish:
             basis = ish[0]
-    conflicts = tuple(
+    return ReceptorAssessment(
+        status=basis.status,
+        basis=basis,
+        results=tuple(ordered),
+        conflicts=_conflicts(ordered, basis),
+    )
+
+
+def _conflicts(ordered: list[ReceptorResult], basis: ReceptorResult) -> tuple[ReceptorResult, ...]:
+    return tuple(
         r
         for r in ordered
         if r.status in _DEFINITIVE and basis.status in _DEFINITIVE and r.status is not basis.status
     )
-    return ReceptorAssessment(
-        status=basis.status, basis=basis, results=tuple(ordered), conflicts=conflicts
-    )
+
+
+def _earlier_specimen(
+    results: tuple[ReceptorResult, ...], status: ReceptorStatus, metastatic: ReceptorResult
+) -> ReceptorResult | None:
+    """The latest result of `status` on another specimen than the deciding metastatic one: the
+    primary tumour, or a result whose specimen is not stated dated before the metastatic biopsy
+    (in practice the diagnostic biopsy or a HER2-positive carcinoma diagnosis)."""
+    primary = [r for r in results if r.status is status and r.specimen is Specimen.PRIMARY]
+    if primary:
+        return primary[0]  # `results` are newest first
+    before = metastatic.date
+    unstated = [
+        r
+        for r in results
+        if r.status is status
+        and r.specimen is Specimen.UNKNOWN
+        and before is not None
+        and r.date is not None
+        and r.date < before
+    ]
+    return unstated[0] if unstated else None
+
+
+def assess_her2(results: list[ReceptorResult]) -> ReceptorAssessment:
+    """HER2 status as assess_receptor decides it, then primary/metastasis discordance."""
+    found = assess_receptor(results)
+    basis = found.basis
+    if basis is None or basis.specimen is not Specimen.METASTATIC:
+        return found  # no metastatic result decides: nothing to be discordant with
+    pos, neg = ReceptorStatus.POSITIVE, ReceptorStatus.NEGATIVE
+    ordered = found.results
+    if basis.status is pos:
+        primary = _earlier_specimen(ordered, neg, basis)
+        if primary is None:
+            return found
+        return replace(found, discordance="conversion", discordant=(primary, basis))
+    if basis.status is neg:
+        primary = _earlier_specimen(ordered, pos, basis)
+        if primary is None:
+            return found
+        return replace(
+            found,
+            status=pos,
+            basis=primary,
+            conflicts=_conflicts(list(ordered), primary),
+            discordance="loss",
+            discordant=(primary, basis),
+        )
+    return found
