@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cards.based_on import SourceGroup, based_on_extension, based_on_markdown, group_sources
 from cards.common import (
     UuidFactory,
     compact,
@@ -15,7 +16,6 @@ from cards.common import (
     shorten,
     smart_link,
     source,
-    sources_markdown,
 )
 from cards.orders_fhir import medication_request
 from engine.model import Assessment, Coding, PatientRecord, Recommendation, RegimenOption
@@ -104,6 +104,14 @@ def current_regimen_problems(assessment: Assessment) -> list[str]:
     return problems
 
 
+def sources(assessment: Assessment, rec: Recommendation) -> tuple[SourceGroup, ...]:
+    """What the advice rests on: the HER2 result and every progression (they decide the line
+    and its timing), then the recommendation's own sources."""
+    record = assessment.record
+    ids = (*record.her2.source_ids, *(p.source_id for p in record.progressions), *rec.source_ids)
+    return group_sources(ids, record)
+
+
 def detail(assessment: Assessment, rec: Recommendation) -> str:
     record = assessment.record
     problems = current_regimen_problems(assessment)
@@ -141,7 +149,7 @@ def detail(assessment: Assessment, rec: Recommendation) -> str:
         parts += [f"- {names.get(rid, rid)}: {why}" for rid, why in rec.excluded]
     if rec.changes_advice:
         parts += ["", "### What would change this advice", *(f"- {c}" for c in rec.changes_advice)]
-    return "\n".join(parts) + sources_markdown(rec.source_ids)
+    return "\n".join(parts) + based_on_markdown(sources(assessment, rec))
 
 
 def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> list[dict[str, Any]]:
@@ -201,6 +209,7 @@ def next_line_card(
             regimen=regimen_ext(rec.preferred),
             alternatives=[regimen_ext(o) for o in rec.alternatives],
             currentRegimenProblem=problem or None,
+            basedOn=based_on_extension(sources(assessment, rec)),
         ),
     }
     result: dict[str, Any] = compact(card)
