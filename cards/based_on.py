@@ -176,18 +176,25 @@ def _progression_group(wanted: list[str], record: PatientRecord, ix: _Index) -> 
     )
     if not found:
         return None
-    entries = []
+    # One entry per date and line: a disease-status Observation and the order stopped for no
+    # response on that day are one event, recorded twice.
+    events: dict[tuple[date, int], list[ProgressionEvent]] = {}
     for p in found:
         ln = _line_of(p.source_id, record)
+        events.setdefault((p.date, ln.number if ln else 0), []).append(p)
+    entries = []
+    for (when, number), same in events.items():
         where = ""
-        if ln is not None:
+        if number:
+            ln = next(x for x in record.lines if x.number == number)
             own = [ix.progressions[s] for s in ln.progression_ids if s in ix.progressions]
-            latest = max(own, key=lambda q: q.date, default=None)
-            ended = ln.ended_in_progression and latest is not None and latest.date == p.date
-            where = f", {'ended' if ended else 'during'} line {ln.number}"
-        basis = f" {p.basis}" if p.basis else ""
-        entries.append(f"{p.date.isoformat()}:{basis}{where} {_code(p.source_id)}")
-    label = "Progression" if len(found) == 1 else "Progression events (latest first)"
+            latest = max((q.date for q in own), default=None)
+            ended = ln.ended_in_progression and latest == when
+            where = f", {'ended' if ended else 'during'} line {number}"
+        bases = "; ".join(dict.fromkeys(p.basis for p in same if p.basis))
+        ids = ", ".join(_code(p.source_id) for p in same)
+        entries.append(f"{when.isoformat()}:{' ' + bases if bases else ''}{where} {ids}")
+    label = "Progression" if len(entries) == 1 else "Progression events (latest first)"
     return SourceGroup("progression", label, tuple(entries), tuple(p.source_id for p in found))
 
 
