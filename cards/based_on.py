@@ -10,7 +10,7 @@ last id, never cut: every id stays in the card's extension (`basedOn`), machine-
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -49,9 +49,11 @@ class SourceGroup:
     ids: tuple[str, ...]
 
 
-def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key reading digit runs as numbers: c2 before c10."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _DIGITS.split(text) if p)
+def natural_key(text: str) -> str:
+    """Sort key reading digit runs as numbers: c2 before c10 (digit runs zero-padded)."""
+    parts = _DIGITS.split(text)  # the digit runs are the odd items
+    parts[1::2] = [p.zfill(20) for p in parts[1::2]]
+    return "".join(parts)
 
 
 def _code(source_id: str) -> str:
@@ -62,11 +64,11 @@ def _rtype(source_id: str) -> str:
     return source_id.split("/", 1)[0] if "/" in source_id else "Resource"
 
 
-def collapsed(ids: Iterable[str]) -> str:
+def collapsed(ids: Iterable[str], key: Callable[[str], str] = natural_key) -> str:
     """Ids by resource type in natural order; a type with many is shown as a count with its
     first and last id ("MedicationAdministration ×12 (`…/c1` … `…/c12`)")."""
     by_type: dict[str, list[str]] = {}
-    for s in sorted(set(ids), key=natural_key):
+    for s in sorted(set(ids), key=key):
         by_type.setdefault(_rtype(s), []).append(s)
     parts = []
     for rtype, items in by_type.items():
@@ -83,7 +85,7 @@ def _when(d: date | None) -> str:
 
 @dataclass
 class _Index:
-    """Where each id of a record comes from (built once per record)."""
+    """Where each id of a record comes from."""
 
     her2: dict[str, ReceptorResult] = field(default_factory=dict)
     receptors: dict[str, tuple[str, ReceptorResult]] = field(default_factory=dict)
@@ -94,9 +96,18 @@ class _Index:
     conditions: dict[str, ConditionFact] = field(default_factory=dict)
     lvef: dict[str, Measurement] = field(default_factory=dict)
     staging: set[str] = field(default_factory=set)
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def key(self, source_id: str) -> str:
+        """natural_key, computed once per id (a card may cite hundreds of per-cycle ids)."""
+        k = self.keys.get(source_id)
+        if k is None:
+            k = self.keys[source_id] = natural_key(source_id)
+        return k
 
 
 def _build_index(record: PatientRecord) -> _Index:
+    """Built per card (tens of microseconds): no cache that would outlive the call."""
     ix = _Index()
     ix.her2 = {r.source_id: r for r in record.her2.results}
     for name, assessment in (("ER", record.er), ("PR", record.pr)):
@@ -109,20 +120,6 @@ def _build_index(record: PatientRecord) -> _Index:
     ix.conditions = {c.source_id: c for c in record.conditions}
     ix.lvef = {m.source_id: m for m in record.lvef}
     ix.staging = set(record.non_metastatic_staging_ids)
-    return ix
-
-
-_LAST: tuple[PatientRecord, _Index] | None = None
-
-
-def _index(record: PatientRecord) -> _Index:
-    """The index of `record`, reused for the several cards of one response."""
-    global _LAST
-    last = _LAST
-    if last is not None and last[0] is record:
-        return last[1]
-    ix = _build_index(record)
-    _LAST = (record, ix)
     return ix
 
 
@@ -148,9 +145,9 @@ def _her2_group(wanted: list[str], record: PatientRecord, ix: _Index) -> SourceG
     basis = record.her2.basis.source_id if record.her2.basis else None
     discordant = {d.source_id for d in record.her2.discordant}
 
-    def rank(r: ReceptorResult) -> tuple[int, int, tuple[Any, ...]]:
+    def rank(r: ReceptorResult) -> tuple[int, int, str]:
         first = 0 if r.source_id == basis else 1 if r.source_id in discordant else 2
-        return (first, -(r.date or date.min).toordinal(), natural_key(r.source_id))
+        return (first, -(r.date or date.min).toordinal(), ix.key(r.source_id))
 
     ordered = sorted(found, key=rank)
     label = "HER2 result" if len(ordered) == 1 else "HER2 results"
@@ -172,7 +169,7 @@ def _line_of(source_id: str, record: PatientRecord) -> TherapyLine | None:
 def _progression_group(wanted: list[str], record: PatientRecord, ix: _Index) -> SourceGroup | None:
     found = sorted(
         (ix.progressions[s] for s in wanted if s in ix.progressions),
-        key=lambda p: (-p.date.toordinal(), natural_key(p.source_id)),
+        key=lambda p: (-p.date.toordinal(), ix.key(p.source_id)),
     )
     if not found:
         return None
@@ -210,25 +207,26 @@ def _metastasis_group(wanted: list[str], record: PatientRecord, ix: _Index) -> S
         return None
     conds = sorted(
         (ix.metastases[s] for s in ids if s in ix.metastases),
-        key=lambda c: ((c.onset or date.max), natural_key(c.source_id)),
+        key=lambda c: ((c.onset or date.max), ix.key(c.source_id)),
     )
     entries = [_condition_entry(c) for c in conds]
     rest = [s for s in ids if s not in ix.metastases]
     if rest:
-        entries.append(f"staging or disease-status records: {collapsed(rest)}")
+        entries.append(f"staging or disease-status records: {collapsed(rest, ix.key)}")
     since = record.metastatic_since
     label = f"Metastatic disease since {since.isoformat()}" if since else "Metastatic disease"
     return SourceGroup(
         "metastasis",
         label,
         tuple(entries),
-        (*(c.source_id for c in conds), *sorted(rest, key=natural_key)),
+        (*(c.source_id for c in conds), *sorted(rest, key=ix.key)),
     )
 
 
 def _course_entries(
     exposures: Iterable[Exposure],
     wanted: set[str],
+    ix: _Index,
     span: tuple[date, date | None] | None = None,
 ) -> tuple[list[str], list[str]]:
     """One entry per course (drug, dates, its resources collapsed), and the ids shown. A course
@@ -236,18 +234,18 @@ def _course_entries(
     entries: list[str] = []
     ids: list[str] = []
     for e in sorted(exposures, key=lambda e: (e.start, e.drug)):
-        mine = sorted({s for s in e.source_ids if s in wanted}, key=natural_key)
+        mine = sorted({s for s in e.source_ids if s in wanted}, key=ix.key)
         if not mine:
             continue
         end = e.end.isoformat() if e.end else "ongoing"
         dates = "" if span == (e.start, e.end) else f", {e.start.isoformat()} to {end}"
         stopped = ", stopped for progression" if e.stopped_for_progression else ""
-        entries.append(f"{e.drug}{dates}{stopped}: {collapsed(mine)}")
+        entries.append(f"{e.drug}{dates}{stopped}: {collapsed(mine, ix.key)}")
         ids += [s for s in mine if s not in ids]
     return entries, ids
 
 
-def _line_groups(wanted: list[str], record: PatientRecord) -> list[SourceGroup]:
+def _line_groups(wanted: list[str], record: PatientRecord, ix: _Index) -> list[SourceGroup]:
     want = set(wanted)
     groups = []
     for ln in record.lines:
@@ -255,10 +253,10 @@ def _line_groups(wanted: list[str], record: PatientRecord) -> list[SourceGroup]:
         if not in_line:
             continue
         exposures = [e for e in record.exposures if in_line & set(e.source_ids)]
-        entries, ids = _course_entries(exposures, in_line, (ln.start, ln.end))
-        loose = sorted(in_line - set(ids), key=natural_key)
+        entries, ids = _course_entries(exposures, in_line, ix, (ln.start, ln.end))
+        loose = sorted(in_line - set(ids), key=ix.key)
         if loose:
-            entries.append(collapsed(loose))
+            entries.append(collapsed(loose, ix.key))
         end = ln.end.isoformat() if ln.end else "ongoing"
         how = ", ended in progression" if ln.ended_in_progression else ""
         label = f"Line {ln.number}, {ln.regimen_name}: {ln.start.isoformat()} to {end}{how}"
@@ -266,9 +264,9 @@ def _line_groups(wanted: list[str], record: PatientRecord) -> list[SourceGroup]:
     return groups
 
 
-def _early_group(wanted: list[str], record: PatientRecord) -> SourceGroup | None:
+def _early_group(wanted: list[str], record: PatientRecord, ix: _Index) -> SourceGroup | None:
     want = set(wanted)
-    entries, ids = _course_entries(record.early_exposures, want)
+    entries, ids = _course_entries(record.early_exposures, want, ix)
     if not entries:
         return None
     end = record.early_setting_end
@@ -293,7 +291,7 @@ def _lvef_group(wanted: list[str], ix: _Index) -> SourceGroup | None:
         shown = [
             shown[0],
             f"{len(middle)} more from {middle[0].date.isoformat()} to "
-            f"{middle[-1].date.isoformat()}: {collapsed(m.source_id for m in middle)}",
+            f"{middle[-1].date.isoformat()}: {collapsed((m.source_id for m in middle), ix.key)}",
             *shown[-(_LVEF_SHOWN - 2) :],
         ]
     label = "LVEF" if len(series) == 1 else "LVEF series (oldest first)"
@@ -311,7 +309,7 @@ def _condition_groups(wanted: list[str], ix: _Index, used: set[str]) -> list[Sou
     groups = []
     for concept in order:
         conds = sorted(
-            by_concept[concept], key=lambda c: (c.onset or date.max, natural_key(c.source_id))
+            by_concept[concept], key=lambda c: (c.onset or date.max, ix.key(c.source_id))
         )
         label = _CONCEPTS.get(concept, concept.replace("-", " ").capitalize())
         groups.append(
@@ -333,19 +331,19 @@ def group_sources(
     source_ids: Iterable[str], record: PatientRecord | None = None
 ) -> tuple[SourceGroup, ...]:
     """The ids grouped by fact, deciding groups and resources first; no id is dropped."""
-    wanted = sorted(dict.fromkeys(source_ids), key=natural_key)
+    ix = _build_index(record) if record is not None else _Index()
+    wanted = sorted(dict.fromkeys(source_ids), key=ix.key)
     if not wanted:
         return ()
     if record is None:
-        return (SourceGroup("records", "Records", (collapsed(wanted),), tuple(wanted)),)
-    ix = _index(record)
+        return (SourceGroup("records", "Records", (collapsed(wanted, ix.key),), tuple(wanted)),)
     groups: list[SourceGroup | None] = [
         _her2_group(wanted, record, ix),
         _progression_group(wanted, record, ix),
         _metastasis_group(wanted, record, ix),
     ]
-    groups += _line_groups(wanted, record)
-    groups.append(_early_group(wanted, record))
+    groups += _line_groups(wanted, record, ix)
+    groups.append(_early_group(wanted, record, ix))
     groups.append(_lvef_group(wanted, ix))
     used = {s for g in groups if g is not None for s in g.ids}
     groups += _condition_groups(wanted, ix, used)
@@ -368,10 +366,12 @@ def group_sources(
         )
     )
     staging = [s for s in wanted if s in ix.staging and s not in used]
-    groups.append(_simple("staging", "Non-metastatic staging", [collapsed(staging)], staging))
+    groups.append(
+        _simple("staging", "Non-metastatic staging", [collapsed(staging, ix.key)], staging)
+    )
     used = {s for g in groups if g is not None for s in g.ids}
     rest = [s for s in wanted if s not in used]
-    groups.append(_simple("other", "Other records", [collapsed(rest)], rest))
+    groups.append(_simple("other", "Other records", [collapsed(rest, ix.key)], rest))
     return tuple(g for g in groups if g is not None)
 
 

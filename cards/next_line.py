@@ -112,7 +112,9 @@ def sources(assessment: Assessment, rec: Recommendation) -> tuple[SourceGroup, .
     return group_sources(ids, record)
 
 
-def detail(assessment: Assessment, rec: Recommendation) -> str:
+def detail(
+    assessment: Assessment, rec: Recommendation, based_on: tuple[SourceGroup, ...] | None = None
+) -> str:
     record = assessment.record
     problems = current_regimen_problems(assessment)
     parts = []
@@ -149,7 +151,8 @@ def detail(assessment: Assessment, rec: Recommendation) -> str:
         parts += [f"- {names.get(rid, rid)}: {why}" for rid, why in rec.excluded]
     if rec.changes_advice:
         parts += ["", "### What would change this advice", *(f"- {c}" for c in rec.changes_advice)]
-    return "\n".join(parts) + based_on_markdown(sources(assessment, rec))
+    groups = sources(assessment, rec) if based_on is None else based_on
+    return "\n".join(parts) + based_on_markdown(groups)
 
 
 def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> list[dict[str, Any]]:
@@ -191,10 +194,11 @@ def next_line_card(
     if timeline_url:
         links.append(smart_link(timeline_url, assessment.record.patient_id))
     problem = bool(current_regimen_problems(assessment))
+    based_on = sources(assessment, rec)
     card = {
         "uuid": uuids("next-line"),
         "summary": summary(rec, assessment.record, problem),
-        "detail": detail(assessment, rec),
+        "detail": detail(assessment, rec, based_on),
         "indicator": "warning" if problem else "info",
         "source": source(version, "next-line", "Next line of therapy"),
         "suggestions": suggestions(rec, assessment.record.patient_id, uuids),
@@ -209,7 +213,7 @@ def next_line_card(
             regimen=regimen_ext(rec.preferred),
             alternatives=[regimen_ext(o) for o in rec.alternatives],
             currentRegimenProblem=problem or None,
-            basedOn=based_on_extension(sources(assessment, rec)),
+            basedOn=based_on_extension(based_on),
         ),
     }
     result: dict[str, Any] = compact(card)

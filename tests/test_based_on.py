@@ -4,6 +4,7 @@ extension. Real FHIR bundles through the HTTP service and the cards API."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -90,7 +91,7 @@ def test_thirty_cycles_read_as_facts_with_the_deciding_ones_first(client: FlaskC
         "(`MedicationAdministration/c1` … `MedicationAdministration/c30`)" in text
     )
     assert "MedicationAdministration ×6" in text  # docetaxel's six cycles
-    assert "more" not in text.replace("1 more", "")
+    assert not re.search(r"and \d+ more", text)
     assert len(lines) < 15
     # Every id stays machine-readable, in natural order within a course.
     ids = ext_ids(card)
