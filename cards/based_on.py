@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from cards.common import line_status
 from engine.model import (
     ConditionFact,
     Exposure,
@@ -257,9 +258,9 @@ def _line_groups(wanted: list[str], record: PatientRecord, ix: _Index) -> list[S
         loose = sorted(in_line - set(ids), key=ix.key)
         if loose:
             entries.append(collapsed(loose, ix.key))
-        end = ln.end.isoformat() if ln.end else "ongoing"
+        dates, _, _ = line_status(ln, record.as_of)  # the timeline table's words
         how = ", ended in progression" if ln.ended_in_progression else ""
-        label = f"Line {ln.number}, {ln.regimen_name}: {ln.start.isoformat()} to {end}{how}"
+        label = f"Line {ln.number}, {ln.regimen_name}: {dates}{how}"
         groups.append(SourceGroup(f"line-{ln.number}", label, tuple(entries), (*ids, *loose)))
     return groups
 
