@@ -18,6 +18,7 @@ from engine import assess, load_knowledge
 from engine.safety import alerts
 from fhir_mappers import build_record
 from tests import builders as b
+from tests.builders import LOINC
 from tests.conftest import her2_ext, hook_request
 from tests.golden.scenarios import AS_OF, scenarios
 
@@ -33,17 +34,20 @@ def ext_ids(card: dict[str, Any]) -> list[str]:
     return [s for g in her2_ext(card).get("basedOn", []) for s in g["ids"]]
 
 
-def doses(text: str, rxnorm: str, first: date, n: int, prefix: str) -> list[dict[str, Any]]:
-    """One MedicationAdministration per 21-day cycle, with ids prefix1 .. prefixN."""
+def doses(
+    text: str, rxnorm: str, first: date, n: int, prefix: str, kind: str = "administration"
+) -> list[dict[str, Any]]:
+    """One MedicationAdministration (or MedicationRequest) per 21-day cycle, ids prefix1 .. N."""
+    make = b.administration if kind == "administration" else b.request
     out = []
     for i in range(n):
-        r = b.administration(rxnorm, text, (first + timedelta(days=21 * i)).isoformat())
+        r = make(rxnorm, text, (first + timedelta(days=21 * i)).isoformat())
         r["id"] = f"{prefix}{i + 1}"
         out.append(r)
     return out
 
 
-def after_thp(cycles: int, progressions: int = 1) -> dict[str, Any]:
+def after_thp(cycles: int, progressions: int = 1, kind: str = "administration") -> dict[str, Any]:
     """THP recorded one administration per cycle, then progression: line 2 is due now."""
     start = date(2024, 1, 5)
     her2 = b.her2(True, "2023-12-10")
@@ -54,9 +58,9 @@ def after_thp(cycles: int, progressions: int = 1) -> dict[str, Any]:
         b.breast_cancer("2023-11-01"),
         b.metastasis(onset="2023-12-01"),
         her2,
-        *doses("trastuzumab", "224905", start, cycles, "c"),
-        *doses("pertuzumab", "1298944", start, cycles, "p"),
-        *doses("docetaxel", "72962", start, min(cycles, 6), "d"),
+        *doses("trastuzumab", "224905", start, cycles, "c", kind),
+        *doses("pertuzumab", "1298944", start, cycles, "p", kind),
+        *doses("docetaxel", "72962", start, min(cycles, 6), "d", kind),
     ]
     last = start + timedelta(days=21 * (cycles - 1))
     for k in range(progressions):
@@ -145,14 +149,41 @@ def test_order_cards_group_their_sources_too(client: FlaskClient) -> None:
     assert cards, resp.get_json()
     lines = based_on(cards[0])
     assert any(line.startswith("- **Interstitial lung disease / pneumonitis:**") for line in lines)
+    assert any(s.startswith("Condition/") for s in ext_ids(cards[0]))
+
+
+def test_data_needed_card_puts_the_deciding_her2_result_first() -> None:
+    """An equivocal IHC 2+ decides (no ISH): it comes first, the older results after it."""
+    older = b.observation(
+        "85319-2", when="2021-05-01", value_code="LA11841-6", value_system=LOINC, rid="ihc-old"
+    )
+    latest = b.observation(
+        "85319-2", when="2026-05-01", value_code="LA11842-4", value_system=LOINC, rid="ihc-new"
+    )
+    bundle = b.bundle(
+        b.patient(), b.breast_cancer("2021-01-01"), b.metastasis(onset="2026-04-01"), older, latest
+    )
+    cards = render_assessment(assess(build_record(bundle, as_of=AS_OF)), "t")
+    (card,) = [c for c in cards if her2_ext(c)["kind"] == "data-needed"]
+    lines = based_on(card)
+    assert lines[0] == "- **HER2 results:**"
+    assert lines[1].startswith("  - equivocal (IHC") and "`Observation/ihc-new`" in lines[1]
+    assert "decides the status" in lines[1]
+    assert "`Observation/ihc-old`" in lines[2]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cycles=st.integers(1, 60), progressions=st.integers(1, 3))
-def test_her2_basis_and_every_progression_are_always_named(cycles: int, progressions: int) -> None:
+@given(
+    cycles=st.integers(1, 60),
+    progressions=st.integers(1, 3),
+    kind=st.sampled_from(["administration", "request"]),
+)
+def test_her2_basis_and_every_progression_are_always_named(
+    cycles: int, progressions: int, kind: str
+) -> None:
     """Whatever the number of per-cycle resources, the HER2 result that decides and every
     progression of the record are written out in the rendered Based on, not only counted."""
-    record = build_record(after_thp(cycles, progressions), as_of=AS_OF)
+    record = build_record(after_thp(cycles, progressions, kind), as_of=AS_OF)
     assessment = assess(record)
     card = next_line(render_assessment(assessment, "t"))
     text = "\n".join(based_on(card))
