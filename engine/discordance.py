@@ -1,7 +1,8 @@
 """HER2 discordance between the primary tumour and a metastasis (CLINICAL.md section 1).
 
 The mappers decide the status and keep the two results that disagree (ReceptorAssessment
-`discordance`, `discordant`); this rule names both on a card and asks for tumour-board review.
+`discordance`, `discordant` = (positive, negative)); this rule names both on a card and asks for
+tumour-board review.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _where(result: ReceptorResult) -> str:
         return "the primary tumour"
     if result.specimen is Specimen.METASTATIC:
         return "a metastatic lesion"
-    return "an earlier specimen (site not recorded)"
+    return "a specimen whose site is not recorded"
 
 
 def describe(result: ReceptorResult) -> str:
@@ -38,21 +39,24 @@ def describe(result: ReceptorResult) -> str:
     return f"{_where(result)} ({what}, {when}, {result.source_id})"
 
 
+_SITE = {Specimen.PRIMARY: "the primary tumour", Specimen.METASTATIC: "a metastasis"}
+
+
 def her2_discordance_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
-    """A card naming both results when the primary and a metastasis disagree on HER2."""
+    """A card naming both results when a metastasis and another specimen disagree on HER2."""
     her2 = record.her2
     if not her2.discordance or len(her2.discordant) != 2:
         return None
-    primary, metastatic = her2.discordant
-    site = "primary" if primary.specimen is Specimen.PRIMARY else "earlier result"
+    positive, negative = her2.discordant
     return make_alert(
         kb,
         RULE,
         her2.discordance,
-        [primary.source_id, metastatic.source_id],
-        primary=describe(primary),
-        metastatic=describe(metastatic),
-        primary_site=site,
+        [positive.source_id, negative.source_id],
+        positive=describe(positive),
+        negative=describe(negative),
+        positive_site=_SITE.get(positive.specimen, "another specimen"),
+        negative_site=_SITE.get(negative.specimen, "another specimen"),
     )
 
 

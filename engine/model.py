@@ -48,10 +48,10 @@ class ReceptorAssessment:
     basis: ReceptorResult | None = None
     results: tuple[ReceptorResult, ...] = ()
     conflicts: tuple[ReceptorResult, ...] = ()
-    # HER2 only (CLINICAL.md section 1, "HER2 discordance"): "loss" when the primary tumour was
-    # positive and a metastasis negative (status stays positive: HER2-directed therapy is
-    # considered when any specimen was positive), "conversion" when a negative primary is
-    # followed by a positive metastasis; "" otherwise. `discordant` is (primary, metastatic).
+    # HER2 only (CLINICAL.md section 1, "HER2 discordance"): "loss" when a metastasis and another
+    # specimen disagree and the status rests on the positive one (HER2-directed therapy is
+    # considered when any specimen was positive), "conversion" when a positive metastasis
+    # decides after a negative primary; "" otherwise. `discordant` is (positive, negative).
     discordance: str = ""
     discordant: tuple[ReceptorResult, ...] = ()
 

@@ -6,11 +6,14 @@ treated); IHC 2+ is equivocal unless an ISH result of the same or a later date i
 negative ISH makes it negative). Results that disagree with the deciding one are kept as
 conflicts, so a card can say so.
 
-HER2 discordance (CLINICAL.md section 1): when a primary tumour and a metastasis disagree, the
-guidelines consider HER2-directed therapy if any specimen was positive. A positive primary with
-a negative metastasis therefore stays HER2-positive ("loss", decided by the positive primary);
-a negative primary with a positive metastasis is HER2-positive ("conversion"). Both keep the two
-results that disagree, so a card can name them and ask for tumour-board review.
+HER2 discordance (CLINICAL.md section 1): when results on different specimens disagree and one
+of them is a metastasis, the guidelines consider HER2-directed therapy if any specimen was
+positive. A positive primary (or earlier biopsy) with a negative metastasis therefore stays
+HER2-positive ("loss", decided by the positive result); a positive metastasis after a negative
+primary is HER2-positive ("conversion"). Both keep the two results that disagree, so a card can
+name them and ask for tumour-board review. Two results are on different specimens when their
+sites differ (primary, metastatic) or, when a site is not stated, when their dates differ; on
+the same day a result of unstated site may be the same specimen, so it is not discordant.
 """
 
 from __future__ import annotations
@@ -66,51 +69,65 @@ def _conflicts(ordered: list[ReceptorResult], basis: ReceptorResult) -> tuple[Re
     )
 
 
-def _earlier_specimen(
-    results: tuple[ReceptorResult, ...], status: ReceptorStatus, metastatic: ReceptorResult
-) -> ReceptorResult | None:
-    """The latest result of `status` on another specimen than the deciding metastatic one: the
-    primary tumour, or a result whose specimen is not stated dated before the metastatic biopsy
-    (in practice the diagnostic biopsy or a HER2-positive carcinoma diagnosis)."""
-    primary = [r for r in results if r.status is status and r.specimen is Specimen.PRIMARY]
-    if primary:
-        return primary[0]  # `results` are newest first
-    before = metastatic.date
-    unstated = [
-        r
-        for r in results
-        if r.status is status
-        and r.specimen is Specimen.UNKNOWN
-        and before is not None
-        and r.date is not None
-        and r.date < before
+def _different_specimens(a: ReceptorResult, b: ReceptorResult) -> bool:
+    if Specimen.METASTATIC not in (a.specimen, b.specimen):
+        return False  # discordance is about a metastasis (CLINICAL.md section 1)
+    if Specimen.UNKNOWN not in (a.specimen, b.specimen) and a.specimen is not b.specimen:
+        return True
+    return a.date is not None and b.date is not None and a.date != b.date
+
+
+def _newest_first(results: list[ReceptorResult], first: Specimen) -> list[ReceptorResult]:
+    """Results on `first` specimens (newest first), then the others (newest first)."""
+    return [r for r in results if r.specimen is first] + [
+        r for r in results if r.specimen is not first
     ]
-    return unstated[0] if unstated else None
+
+
+def _pair(
+    negatives: list[ReceptorResult], positives: list[ReceptorResult]
+) -> tuple[ReceptorResult, ReceptorResult] | None:
+    """The first (positive, negative) on different specimens, in the orders given."""
+    for n in negatives:
+        for p in positives:
+            if _different_specimens(p, n):
+                return p, n
+    return None
 
 
 def assess_her2(results: list[ReceptorResult]) -> ReceptorAssessment:
-    """HER2 status as assess_receptor decides it, then primary/metastasis discordance."""
+    """HER2 status as assess_receptor decides it, then discordance with a metastasis."""
     found = assess_receptor(results)
     basis = found.basis
-    if basis is None or basis.specimen is not Specimen.METASTATIC:
-        return found  # no metastatic result decides: nothing to be discordant with
-    pos, neg = ReceptorStatus.POSITIVE, ReceptorStatus.NEGATIVE
-    ordered = found.results
-    if basis.status is pos:
-        primary = _earlier_specimen(ordered, neg, basis)
-        if primary is None:
+    ordered = list(found.results)  # newest first
+    if basis is None or not any(r.specimen is Specimen.METASTATIC for r in ordered):
+        return found
+    pos = [r for r in ordered if r.status is ReceptorStatus.POSITIVE]
+    neg = [r for r in ordered if r.status is ReceptorStatus.NEGATIVE]
+    if basis.status is ReceptorStatus.NEGATIVE:
+        # prefer the negative metastasis and the positive primary: the pair CLINICAL.md names
+        pair = _pair(_newest_first(neg, Specimen.METASTATIC), _newest_first(pos, Specimen.PRIMARY))
+        if pair is None:
             return found
-        return replace(found, discordance="conversion", discordant=(primary, basis))
-    if basis.status is neg:
-        primary = _earlier_specimen(ordered, pos, basis)
-        if primary is None:
-            return found
+        positive, negative = pair
         return replace(
             found,
-            status=pos,
-            basis=primary,
-            conflicts=_conflicts(list(ordered), primary),
+            status=ReceptorStatus.POSITIVE,
+            basis=positive,
+            conflicts=_conflicts(ordered, positive),
             discordance="loss",
-            discordant=(primary, basis),
+            discordant=(positive, negative),
+        )
+    if basis.status is ReceptorStatus.POSITIVE:
+        others = [r for r in pos if r is not basis]
+        pair = _pair(_newest_first(neg, Specimen.PRIMARY), [basis, *others])
+        if pair is None:
+            return found
+        positive, negative = pair
+        converted = positive is basis and basis.specimen is Specimen.METASTATIC
+        return replace(
+            found,
+            discordance="conversion" if converted else "loss",
+            discordant=(positive, negative),
         )
     return found

@@ -3,11 +3,13 @@ mappers, the engine and the HTTP service."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cards import render_assessment
 from engine import assess
@@ -109,7 +111,7 @@ def test_earlier_positive_of_unstated_specimen_then_negative_metastasis_is_disco
     assessment, cards = evaluated(earlier, MET_NEG)
     assert assessment.in_scope and assessment.record.her2.discordance == "loss"
     (card,) = by_rule(cards, "her2-discordance")
-    assert "an earlier specimen (site not recorded)" in card["detail"]
+    assert "a specimen whose site is not recorded" in card["detail"]
     assert "Observation/diagnosis-her2" in card["detail"]
 
 
@@ -136,3 +138,54 @@ def test_discordance_card_over_http(client: FlaskClient) -> None:
     assert "Observation/primary-her2" in card["detail"]
     assert "Observation/liver-her2" in card["detail"]
     assert any(her2_ext(c)["kind"] == "next-line" for c in cards)
+
+
+SPECIMENS = {
+    "primary": "Breast core biopsy",
+    "metastatic": "Core biopsy of liver metastasis",
+    "unstated": None,
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.sampled_from(sorted(SPECIMENS)), st.integers(0, 1500)),
+        min_size=1,
+        max_size=4,
+        unique_by=lambda t: t[2],  # on one day, a result of unstated site may be the same specimen
+    )
+)
+def test_a_positive_specimen_is_never_dropped_silently(
+    drawn: list[tuple[bool, str, int]],
+) -> None:
+    """Whatever HER2 results a record holds: a positive primary with a tested metastasis, or a
+    positive metastasis, stays HER2-positive and in scope, with a discordance card naming the
+    newest negative metastasis; a HER2-negative verdict always names any positive result it
+    outranked."""
+    start = date(2021, 2, 10)
+    results = [
+        her2_result(
+            POS if positive else NEG,
+            (start + timedelta(days=days)).isoformat(),
+            f"her2-{i}",
+            SPECIMENS[specimen],
+        )
+        for i, (positive, specimen, days) in enumerate(drawn)
+    ]
+    assessment, cards = evaluated(*results)
+    her2 = assessment.record.her2
+    by_kind = {(specimen, positive) for positive, specimen, _ in drawn}
+    metastatic = [(days, i, p) for i, (p, s, days) in enumerate(drawn) if s == "metastatic"]
+    if ("primary", True) in by_kind and metastatic:
+        assert assessment.in_scope and her2.status is ReceptorStatus.POSITIVE
+        negative = [(days, i) for days, i, p in metastatic if not p]
+        if negative:  # the newest negative metastasis is named beside a positive result
+            (card,) = by_rule(cards, "her2-discordance")
+            assert f"Observation/her2-{max(negative)[1]}" in card["detail"]
+    if ("metastatic", True) in by_kind:  # a positive metastasis is a positive specimen
+        assert assessment.in_scope and her2.status is ReceptorStatus.POSITIVE
+    if her2.status is ReceptorStatus.NEGATIVE and any(p for p, _, _ in drawn):
+        assert not assessment.in_scope
+        positive_ids = {f"Observation/her2-{i}" for i, (p, _, _) in enumerate(drawn) if p}
+        assert any(pid in assessment.out_of_scope_reason for pid in positive_ids)
