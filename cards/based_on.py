@@ -1,8 +1,9 @@
 """A card's "Based on": its source ids grouped by the fact each establishes, in words.
 
 Groups come in the order a clinician checks them (HER2 result, progression, metastatic disease,
-lines of therapy, early therapy, LVEF, ILD, other conditions, ...), the deciding resource first
-in each (the HER2 result that decides the status, the latest progression). The resources of one
+ILD and other risk conditions, LVEF, then the lines of therapy and early therapy, ...), the
+deciding resource first in each (the HER2 result that decides the status, the latest
+progression). The resources of one
 course (one MedicationAdministration per cycle) are collapsed into a count with the first and
 last id, never cut: every id stays in the card's extension (`basedOn`), machine-readable.
 """
@@ -343,11 +344,13 @@ def group_sources(
         _progression_group(wanted, record, ix),
         _metastasis_group(wanted, record, ix),
     ]
-    groups += _line_groups(wanted, record, ix)
-    groups.append(_early_group(wanted, record, ix))
-    groups.append(_lvef_group(wanted, ix))
+    # the short deciding facts (ILD, heart failure, LVEF) before the long therapy history
     used = {s for g in groups if g is not None for s in g.ids}
     groups += _condition_groups(wanted, ix, used)
+    groups.append(_lvef_group(wanted, ix))
+    groups += _line_groups(wanted, record, ix)
+    groups.append(_early_group(wanted, record, ix))
+    used = {s for g in groups if g is not None for s in g.ids}
     breast = [ix.breast[s] for s in wanted if s in ix.breast and s not in used]
     groups.append(
         _simple(
