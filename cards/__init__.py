@@ -8,7 +8,7 @@ from cards.alerts import alert_card, data_needed_card
 from cards.common import UuidFactory, smart_link
 from cards.next_line import next_line_card
 from cards.order_checks import order_card
-from engine.model import Assessment, OrderFinding
+from engine.model import Assessment, OrderFinding, PatientRecord
 
 _ORDER = {"critical": 0, "warning": 1, "info": 2}
 
@@ -32,13 +32,14 @@ def render_assessment(
     by_rule = {a.rule: a for a in assessment.alerts}
     asked = {n.what for n in assessment.data_needs}
     cards = [
-        data_needed_card(n, version, uuids, by_rule.get(n.what)) for n in assessment.data_needs
+        data_needed_card(n, version, uuids, by_rule.get(n.what), assessment.record)
+        for n in assessment.data_needs
     ]
     alerts = sorted(
         (a for a in assessment.alerts if a.rule not in asked),
         key=lambda a: _ORDER.get(a.severity, 3),
     )
-    cards += [alert_card(a, version, uuids, timeline) for a in alerts]
+    cards += [alert_card(a, version, uuids, timeline, assessment.record) for a in alerts]
     nl = next_line_card(assessment, uuids, timeline_url)
     if nl is not None:
         cards.append(nl)
@@ -52,11 +53,14 @@ def render_order_findings(
     instance: str,
     *,
     signing: bool = False,
+    record: PatientRecord | None = None,
 ) -> list[dict[str, Any]]:
-    """order-select / order-sign cards, one per finding."""
+    """order-select / order-sign cards, one per finding; `record` words their "Based on"."""
     uuids = UuidFactory(instance)
     ordered = sorted(findings, key=lambda f: _ORDER.get(f.severity, 3))
-    return [order_card(f, version, patient_id, uuids, signing=signing) for f in ordered]
+    return [
+        order_card(f, version, patient_id, uuids, signing=signing, record=record) for f in ordered
+    ]
 
 
 __all__ = ["UuidFactory", "render_assessment", "render_order_findings"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cards.based_on import based_on_extension, based_on_markdown, group_sources
 from cards.common import (
     UuidFactory,
     compact,
@@ -13,9 +14,8 @@ from cards.common import (
     override_reasons,
     shorten,
     source,
-    sources_markdown,
 )
-from engine.model import Alert, DataNeed
+from engine.model import Alert, DataNeed, PatientRecord
 
 # What to record when a fact is missing, so the card says exactly what would unblock advice.
 MISSING = {
@@ -33,19 +33,27 @@ MISSING = {
 
 
 def alert_card(
-    alert: Alert, version: str, uuids: UuidFactory, timeline: dict[str, Any] | None = None
+    alert: Alert,
+    version: str,
+    uuids: UuidFactory,
+    timeline: dict[str, Any] | None = None,
+    record: PatientRecord | None = None,
 ) -> dict[str, Any]:
-    """One card per warning, rendered from the Alert's fields only (new rules need no code)."""
+    """One card per warning, rendered from the Alert's fields only (new rules need no code);
+    `record` words its "Based on" (the ids grouped by the fact each establishes)."""
+    sources = group_sources(alert.source_ids, record)
     detail = alert.detail
     if alert.evidence:
         detail += "\n\n### Evidence\n" + evidence_markdown(alert.evidence)
     card: dict[str, Any] = {
         "uuid": uuids(f"alert:{alert.rule}"),
         "summary": shorten(alert.summary),
-        "detail": detail + sources_markdown(alert.source_ids),
+        "detail": detail + based_on_markdown(sources),
         "indicator": alert.severity,
         "source": source(version, alert.rule, "Safety warning"),
-        "extension": extension("warning", version, rule=alert.rule),
+        "extension": extension(
+            "warning", version, rule=alert.rule, basedOn=based_on_extension(sources)
+        ),
     }
     if alert.override_reasons:
         card["overrideReasons"] = override_reasons(alert.override_reasons)
@@ -58,13 +66,18 @@ def alert_card(
 
 
 def data_needed_card(
-    need: DataNeed, version: str, uuids: UuidFactory, same_problem: Alert | None = None
+    need: DataNeed,
+    version: str,
+    uuids: UuidFactory,
+    same_problem: Alert | None = None,
+    record: PatientRecord | None = None,
 ) -> dict[str, Any]:
     """Says what is missing and what to record; never a regimen guessed without it.
 
     `same_problem` is the warning about the same missing fact (e.g. the her2-status rule when
     HER2 is unknown): its advice joins this card instead of showing a second card.
     """
+    sources = group_sources(need.source_ids, record)
     detail = need.detail
     if need.what in MISSING:
         detail += "\n\n### What is missing\n- " + MISSING[need.what]
@@ -73,7 +86,7 @@ def data_needed_card(
     card = {
         "uuid": uuids(f"data-needed:{need.what}"),
         "summary": shorten(need.summary),
-        "detail": detail + sources_markdown(need.source_ids),
+        "detail": detail + based_on_markdown(sources),
         "indicator": "warning" if need.what == "knowledge-gap" else "info",
         "source": source(version, "data-needed", "Data needed"),
         "extension": extension(
@@ -81,6 +94,7 @@ def data_needed_card(
             version,
             missing=need.what,
             rule=same_problem.rule if same_problem is not None else None,
+            basedOn=based_on_extension(sources),
         ),
     }
     result: dict[str, Any] = compact(card)

@@ -198,14 +198,6 @@ def shorten(text: str, limit: int = 139) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def sources_markdown(source_ids: tuple[str, ...]) -> str:
-    if not source_ids:
-        return ""
-    shown = ", ".join(f"`{s}`" for s in source_ids[:12])
-    more = f" and {len(source_ids) - 12} more" if len(source_ids) > 12 else ""
-    return f"\n\n*Based on:* {shown}{more}"
-
-
 def line_status(line: TherapyLine, as_of: date) -> tuple[str, str, bool]:
     """(dates, how it ended, still running) as a clinician reads them. An end date after the
     as-of date is a planned end: the line is still running, and has not "stopped"."""

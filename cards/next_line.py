@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cards.based_on import SourceGroup, based_on_extension, based_on_markdown, group_sources
 from cards.common import (
     UuidFactory,
     compact,
@@ -16,7 +17,6 @@ from cards.common import (
     shorten,
     smart_link,
     source,
-    sources_markdown,
 )
 from cards.orders_fhir import medication_request
 from engine.model import (
@@ -128,7 +128,17 @@ def hr_words(record: PatientRecord) -> str:
     return f"not positive (ER {word(er)}, PR {word(pr)})"
 
 
-def detail(assessment: Assessment, rec: Recommendation) -> str:
+def sources(assessment: Assessment, rec: Recommendation) -> tuple[SourceGroup, ...]:
+    """What the advice rests on: the HER2 result and every progression (they decide the line
+    and its timing), then the recommendation's own sources."""
+    record = assessment.record
+    ids = (*record.her2.source_ids, *(p.source_id for p in record.progressions), *rec.source_ids)
+    return group_sources(ids, record)
+
+
+def detail(
+    assessment: Assessment, rec: Recommendation, based_on: tuple[SourceGroup, ...] | None = None
+) -> str:
     record = assessment.record
     problems = current_regimen_problems(assessment)
     parts = []
@@ -169,7 +179,8 @@ def detail(assessment: Assessment, rec: Recommendation) -> str:
         parts += [f"- {names.get(rid, rid)}: {why}" for rid, why in rec.excluded]
     if rec.changes_advice:
         parts += ["", "### What would change this advice", *(f"- {c}" for c in rec.changes_advice)]
-    return "\n".join(parts) + sources_markdown(rec.source_ids)
+    groups = sources(assessment, rec) if based_on is None else based_on
+    return "\n".join(parts) + based_on_markdown(groups)
 
 
 def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> list[dict[str, Any]]:
@@ -211,10 +222,11 @@ def next_line_card(
     if timeline_url:
         links.append(smart_link(timeline_url, assessment.record.patient_id))
     problem = bool(current_regimen_problems(assessment))
+    based_on = sources(assessment, rec)
     card = {
         "uuid": uuids("next-line"),
         "summary": summary(rec, assessment.record, problem),
-        "detail": detail(assessment, rec),
+        "detail": detail(assessment, rec, based_on),
         "indicator": "warning" if problem else "info",
         "source": source(version, "next-line", "Next line of therapy"),
         "suggestions": suggestions(rec, assessment.record.patient_id, uuids),
@@ -229,6 +241,7 @@ def next_line_card(
             regimen=regimen_ext(rec.preferred),
             alternatives=[regimen_ext(o) for o in rec.alternatives],
             currentRegimenProblem=problem or None,
+            basedOn=based_on_extension(based_on),
         ),
     }
     result: dict[str, Any] = compact(card)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cards.based_on import based_on_extension, based_on_markdown, group_sources
 from cards.common import (
     UuidFactory,
     compact,
@@ -14,10 +15,9 @@ from cards.common import (
     override_reasons,
     shorten,
     source,
-    sources_markdown,
 )
 from cards.orders_fhir import medication_request
-from engine.model import OrderFinding
+from engine.model import OrderFinding, PatientRecord
 
 # A FHIR relative reference "Type/id" (FHIR ids: 1-64 of A-Z a-z 0-9 - .): only such a draft can
 # be deleted by a suggestion.
@@ -31,17 +31,19 @@ def order_card(
     uuids: UuidFactory,
     *,
     signing: bool = False,
+    record: PatientRecord | None = None,
 ) -> dict[str, Any]:
     """One card per finding; a finding with a fix gets a suggestion that deletes the draft and
     creates the replacement. Critical findings stay critical on order-sign."""
     severity = finding.severity
+    sources = group_sources(finding.source_ids, record)
     detail = finding.detail
     if finding.evidence:
         detail += "\n\n### Evidence\n" + evidence_markdown(finding.evidence)
     card: dict[str, Any] = {
         "uuid": uuids(f"order:{finding.rule}:{finding.order_id}"),
         "summary": shorten(finding.summary),
-        "detail": detail + sources_markdown(finding.source_ids),
+        "detail": detail + based_on_markdown(sources),
         "indicator": severity,
         "source": source(version, finding.rule, "Order check"),
         "extension": extension(
@@ -50,6 +52,7 @@ def order_card(
             rule=finding.rule,
             order=finding.order_id,
             signing=signing or None,
+            basedOn=based_on_extension(sources),
         ),
     }
     rep = finding.replacement

@@ -60,5 +60,7 @@ def order_check(
     findings = (
         check_orders(record, checked, kb, jurisdiction=jurisdiction) if assessment.in_scope else []
     )
-    cards = render_order_findings(findings, kb.version, patient_id, instance, signing=signing)
+    cards = render_order_findings(
+        findings, kb.version, patient_id, instance, signing=signing, record=record
+    )
     return OrderResult(assessment, orders, findings, cards)

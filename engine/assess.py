@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.discordance import negative_scope_reason
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import Assessment, DataNeed, PatientRecord, ReceptorStatus
 from engine.next_line import NoRegimenError, recommend
@@ -18,7 +19,8 @@ def assess(
         return Assessment(record, False, version, out_of_scope_reason="no breast cancer on record")
     her2 = record.her2.status
     if her2 is ReceptorStatus.NEGATIVE:
-        return Assessment(record, False, version, out_of_scope_reason="HER2-negative")
+        reason = negative_scope_reason(record)
+        return Assessment(record, False, version, out_of_scope_reason=reason)
     if not record.metastatic and record.non_metastatic_staging_ids:
         return Assessment(
             record, False, version, out_of_scope_reason="early-stage (non-metastatic) disease"

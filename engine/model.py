@@ -48,10 +48,18 @@ class ReceptorAssessment:
     basis: ReceptorResult | None = None
     results: tuple[ReceptorResult, ...] = ()
     conflicts: tuple[ReceptorResult, ...] = ()
+    # HER2 only (CLINICAL.md section 1, "HER2 discordance"): "loss" when a metastasis and another
+    # specimen disagree and the status rests on the positive one (HER2-directed therapy is
+    # considered when any specimen was positive), "conversion" when a positive metastasis
+    # decides after a negative primary; "" otherwise. `discordant` is (positive, negative).
+    discordance: str = ""
+    discordant: tuple[ReceptorResult, ...] = ()
 
     @property
     def source_ids(self) -> tuple[str, ...]:
-        return (self.basis.source_id,) if self.basis else ()
+        """The deciding result first, then the results it disagrees with on another specimen."""
+        ids = (self.basis.source_id,) if self.basis else ()
+        return tuple(dict.fromkeys((*ids, *(r.source_id for r in self.discordant))))
 
 
 @dataclass(frozen=True)

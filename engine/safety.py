@@ -16,6 +16,7 @@ from engine.cardiac import (
     running_concerned,
 )
 from engine.cardiac_rules import Concerned, judge
+from engine.discordance import her2_discordance_alert
 from engine.history import current_exposures, tki_drugs
 from engine.knowledge import Knowledge
 from engine.model import (
@@ -287,6 +288,7 @@ _PLAIN: tuple[Callable[[PatientRecord, Knowledge], Alert | None], ...] = (
     blockade_alert,
     her2_status_alert,
     chemo_endocrine_alert,
+    her2_discordance_alert,
 )
 _WITH_REC: tuple[Callable[[PatientRecord, Knowledge, Recommendation | None], Alert | None], ...] = (
     ild_alert,
@@ -300,5 +302,7 @@ def alerts(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) -> 
     """Every warning that applies, most severe first."""
     found = [a for f in _WITH_REC if (a := f(record, kb, rec)) is not None]
     found += [a for g in _PLAIN if (a := g(record, kb)) is not None]
+    if record.her2.discordance:  # a metastasis was tested: the discordance card says it all
+        found = [a for a in found if a.rule != "her2-status"]
     order = {"critical": 0, "warning": 1, "info": 2}
     return tuple(sorted(found, key=lambda a: (order.get(a.severity, 3), a.rule)))

@@ -8,7 +8,7 @@ from typing import Any
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import DataIssue, Exposure, PatientRecord, ReceptorResult, ReceptorStatus
 from fhir_mappers.conditions import condition_facts
-from fhir_mappers.her2 import assess_receptor
+from fhir_mappers.her2 import assess_her2, assess_receptor
 from fhir_mappers.lines import build_lines
 from fhir_mappers.medications import exposures as build_exposures
 from fhir_mappers.observations import observation_facts
@@ -117,7 +117,7 @@ def build_record(
         patient_id=patient_id or _patient_id(rs),
         as_of=today,
         breast_cancer=tuple(c for c in conds if c.concept in _BREAST),
-        her2=assess_receptor(receptors["her2"]),
+        her2=assess_her2(receptors["her2"]),
         er=assess_receptor(receptors["er"]),
         pr=assess_receptor(receptors["pr"]),
         metastatic_since=metastatic_since,
