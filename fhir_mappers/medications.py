@@ -262,7 +262,9 @@ def _period(resource: dict[str, Any], as_of: date) -> Shape | None:
         return None
     claimed_on = asserted or start
     if status in _ONGOING_STATUS and (end is None or end >= as_of):
-        if (as_of - claimed_on).days > _STALE_DAYS:
+        # An open-ended claim untouched for a year is not evidence of current therapy (a
+        # stated end still to come is a plan the resource makes explicit, and stands).
+        if end is None and (as_of - claimed_on).days > _STALE_DAYS:
             return Shape(start, _cap(claimed_on, start, as_of), False, claimed_on, True, True)
         return Shape(start, None, True, claimed_on, False, False)
     # A per-cycle order marked completed is one cycle given, not the course stopped.
