@@ -96,7 +96,9 @@ def test_next_line_detail_has_timeline_why_evidence_alternatives_and_what_would_
         "### What would change this advice",
     ):
         assert heading in detail
-    assert "| 1 | 2023-10-05, last dose on 2025-11-20 | THP" in detail and "| progression |" in detail
+    assert (
+        "| 1 | 2023-10-05, last dose on 2025-11-20 | THP" in detail and "| progression |" in detail
+    )
     assert "28.8 vs 6.8 months" in detail and "N Engl J Med 2022;386:1143-1154" in detail
     assert "1. **ado-trastuzumab emtansine (T-DM1)**" in detail
 
