@@ -100,7 +100,12 @@ class _Course:
             if i == len(progress) or progress[i] > as_of:
                 basis = "recent dose"
         end = None if basis else max(start, last_dose or stop_day or start)
-        spans = tuple(sorted((p.start, None if p.shape.claim else p.shape.last) for p in pts))
+        spans = tuple(
+            sorted(
+                ((p.start, None if p.shape.claim else p.shape.last) for p in pts),
+                key=lambda s: (s[0], s[1] or date.max),
+            )
+        )
         return Exposure(
             drug=drug,
             drug_class=drug_class,

@@ -232,3 +232,10 @@ def test_property_never_switch_an_ongoing_line_without_progression(
     assert a.recommendation is not None
     assert a.recommendation.timing == "on-progression"
     assert not future_dates(repr(rec.lines) + cards_text(rec), AS_OF)
+
+
+def test_an_active_order_and_a_dose_on_the_same_day_make_one_ongoing_course() -> None:
+    when = ago(3).isoformat()
+    rec = record(b.request(*TDXD, when, status="active"), b.administration(*TDXD, when))
+    (e,) = rec.exposures
+    assert e.ongoing and e.resource_count == 2 and e.last_dose == ago(3)
