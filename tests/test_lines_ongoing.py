@@ -239,3 +239,11 @@ def test_an_active_order_and_a_dose_on_the_same_day_make_one_ongoing_course() ->
     rec = record(b.request(*TDXD, when, status="active"), b.administration(*TDXD, when))
     (e,) = rec.exposures
     assert e.ongoing and e.resource_count == 2 and e.last_dose == ago(3)
+
+
+def test_the_anthracycline_card_names_the_day_of_the_last_trastuzumab_dose() -> None:
+    """'last trastuzumab on' a day with no dose (last dose + 21 days) was issue 18 class 1."""
+    rec = record(*doses(TRAS, 120, 6), *doses(("3639", "doxorubicin"), 5, 1))
+    text = cards_text(rec)
+    assert f"last dose of trastuzumab on {ago(120).isoformat()}" in text
+    assert (ago(120) + timedelta(days=21)).isoformat() not in text
