@@ -28,6 +28,7 @@ class Shape(NamedTuple):
     claimed_on: date  # when that was asserted or written
     stop: bool  # a completed/stopped statement, a stopped order or a finished planned course
     stale: bool  # 'active' but untouched for over a year: read as a past course
+    supplied: date | None = None  # how far a dispensed supply reaches (may be after as_of)
 
 
 class Point(NamedTuple):
@@ -94,7 +95,7 @@ class _Course:
             last_dose is not None
             and not cut
             and (stop_day is None or stop_day < last_dose)
-            and (as_of - last_dose).days <= window
+            and ((as_of - last_dose).days <= window or _supplied(doses, last_dose, as_of))
         ):
             i = bisect_left(progress, last_dose)  # a progression on or after the last dose
             if i == len(progress) or progress[i] > as_of:
@@ -119,6 +120,14 @@ class _Course:
             ongoing_basis=basis,
             spans=spans,
         )
+
+
+def _supplied(doses: list[Point], last_dose: date, as_of: date) -> bool:
+    """The supply of the latest dispense still reaches the record date."""
+    return any(
+        p.shape.last == last_dose and p.shape.supplied is not None and p.shape.supplied >= as_of
+        for p in doses
+    )
 
 
 def merge_courses(

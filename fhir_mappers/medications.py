@@ -213,9 +213,11 @@ def _cap(day: date, start: date, as_of: date) -> date:
     return max(start, min(day, as_of))
 
 
-def _request_period(resource: dict[str, Any]) -> tuple[date | None, date | None, bool]:
-    """(start, last covered day, planned course) of a MedicationRequest: dosage bounds, else
-    the supply of its dispense; `planned` when the order states its own end (bounds)."""
+def _request_period(
+    resource: dict[str, Any],
+) -> tuple[date | None, date | None, bool, date | None]:
+    """(start, stated end, planned course, supplied until) of a MedicationRequest: the end of
+    its dosage bounds (`planned`), and how far the supply of its dispense reaches."""
     start = parse_date(resource.get("authoredOn"))
     end: date | None = None
     duration: int | None = None
@@ -232,9 +234,10 @@ def _request_period(resource: dict[str, Any]) -> tuple[date | None, date | None,
     dispense = _dict(resource.get("dispenseRequest"))
     start = start or parse_date(_dict(dispense.get("validityPeriod")).get("start"))
     supply = _dict(dispense.get("expectedSupplyDuration")).get("value")
+    supplied: date | None = None
     if end is None and start and isinstance(supply, (int, float)) and supply > 0:
-        end = start + timedelta(days=int(supply))
-    return start, end, planned
+        supplied = start + timedelta(days=int(supply))
+    return start, end, planned, supplied
 
 
 def _period(resource: dict[str, Any], as_of: date) -> Shape | None:
@@ -253,23 +256,27 @@ def _period(resource: dict[str, Any], as_of: date) -> Shape | None:
         return Shape(start, _cap(end or start, start, as_of), False, start, False, False)
     if rtype == "MedicationStatement":
         start, end = _when(resource)
-        planned = True
+        planned, supplied = True, None
         asserted = parse_date(resource.get("dateAsserted"))
     else:
-        start, end, planned = _request_period(resource)
+        start, end, planned, supplied = _request_period(resource)
         asserted = None
     if start is None:
         return None
     claimed_on = asserted or start
-    if status in _ONGOING_STATUS and (end is None or end >= as_of):
+    reach = end or supplied
+    if status in _ONGOING_STATUS and (reach is None or reach >= as_of):
         # An open-ended claim untouched for a year is not evidence of current therapy (a
         # stated end still to come is a plan the resource makes explicit, and stands).
-        if end is None and (as_of - claimed_on).days > _STALE_DAYS:
+        if reach is None and (as_of - claimed_on).days > _STALE_DAYS:
             return Shape(start, _cap(claimed_on, start, as_of), False, claimed_on, True, True)
         return Shape(start, None, True, claimed_on, False, False)
-    # A per-cycle order marked completed is one cycle given, not the course stopped.
+    # A per-cycle order marked completed is one cycle given, not the course stopped. A
+    # dispensed supply is not a dose: the dispense is the recorded event, the supply how long
+    # it may last.
     stop = status == "stopped" or (status in _STOP_STATUS and planned)
-    return Shape(start, _cap(end or start, start, as_of), False, claimed_on, stop, False)
+    last = _cap(end or start, start, as_of)
+    return Shape(start, last, False, claimed_on, stop, False, supplied)
 
 
 def _stopped_for_progression(resource: dict[str, Any], term: Terminology, k: _Codes) -> bool:

@@ -247,3 +247,26 @@ def test_the_anthracycline_card_names_the_day_of_the_last_trastuzumab_dose() -> 
     text = cards_text(rec)
     assert f"last dose of trastuzumab on {ago(120).isoformat()}" in text
     assert (ago(120) + timedelta(days=21)).isoformat() not in text
+
+
+def _dispensed(drug: tuple[str, str], when: date, supply_days: int) -> dict[str, Any]:
+    order = b.request(*drug, when.isoformat())  # completed: one dispense
+    order["dispenseRequest"] = {
+        "expectedSupplyDuration": {"value": supply_days, "unit": "days", "code": "d"}
+    }
+    return order
+
+
+def test_a_dispensed_supply_is_not_a_dose_a_progression_after_the_dispense_stops_it() -> None:
+    tras = doses(TRAS, 60, 6)
+    fills = [_dispensed(("84857", "anastrozole"), ago(20 + 28 * i), 28) for i in range(5)]
+    rec = record(*tras, *fills, b.progression(ago(10).isoformat()), hr_positive=True)
+    ana = next(e for e in rec.exposures if e.drug == "anastrozole")
+    assert ana.end == ago(20) == ana.last_dose  # the last dispense, not its supply's end
+    assert not current_drugs(rec)
+
+
+def test_a_supply_that_reaches_today_keeps_a_daily_drug_ongoing() -> None:
+    fills = [_dispensed(("84857", "anastrozole"), ago(40 + 90 * i), 90) for i in range(3)]
+    rec = record(*doses(TRAS, 10, 6), *fills, hr_positive=True)
+    assert "anastrozole" in current_drugs(rec)  # 40 days after a 90-day dispense
