@@ -188,7 +188,8 @@ def _name(b: _Building, knowledge: Knowledge) -> tuple[str | None, str, tuple[st
     for needed, maintenance in rules.maintenance_names:
         if frozenset(knowledge.family(d) for d in needed) == antibodies:
             extra = sorted(still - set(rules.maintenance_antibodies))
-            return regimen_id, " + ".join([maintenance, *extra]), tuple(sorted(still))
+            name = f"{maintenance} with {' + '.join(extra)}" if extra else maintenance
+            return regimen_id, name, tuple(sorted(still))
     return regimen_id, regimen_for(still, knowledge)[1], tuple(sorted(still))
 
 

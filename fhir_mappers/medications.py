@@ -1,8 +1,9 @@
 """Medication resources to drug exposures, merged into courses.
 
 MedicationStatement (effective[x]), MedicationRequest (authoredOn, dosage bounds, dispense
-validity; one request per cycle is common) and MedicationAdministration (one per dose) all become
-point or period exposures, which are then merged per drug into courses.
+validity; one request per cycle is common) and MedicationAdministration (one dose on one day)
+each say when their drug was given (`Shape`); fhir_mappers.courses merges them per drug into
+courses and decides, one way for every shape, whether each is ongoing (CLINICAL.md 2.5).
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def test_hp_maintenance_with_endocrine_therapy_added_names_both() -> None:
     letrozole = b.statement(*LETROZOLE, ago(100).isoformat(), status="active")
     rec = record(*thp_admins(last_days_ago=7), letrozole, hr_positive=True)
     (line,) = rec.lines
-    assert line.regimen_name == "HP maintenance (pertuzumab + trastuzumab) + letrozole"
+    assert line.regimen_name == "HP maintenance (pertuzumab + trastuzumab) with letrozole"
     assert "docetaxel" not in cards_text(rec).split("Continue line 1", 1)[-1][:80]
 
 
