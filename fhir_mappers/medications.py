@@ -320,15 +320,16 @@ def exposures(
                 _points(res, rs, term, k, knowledge, as_of, issues, points)
             except (AttributeError, TypeError, ValueError, KeyError) as exc:
                 issues.append(DataIssue(ref_id(res), f"medication could not be read: {exc}"))
-    known = list(progressions or ())
-    merged = merge_courses(points, knowledge, as_of, known, boundary)
+    stops = _no_response_events(points)
+    merged = merge_courses(points, knowledge, as_of, [*(progressions or ()), *stops], boundary)
     if progressions is not None:
-        progressions.extend(_no_response_events(points, merged))
+        progressions.extend(stops)
     return merged
 
 
-def _no_response_events(points: list[Point], merged: list[Exposure]) -> list[ProgressionEvent]:
-    """Progression at each stop for no response: its stated end, else the course's last dose."""
+def _no_response_events(points: list[Point]) -> list[ProgressionEvent]:
+    """Progression at each stop for no response: its stated end, else the last dose it covers
+    (its administrations up to the next order or statement of the drug), said approximate."""
     out: list[ProgressionEvent] = []
     seen: set[str] = set()
     for p in points:
@@ -338,19 +339,33 @@ def _no_response_events(points: list[Point], merged: list[Exposure]) -> list[Pro
         if p.stated_end is not None:
             out.append(ProgressionEvent(p.stated_end, p.source_id, "stopped for no response"))
             continue
-        last = max(
-            (e.last_dose or e.start for e in merged if p.source_id in e.source_ids),
-            default=p.start,
+        same = [q for q in points if q.drug == p.drug]
+        cutoff = min(
+            (q.start for q in same if q.start > p.start and not _administration(q)),
+            default=date.max,
         )
+        last = max(
+            (
+                q.shape.last
+                for q in same
+                if _administration(q) and p.start <= q.start < cutoff and q.shape.last
+            ),
+            default=None,
+        )
+        when = max(d for d in (last, p.shape.last, p.start) if d is not None)
         out.append(
             ProgressionEvent(
-                last,
+                when,
                 p.source_id,
                 "stopped for no response (no stop date recorded: dated at the last dose, "
                 "approximate)",
             )
         )
     return out
+
+
+def _administration(p: Point) -> bool:
+    return p.source_id.startswith("MedicationAdministration/")
 
 
 def _points(

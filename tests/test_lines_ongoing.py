@@ -270,3 +270,18 @@ def test_a_supply_that_reaches_today_keeps_a_daily_drug_ongoing() -> None:
     fills = [_dispensed(("84857", "anastrozole"), ago(40 + 90 * i), 90) for i in range(3)]
     rec = record(*doses(TRAS, 10, 6), *fills, hr_positive=True)
     assert "anastrozole" in current_drugs(rec)  # 40 days after a 90-day dispense
+
+
+def test_a_stop_for_no_response_is_dated_at_the_last_dose_not_the_order_date() -> None:
+    """CLINICAL.md section 1: the progression date is when the order stopped, never its start."""
+    admins = doses(TDXD, 30, 8)
+    first = ago(30 + 21 * 7)
+    order = b.request(*TDXD, first.isoformat(), status="stopped")
+    order["statusReason"] = [b.coded(b.SNOMED, b.NO_RESPONSE, "No response")]
+    rec = record(order, *admins)
+    (prog,) = rec.progressions
+    assert prog.date == ago(30) and "approximate" in prog.basis
+    (line,) = rec.lines
+    assert line.ended_in_progression and line.end == ago(30)
+    a = assess(rec)
+    assert a.recommendation is not None and a.recommendation.timing == "now"
