@@ -285,3 +285,31 @@ def test_a_stop_for_no_response_is_dated_at_the_last_dose_not_the_order_date() -
     assert line.ended_in_progression and line.end == ago(30)
     a = assess(rec)
     assert a.recommendation is not None and a.recommendation.timing == "now"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    last=st.integers(min_value=0, max_value=120),
+    gaps=st.lists(st.integers(min_value=7, max_value=35), min_size=0, max_size=8),
+)
+def test_property_the_same_doses_read_the_same_in_every_resource_shape(
+    last: int, gaps: list[int]
+) -> None:
+    """Administrations, per-cycle orders, or a statement over the same days: one answer."""
+    days = [last]
+    for g in gaps:
+        days.append(days[-1] + g)
+    shapes = [
+        [b.administration(*TDXD, ago(d).isoformat()) for d in days],
+        [b.request(*TDXD, ago(d).isoformat()) for d in days],
+        [b.statement(*TDXD, ago(days[-1]).isoformat(), ago(last).isoformat(), status="active")],
+    ]
+    seen = set()
+    for resources in shapes:
+        (line,) = record(*resources).lines
+        seen.add((line.start, line.end, line.ongoing))
+        assert line.end is None or line.end <= AS_OF
+    assert len(seen) == 1
+    (_start, end, ongoing), *_ = seen
+    assert ongoing == (last <= 42)
+    assert ongoing or end == ago(last)
