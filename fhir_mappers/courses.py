@@ -16,7 +16,7 @@ from datetime import date
 from typing import NamedTuple
 
 from engine.knowledge import Knowledge
-from engine.model import Exposure, ProgressionEvent
+from engine.model import DataIssue, Exposure, ProgressionEvent
 
 
 class Shape(NamedTuple):
@@ -130,12 +130,31 @@ def _supplied(doses: list[Point], last_dose: date, as_of: date) -> bool:
     )
 
 
+def _stale_claim(c: _Course, e: Exposure, window: int, as_of: date) -> list[DataIssue]:
+    """An active order or statement older than the last dose, with no dose for longer than
+    the drug's window: read as ongoing (it is active), and the record says so."""
+    if e.ongoing_basis != "active" or e.last_dose is None or (as_of - e.last_dose).days <= window:
+        return []
+    claims = [p for p in c.points if p.shape.claim]
+    if any(p.shape.claimed_on > e.last_dose for p in claims):
+        return []
+    return [
+        DataIssue(
+            claims[0].source_id,
+            f"{e.drug} is active on record but its last dose was {e.last_dose.isoformat()} "
+            f"({(as_of - e.last_dose).days} days ago, more than {window}): read as ongoing; "
+            "confirm whether it is still given",
+        )
+    ]
+
+
 def merge_courses(
     points: list[Point],
     knowledge: Knowledge,
     as_of: date,
     progressions: list[ProgressionEvent],
     boundary: date | None = None,
+    issues: list[DataIssue] | None = None,
 ) -> list[Exposure]:
     """Merge one drug's points into courses when they are no more than the merge gap apart.
 
@@ -166,6 +185,9 @@ def merge_courses(
         for c in courses:
             # The metastatic date ends an early course that is not claimed active after it.
             cut = c.early and boundary is not None and boundary <= as_of
-            out.append(c.exposure(drug, cls, window, as_of, progress, cut))
+            exp = c.exposure(drug, cls, window, as_of, progress, cut)
+            out.append(exp)
+            if issues is not None:
+                issues.extend(_stale_claim(c, exp, window, as_of))
     out.sort(key=lambda e: (e.start, e.drug))
     return out

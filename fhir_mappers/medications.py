@@ -321,7 +321,8 @@ def exposures(
             except (AttributeError, TypeError, ValueError, KeyError) as exc:
                 issues.append(DataIssue(ref_id(res), f"medication could not be read: {exc}"))
     stops = _no_response_events(points)
-    merged = merge_courses(points, knowledge, as_of, [*(progressions or ()), *stops], boundary)
+    known = [*(progressions or ()), *stops]
+    merged = merge_courses(points, knowledge, as_of, known, boundary, issues)
     if progressions is not None:
         progressions.extend(stops)
     return merged

@@ -313,3 +313,12 @@ def test_property_the_same_doses_read_the_same_in_every_resource_shape(
     (_start, end, ongoing), *_ = seen
     assert ongoing == (last <= 42)
     assert ongoing or end == ago(last)
+
+
+def test_an_active_order_whose_doses_stopped_long_ago_stays_ongoing_and_is_said() -> None:
+    """CLINICAL.md 2.5: an active order with no end is ongoing; the conflict is said."""
+    first = ago(100 + 21 * 4)
+    order = b.request(*TDXD, first.isoformat(), status="active")
+    rec = record(order, *doses(TDXD, 100, 5))
+    assert rec.lines[0].ongoing
+    assert any("confirm whether it is still given" in i.message for i in rec.data_issues)
