@@ -199,15 +199,20 @@ def shorten(text: str, limit: int = 139) -> str:
 
 
 def line_status(line: TherapyLine, as_of: date) -> tuple[str, str, bool]:
-    """(dates, how it ended, still running) as a clinician reads them. An end date after the
-    as-of date is a planned end: the line is still running, and has not "stopped"."""
-    running = line.end is None or line.end > as_of
-    if line.end is None:
-        dates = f"{line.start.isoformat()} to ongoing"
-    elif running:
-        dates = f"{line.start.isoformat()} to {line.end.isoformat()} (planned)"
+    """(dates, how it ended, still running) as a clinician reads them: "last dose on <date>"
+    (an administration is one dose on one day; a line ends at its last dose, CLINICAL.md 2.5).
+    A line the mappers did not find ongoing has stopped, and no date shown is after `as_of`."""
+    running = line.end is None
+    last = line.last_dose if line.last_dose is not None and line.last_dose <= as_of else None
+    if running:
+        dates = f"{line.start.isoformat()} to ongoing" + (
+            f" (last dose on {last.isoformat()})" if last else ""
+        )
+    elif last is not None and last == line.end:
+        dates = f"{line.start.isoformat()}, last dose on {last.isoformat()}"
     else:
-        dates = f"{line.start.isoformat()} to {line.end.isoformat()}"
+        end = min(line.end, as_of) if line.end is not None else as_of
+        dates = f"{line.start.isoformat()} to {end.isoformat()}"
     if line.ended_in_progression:
         ended = "progression"
     elif running:

@@ -101,7 +101,7 @@ def anthracycline_with_trastuzumab(
                 return AnthracyclineOverlap(
                     f"{months:.1f} months after the last trastuzumab",
                     f"{a_drug} starts {a_start.isoformat()}, {months:.1f} months after the last "
-                    f"{t.drug} on {t.end.isoformat()} (within the washout)",
+                    f"dose of {t.drug} on {t.end.isoformat()} (within the washout)",
                     (*a_ids, *t.source_ids),
                 )
     return None

@@ -53,39 +53,19 @@ def metastatic_exposures(record: PatientRecord) -> tuple[Exposure, ...]:
 
 
 def current_exposures(record: PatientRecord) -> tuple[Exposure, ...]:
-    """Anticancer exposures running now (ongoing, or ending on or after the record date).
+    """Anticancer exposures running now: the metastatic courses the mappers found ongoing.
 
-    A drug whose last line ended in documented progression is not current, even when its last
-    dose plus one cycle reaches today: progression is when it stops.
+    One definition of "ongoing" everywhere (CLINICAL.md 2.5): the mappers decide it (an active
+    statement or order with no end in the past, or a last dose within the dosing interval plus
+    grace, with nothing recorded stopping it) and set `end` to None; the rules only read that.
     """
     global _last_current
     seen, answer = _last_current
     if seen is record:
         return answer
-    answer = tuple(
-        e
-        for e in metastatic_exposures(record)
-        if e.start <= record.as_of
-        and (e.end is None or e.end >= record.as_of)
-        and not _progressed_on(record, e)
-    )
+    answer = tuple(e for e in metastatic_exposures(record) if e.ongoing and e.start <= record.as_of)
     _last_current = (record, answer)
     return answer
-
-
-def _progressed_on(record: PatientRecord, exposure: Exposure) -> bool:
-    ids = set(exposure.source_ids)
-    lines = [ln for ln in record.lines if ids & set(ln.source_ids)]
-    if not lines:
-        return False
-    last = lines[-1]
-    if not last.ended_in_progression:
-        return False
-    if not last.progression_ids:  # stopped for no response, no separate progression event
-        return True
-    return any(
-        p.date <= record.as_of for p in record.progressions if p.source_id in last.progression_ids
-    )
 
 
 def current_drugs(record: PatientRecord) -> set[str]:

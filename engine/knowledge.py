@@ -39,6 +39,7 @@ class DrugInfo:
     cardiotoxic: bool = False
     trastuzumab_containing: bool = False
     pulmonary_toxicity: bool = False
+    dosing_interval_days: int | None = None  # drugs.yaml `dosing`: one dose every N days
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,16 @@ class Knowledge:
         eligible = [s for s in self.sequence if s.prior_her2_lines <= prior_her2_lines]
         return max(eligible, key=lambda s: s.prior_her2_lines) if eligible else self.sequence[0]
 
+    def ongoing_window_days(self, drug_id: str) -> int:
+        """How many days after its last dose a course of this drug is still ongoing: its dosing
+        interval plus the grace of one interval, at least the minimum (CLINICAL.md 2.5)."""
+        info = self.drugs.get(drug_id)
+        interval = (info.dosing_interval_days if info else None) or int(
+            self.param("lines", "default_dosing_interval_days")
+        )
+        grace = float(self.param("lines", "ongoing_grace_intervals"))
+        return max(int(interval * (1 + grace)), int(self.param("lines", "ongoing_min_days")))
+
     def param(self, section: str, name: str) -> Any:
         return self.parameters[section][name]
 
@@ -177,6 +188,10 @@ def _read(name: str) -> dict[str, Any]:
 
 def _build(index: dict[str, Any]) -> Knowledge:
     drugs_doc = _read("drugs.yaml")
+    dosing: dict[str, dict[str, Any]] = drugs_doc.get("dosing") or {}
+    unknown = sorted(set(dosing) - {d["id"] for d in drugs_doc["drugs"]})
+    if unknown:
+        raise KnowledgeError(f"drugs.yaml dosing names unknown drugs: {unknown}")
     drugs = {
         d["id"]: DrugInfo(
             id=d["id"],
@@ -188,6 +203,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
             cardiotoxic=d.get("cardiotoxic", False),
             trastuzumab_containing=d.get("trastuzumab_containing", False),
             pulmonary_toxicity=d.get("pulmonary_toxicity", False),
+            dosing_interval_days=dosing.get(d["id"], {}).get("interval_days"),
         )
         for d in drugs_doc["drugs"]
     }

@@ -104,6 +104,16 @@ class Exposure:
     source_ids: tuple[str, ...]
     intent: str | None = None  # "curative", "palliative" (mCODE intent) when recorded
     stopped_for_progression: bool = False
+    # The last recorded dose (administration, per-cycle order, dispense or the end of a stated
+    # period), never after the record date; None when only an active claim says it is given.
+    last_dose: date | None = None
+    resource_count: int = 1  # distinct resources behind this one course (counted once)
+    # Why it is ongoing (CLINICAL.md 2.5): "active" (an active statement or order with no end in
+    # the past) or "recent dose" (last dose within its dosing interval plus grace); "" if ended.
+    ongoing_basis: str = ""
+    # (first day, last day or None while claimed active) of each resource: a line that a later
+    # line replaced ends at its last dose before it, not on the day before the new line.
+    spans: tuple[tuple[date, date | None], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def ongoing(self) -> bool:
@@ -126,6 +136,8 @@ class TherapyLine:
     her2_directed: bool
     progression_ids: tuple[str, ...] = ()
     start_reason: str = ""  # why a line starts here (first therapy, new agent, progression, gap)
+    last_dose: date | None = None  # its last recorded dose (equals `end` once it has ended)
+    current_drugs: tuple[str, ...] = ()  # of an ongoing line: the drugs still given
 
     @property
     def ongoing(self) -> bool:

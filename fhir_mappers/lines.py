@@ -18,7 +18,7 @@ The result depends only on the set of exposures and progression events, never on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from engine.knowledge import Knowledge
@@ -93,10 +93,36 @@ def build_lines(
     exposures: list[Exposure], progressions: list[ProgressionEvent], knowledge: Knowledge
 ) -> tuple[TherapyLine, ...]:
     """Group metastatic exposures into numbered, non-overlapping lines."""
-    window = int(knowledge.param("lines", "regimen_window_days"))
+    return settle_lines(exposures, progressions, knowledge)[1]
+
+
+def settle_lines(
+    exposures: list[Exposure], progressions: list[ProgressionEvent], knowledge: Knowledge
+) -> tuple[list[Exposure], tuple[TherapyLine, ...]]:
+    """(exposures, lines): the lines, and the exposures with those a later line replaced ended.
+
+    A course ongoing only because its last dose is recent is stopped by a later line it was not
+    given in (no dose on or after the new line's start): it ends at its last dose (CLINICAL.md
+    2.5, "nothing recorded stopped it"). The lines are then built again from the settled courses.
+    """
     progs = sorted(progressions, key=lambda p: (p.date, p.source_id))
+    building, superseded = _group(exposures, progs, knowledge)
+    if superseded:
+        exposures = [
+            replace(e, end=e.last_dose or e.start, ongoing_basis="") if e in superseded else e
+            for e in exposures
+        ]
+        building, _ = _group(exposures, progs, knowledge)
+    return exposures, tuple(_finish(building, progs, knowledge))
+
+
+def _group(
+    exposures: list[Exposure], progs: list[ProgressionEvent], knowledge: Knowledge
+) -> tuple[list[_Building], set[Exposure]]:
+    window = int(knowledge.param("lines", "regimen_window_days"))
     ordered = sorted(exposures, key=lambda e: (e.start, e.drug, e.source_ids))
     building: list[_Building] = []
+    superseded: set[Exposure] = set()
     for exp in ordered:
         if not building:
             building.append(
@@ -115,10 +141,56 @@ def build_lines(
         # Drugs still running well into the new line (e.g. trastuzumab continued beyond
         # progression with a new partner) belong to the new line as well.
         for carried in line.exposures:
+            if _replaced(carried, exp.start):
+                superseded.add(carried)  # not given since the new line started
+                continue
             if carried.end is None or carried.end > exp.start + timedelta(days=window):
                 new.exposures.append(carried)
         building.append(new)
-    return tuple(_finish(building, progs, knowledge))
+    return building, superseded
+
+
+def _replaced(e: Exposure, new_start: date) -> bool:
+    """Ongoing only by a recent dose, and not given since a new line started."""
+    recent = e.ongoing and e.ongoing_basis == "recent dose"
+    return recent and (e.last_dose is None or e.last_dose < new_start)
+
+
+def _last_given(exposures: list[Exposure], before: date, claims: bool) -> date | None:
+    """The last day any of them was given before `before` (claimed-active spans count as
+    given up to the day before when `claims`)."""
+    best: date | None = None
+    for e in exposures:
+        for first, last in e.spans or ((e.start, e.last_dose if e.end is None else e.end),):
+            if first >= before or (last is None and not claims):
+                continue
+            day = (
+                before - timedelta(days=1)
+                if last is None
+                else min(last, before - timedelta(days=1))
+            )
+            best = day if best is None else max(best, day)
+    return best
+
+
+def _name(b: _Building, knowledge: Knowledge) -> tuple[str | None, str, tuple[str, ...]]:
+    """(regimen id, name, drugs still given): an ongoing line is named by what is still given
+    (THP after its taxane stopped is HP maintenance, CLINICAL.md 2.5)."""
+    drugs = b.drugs
+    regimen_id, name = regimen_for(drugs, knowledge)
+    if b.last_end is not None:
+        return regimen_id, name, ()
+    still = {e.drug for e in b.exposures if e.ongoing}
+    if still == drugs:
+        return regimen_id, name, tuple(sorted(still))
+    rules = load_line_rules()
+    antibodies = frozenset(knowledge.family(d) for d in still if d in rules.maintenance_antibodies)
+    for needed, maintenance in rules.maintenance_names:
+        if frozenset(knowledge.family(d) for d in needed) == antibodies:
+            extra = sorted(still - set(rules.maintenance_antibodies))
+            name = f"{maintenance} with {' + '.join(extra)}" if extra else maintenance
+            return regimen_id, name, tuple(sorted(still))
+    return regimen_id, regimen_for(still, knowledge)[1], tuple(sorted(still))
 
 
 def _finish(
@@ -128,10 +200,12 @@ def _finish(
     for i, b in enumerate(building):
         nxt = building[i + 1] if i + 1 < len(building) else None
         end = b.last_end
+        last_dose = max((e.last_dose for e in b.exposures if e.last_dose), default=None)
         if nxt is not None:
-            cap = nxt.start - timedelta(days=1)
-            end = cap if end is None else min(end, cap)
+            # A line a later line replaced ends at its last dose before the new line.
+            end = _last_given(b.exposures, nxt.start, True) or b.start
             end = max(end, b.start)
+            last_dose = _last_given(b.exposures, nxt.start, False)
         upper = nxt.start if nxt is not None else date.max
         in_line = [p for p in progs if b.start < p.date <= upper]
         # A course stopped for no response counts for the line in which it stopped (a course
@@ -141,7 +215,9 @@ def _finish(
             for e in b.exposures
         )
         drugs = b.drugs
-        regimen_id, regimen_name = regimen_for(drugs, knowledge)
+        regimen_id, regimen_name, still = (
+            _name(b, knowledge) if nxt is None else (*regimen_for(drugs, knowledge), ())
+        )
         stop_reason: str | None = None
         if progressed:
             stop_reason = "progression"
@@ -164,6 +240,8 @@ def _finish(
                 her2_directed=any(knowledge.is_her2_directed(d) for d in drugs),
                 progression_ids=tuple(p.source_id for p in in_line),
                 start_reason=b.reason,
+                last_dose=last_dose,
+                current_drugs=still,
             )
         )
     return lines

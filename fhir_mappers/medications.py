@@ -1,18 +1,20 @@
 """Medication resources to drug exposures, merged into courses.
 
 MedicationStatement (effective[x]), MedicationRequest (authoredOn, dosage bounds, dispense
-validity; one request per cycle is common) and MedicationAdministration (one per dose) all become
-point or period exposures, which are then merged per drug into courses.
+validity; one request per cycle is common) and MedicationAdministration (one dose on one day)
+each say when their drug was given (`Shape`); fhir_mappers.courses merges them per drug into
+courses and decides, one way for every shape, whether each is ongoing (CLINICAL.md 2.5).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from engine.knowledge import Knowledge
 from engine.model import DataIssue, Exposure, ProgressionEvent
+from fhir_mappers.courses import Point, Shape, merge_courses
 from fhir_mappers.resources import (
     ResourceSet,
     as_list,
@@ -204,63 +206,78 @@ _WHEN_KEYS = tuple((p + "Period", p + "DateTime") for p in ("effective", "occure
 
 
 _STALE_DAYS = 365
+_STOP_STATUS = frozenset({"completed", "stopped"})
 
 
-def _period(
-    resource: dict[str, Any], default_days: int, as_of: date
-) -> tuple[date | None, date | None, bool, bool]:
-    """(start, end, ongoing, stale) of one resource, from the fields its type carries.
+def _cap(day: date, start: date, as_of: date) -> date:
+    """A day the drug was given: never before the start, never after the record date."""
+    return max(start, min(day, as_of))
 
-    `stale`: the resource says 'active' but was not asserted or written for over a year, so it
-    is read as one past course, and the caller reports that.
+
+def _request_period(
+    resource: dict[str, Any],
+) -> tuple[date | None, date | None, bool, date | None]:
+    """(start, stated end, planned course, supplied until) of a MedicationRequest: the end of
+    its dosage bounds (`planned`), and how far the supply of its dispense reaches."""
+    start = parse_date(resource.get("authoredOn"))
+    end: date | None = None
+    duration: int | None = None
+    for dosage in as_list(resource.get("dosageInstruction")):
+        repeat = _dict(_dict(_dict(dosage).get("timing")).get("repeat"))
+        bounds = repeat.get("boundsPeriod")
+        if isinstance(bounds, dict):
+            start = parse_date(bounds.get("start")) or start
+            end = parse_date(bounds.get("end")) or end
+        duration = duration or _days(repeat.get("boundsDuration"))
+    if end is None and start is not None and duration:
+        end = start + timedelta(days=duration)
+    planned = end is not None
+    dispense = _dict(resource.get("dispenseRequest"))
+    start = start or parse_date(_dict(dispense.get("validityPeriod")).get("start"))
+    supply = _dict(dispense.get("expectedSupplyDuration")).get("value")
+    supplied: date | None = None
+    if end is None and start and isinstance(supply, (int, float)) and supply > 0:
+        supplied = start + timedelta(days=int(supply))
+    return start, end, planned, supplied
+
+
+def _period(resource: dict[str, Any], as_of: date) -> Shape | None:
+    """When one resource shows its drug given, the same way for every resource shape.
+
+    An administration is one dose on one day. A statement or order that is active with no end
+    in the past claims the drug is given now (unless untouched for over a year: `stale`).
+    Otherwise its last day is its stated end, else its start: never a day in the future.
     """
     rtype = resource.get("resourceType")
     status = str(resource.get("status", ""))
-    start: date | None = None
-    end: date | None = None
-    if rtype in ("MedicationStatement", "MedicationAdministration"):
+    if rtype == "MedicationAdministration":
         start, end = _when(resource)
-    else:  # MedicationRequest
-        start = parse_date(resource.get("authoredOn"))
-        duration: int | None = None
-        for dosage in as_list(resource.get("dosageInstruction")):
-            repeat = _dict(_dict(_dict(dosage).get("timing")).get("repeat"))
-            bounds = repeat.get("boundsPeriod")
-            if isinstance(bounds, dict):
-                start = parse_date(bounds.get("start")) or start
-                end = parse_date(bounds.get("end")) or end
-            duration = duration or _days(repeat.get("boundsDuration"))
-        if end is None and start is not None and duration:
-            end = start + timedelta(days=duration)
-        dispense = _dict(resource.get("dispenseRequest"))
-        validity = _dict(dispense.get("validityPeriod"))
-        start = start or parse_date(validity.get("start"))
-        supply = _dict(dispense.get("expectedSupplyDuration")).get("value")
-        if end is None and start and isinstance(supply, (int, float)) and supply > 0:
-            end = start + timedelta(days=int(supply))
+        if start is None:
+            return None
+        return Shape(start, _cap(end or start, start, as_of), False, start, False, False)
+    if rtype == "MedicationStatement":
+        start, end = _when(resource)
+        planned, supplied = True, None
+        asserted = parse_date(resource.get("dateAsserted"))
+    else:
+        start, end, planned, supplied = _request_period(resource)
+        asserted = None
     if start is None:
-        return None, None, False, False
-    active = status in _ONGOING_STATUS
-    stale = False
-    # An active resource whose supply or planned end reaches today (give or take one cycle
-    # off-treatment, e.g. capecitabine 14 days on, 7 off) is therapy in progress.
-    ongoing = active and (end is None or end + timedelta(days=default_days) >= as_of)
-    if ongoing:
-        # How fresh the claim is: a statement by when it was asserted, an order by when it was
-        # written. An 'active' claim untouched for a year is not evidence of current therapy.
-        claimed = (
-            parse_date(resource.get("dateAsserted")) if rtype == "MedicationStatement" else None
-        )
-        if (as_of - (claimed or start)).days > _STALE_DAYS:
-            ongoing = False
-            stale = True
-        else:
-            end = None
-    if end is None and not ongoing:
-        end = start + timedelta(days=default_days)
-    if end is not None and end < start:
-        end = start
-    return start, end, ongoing, stale
+        return None
+    claimed_on = asserted or start
+    reach = end or supplied
+    if status in _ONGOING_STATUS and (reach is None or reach >= as_of):
+        # An open-ended claim untouched for a year is not evidence of current therapy (a
+        # stated end still to come is a plan the resource makes explicit, and stands).
+        if reach is None and (as_of - claimed_on).days > _STALE_DAYS:
+            return Shape(start, _cap(claimed_on, start, as_of), False, claimed_on, True, True)
+        return Shape(start, None, True, claimed_on, False, False)
+    # A per-cycle order marked completed is one cycle given, not the course stopped. A
+    # dispensed supply is not a dose: the dispense is the recorded event, the supply how long
+    # it may last.
+    stop = status == "stopped" or (status in _STOP_STATUS and planned)
+    last = _cap(end or start, start, as_of)
+    return Shape(start, last, False, claimed_on, stop, False, supplied)
 
 
 def _stopped_for_progression(resource: dict[str, Any], term: Terminology, k: _Codes) -> bool:
@@ -277,17 +294,6 @@ def _stopped_for_progression(resource: dict[str, Any], term: Terminology, k: _Co
     return False
 
 
-class _Point(NamedTuple):
-    """One drug of one resource (a tuple: a frozen dataclass cost a microsecond per point)."""
-
-    drug: str
-    start: date
-    end: date | None
-    source_id: str
-    intent: str | None
-    progression: bool
-
-
 def exposures(
     rs: ResourceSet,
     term: Terminology,
@@ -297,27 +303,70 @@ def exposures(
     progressions: list[ProgressionEvent] | None = None,
     boundary: date | None = None,
 ) -> list[Exposure]:
-    """All anticancer exposures in the record, one per drug course.
+    """All anticancer exposures in the record, one per drug course (fhir_mappers.courses).
 
     A course never spans `boundary` (the metastatic date): cycles before it and cycles after it
     are separate courses, so one resource is never both early-setting and part of a line.
 
     A stop for "no response" (statusReason 266721009) is also documented progression: it is
-    appended to `progressions` when a list is given, dated at the stop (the end, else the start).
+    appended to `progressions` when a list is given, dated at the stop (the order's own end,
+    else the course's last dose, said to be approximate), never at its start.
     """
-    default_days = int(knowledge.param("lines", "default_exposure_days"))
-    merge_gap = int(knowledge.param("lines", "course_merge_gap_days"))
     k = term.derived("medications.codes", _Codes.of)
-    points: list[_Point] = []
+    points: list[Point] = []
     for rtype in _MED_TYPES:
         for res in rs.of(rtype):
             try:
-                _points(
-                    res, rs, term, k, knowledge, as_of, default_days, issues, progressions, points
-                )
+                _points(res, rs, term, k, knowledge, as_of, issues, points)
             except (AttributeError, TypeError, ValueError, KeyError) as exc:
                 issues.append(DataIssue(ref_id(res), f"medication could not be read: {exc}"))
-    return _merge(points, knowledge, merge_gap, boundary)
+    stops = _no_response_events(points)
+    known = [*(progressions or ()), *stops]
+    merged = merge_courses(points, knowledge, as_of, known, boundary, issues)
+    if progressions is not None:
+        progressions.extend(stops)
+    return merged
+
+
+def _no_response_events(points: list[Point]) -> list[ProgressionEvent]:
+    """Progression at each stop for no response: its stated end, else the last dose it covers
+    (its administrations up to the next order or statement of the drug), said approximate."""
+    out: list[ProgressionEvent] = []
+    seen: set[str] = set()
+    for p in points:
+        if not p.progression or p.source_id in seen:
+            continue
+        seen.add(p.source_id)
+        if p.stated_end is not None:
+            out.append(ProgressionEvent(p.stated_end, p.source_id, "stopped for no response"))
+            continue
+        same = [q for q in points if q.drug == p.drug]
+        cutoff = min(
+            (q.start for q in same if q.start > p.start and not _administration(q)),
+            default=date.max,
+        )
+        last = max(
+            (
+                q.shape.last
+                for q in same
+                if _administration(q) and p.start <= q.start < cutoff and q.shape.last
+            ),
+            default=None,
+        )
+        when = max(d for d in (last, p.shape.last, p.start) if d is not None)
+        out.append(
+            ProgressionEvent(
+                when,
+                p.source_id,
+                "stopped for no response (no stop date recorded: dated at the last dose, "
+                "approximate)",
+            )
+        )
+    return out
+
+
+def _administration(p: Point) -> bool:
+    return p.source_id.startswith("MedicationAdministration/")
 
 
 def _points(
@@ -327,10 +376,8 @@ def _points(
     k: _Codes,
     knowledge: Knowledge,
     as_of: date,
-    default_days: int,
     issues: list[DataIssue],
-    progressions: list[ProgressionEvent] | None,
-    out: list[_Point],
+    out: list[Point],
 ) -> None:
     """Append the resource's points (one per anticancer drug it names) to `out`."""
     rtype = str(res.get("resourceType"))
@@ -346,12 +393,12 @@ def _points(
     if not drugs:
         return
     validate(res, issues)
-    start, end, ongoing, stale = _period(res, default_days, as_of)
+    shape = _period(res, as_of)
     sid = ref_id(res)
-    if start is None:
+    if shape is None:
         issues.append(DataIssue(sid, "medication has no usable date"))
         return
-    if stale:
+    if shape.stale:
         issues.append(
             DataIssue(
                 sid,
@@ -362,13 +409,14 @@ def _points(
     # Most resources carry neither element: skip the two readers (they would find nothing).
     has_extension = "extension" in res
     progressed = (has_extension or "statusReason" in res) and _stopped_for_progression(res, term, k)
-    if progressed and progressions is not None:
-        explicit_end = _explicit_end(res)
-        progressions.append(ProgressionEvent(explicit_end or start, sid, "stopped for no response"))
+    stated_end = _explicit_end(res) if progressed else None
+    if progressed:  # a stop for no response stops the course, whatever its status says
+        shape = shape._replace(
+            claim=False, stop=True, last=shape.last or _cap(shape.claimed_on, shape.start, as_of)
+        )
     intent = _intent(res, term, k) if has_extension else None
-    end = None if ongoing else end
     for drug in drugs:
-        out.append(_Point(drug, start, end, sid, intent, progressed))
+        out.append(Point(drug, shape, sid, intent, progressed, stated_end))
 
 
 def _unnamed(res: dict[str, Any]) -> str:
@@ -391,74 +439,3 @@ def _explicit_end(res: dict[str, Any]) -> date | None:
                 return end
         return None
     return _when(res)[1]
-
-
-class _Course:
-    """One drug's course being merged from points (built once at the end: merging by copying
-    the tuple of source ids per point was quadratic in the course's length)."""
-
-    def __init__(self, first: _Point, early: bool) -> None:
-        self.start = first.start
-        self.end = first.end
-        self.source_ids = [first.source_id]
-        self.intent = first.intent
-        self.progression = first.progression
-        self.early = early
-
-    def takes(self, p: _Point, merge_gap: int, early: bool) -> bool:
-        return (
-            (self.end is None or (p.start - self.end).days <= merge_gap)
-            and (p.intent == self.intent or None in (p.intent, self.intent))
-            and early == self.early
-        )
-
-    def add(self, p: _Point) -> None:
-        self.end = None if self.end is None or p.end is None else max(self.end, p.end)
-        self.source_ids.append(p.source_id)
-        self.intent = self.intent or p.intent
-        self.progression = self.progression or p.progression
-
-    def exposure(self, drug: str, drug_class: str) -> Exposure:
-        return Exposure(
-            drug=drug,
-            drug_class=drug_class,
-            start=self.start,
-            end=self.end,
-            source_ids=tuple(self.source_ids),
-            intent=self.intent,
-            stopped_for_progression=self.progression,
-        )
-
-
-def _merge(
-    points: list[_Point], knowledge: Knowledge, merge_gap: int, boundary: date | None = None
-) -> list[Exposure]:
-    """Merge one drug's points into courses when they are no more than `merge_gap` days apart.
-
-    Only points of the same setting merge (early: curative intent or before `boundary`), so a
-    course is wholly early or wholly metastatic and no resource ends up on both sides.
-    """
-
-    def early(p: _Point) -> bool:
-        return p.intent == "curative" or (boundary is not None and p.start < boundary)
-
-    out: list[Exposure] = []
-    by_drug: dict[str, list[_Point]] = {}
-    for p in points:
-        by_drug.setdefault(p.drug, []).append(p)
-    for drug, pts in sorted(by_drug.items()):
-        pts.sort(key=lambda p: (p.start, p.source_id))
-        info = knowledge.drug(drug)
-        cls = info.drug_class if info else "unknown"
-        course: _Course | None = None
-        for p in pts:
-            if course is not None and course.takes(p, merge_gap, early(p)):
-                course.add(p)
-                continue
-            if course is not None:
-                out.append(course.exposure(drug, cls))
-            course = _Course(p, early(p))
-        if course is not None:
-            out.append(course.exposure(drug, cls))
-    out.sort(key=lambda e: (e.start, e.drug))
-    return out

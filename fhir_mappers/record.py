@@ -9,7 +9,7 @@ from engine.knowledge import Knowledge, load_knowledge
 from engine.model import DataIssue, Exposure, PatientRecord, ReceptorResult, ReceptorStatus
 from fhir_mappers.conditions import condition_facts
 from fhir_mappers.her2 import assess_her2, assess_receptor
-from fhir_mappers.lines import build_lines
+from fhir_mappers.lines import settle_lines
 from fhir_mappers.medications import exposures as build_exposures
 from fhir_mappers.observations import observation_facts
 from fhir_mappers.resources import ResourceSet, collect, now_date
@@ -108,7 +108,10 @@ def build_record(
     exps = build_exposures(rs, term, kb, today, issues, progressions, metastatic_since)
     early, metastatic = _split_setting(exps, metastatic_since)
     issues.extend(_near_setting_boundary(early, metastatic_since))
-    lines = build_lines(metastatic, progressions, kb)
+    settled, lines = settle_lines(metastatic, progressions, kb)
+    if settled != metastatic:  # courses a later line replaced now end at their last dose
+        metastatic = settled
+        exps = sorted([*early, *metastatic], key=lambda e: (e.start, e.drug))
     early_end = max((e.end for e in early if e.end is not None), default=None)
     if any(e.end is None for e in early):
         early_end = None

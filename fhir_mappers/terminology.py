@@ -487,6 +487,8 @@ class LineRules:
     add_on_classes: frozenset[str]
     maintenance_antibodies: frozenset[str]
     setting_check_days: int = 0
+    # (drugs still given, name): what an ongoing line is called once its chemotherapy stopped
+    maintenance_names: tuple[tuple[frozenset[str], str], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -501,4 +503,7 @@ def load_line_rules() -> LineRules:
         add_on_classes=frozenset(data["add_on_classes"]),
         maintenance_antibodies=frozenset(data["maintenance_antibodies"]),
         setting_check_days=int(data.get("setting_check_days", 0)),
+        maintenance_names=tuple(
+            (frozenset(m["drugs"]), str(m["name"])) for m in data.get("maintenance_names", [])
+        ),
     )

@@ -96,7 +96,9 @@ def test_next_line_detail_has_timeline_why_evidence_alternatives_and_what_would_
         "### What would change this advice",
     ):
         assert heading in detail
-    assert "| 1 | 2023-10-05 to 2025-11-20 | THP" in detail and "| progression |" in detail
+    assert (
+        "| 1 | 2023-10-05, last dose on 2025-11-20 | THP" in detail and "| progression |" in detail
+    )
     assert "28.8 vs 6.8 months" in detail and "N Engl J Med 2022;386:1143-1154" in detail
     assert "1. **ado-trastuzumab emtansine (T-DM1)**" in detail
 
@@ -257,4 +259,6 @@ def test_her2_positive_without_staging_asks_for_the_staging(client: FlaskClient)
 
 def test_a_planned_end_date_reads_as_ongoing_not_stopped(client: FlaskClient) -> None:
     (nl,) = by_kind(call(client, scenarios()["no_blockade"]), "next-line")
-    assert "| 2 | 2025-03-10 to 2027-03-01 (planned) | capecitabine | ongoing |" in nl["detail"]
+    # active with no end in the past: ongoing, and no date in the future (CLINICAL.md 2.5)
+    assert "| 2 | 2025-03-10 to ongoing | capecitabine | ongoing |" in nl["detail"]
+    assert "2027-03-01" not in nl["detail"]

@@ -66,7 +66,7 @@ def test_rule1_only_metastatic_exposures_make_lines() -> None:
     rec = record(*adjuvant, *cyc(*PAC, 0, 4))
     assert [ln.drugs for ln in rec.lines] == [("paclitaxel",)]
     assert {e.drug for e in rec.early_exposures} == {"trastuzumab"}
-    assert rec.early_setting_end == date(2019, 2, 21)  # last cycle 2019-01-31 + 21 days
+    assert rec.early_setting_end == date(2019, 1, 31)  # the last dose, not + one cycle
 
 
 def test_rule1_curative_intent_after_the_metastatic_date_is_still_early() -> None:
@@ -225,8 +225,8 @@ def test_rule4_stop_for_no_response_counts_as_progression() -> None:
 
 @pytest.mark.parametrize(("gap", "n_lines"), [(120, 1), (121, 2)])
 def test_rule4_restart_after_more_than_120_days(gap: int, n_lines: int) -> None:
-    first = cyc(*TRAS, 0, 6)  # last cycle day 105, covered to day 126
-    got = lines(*first, *cyc(*TRAS, 126 + gap, 6))
+    first = cyc(*TRAS, 0, 6)  # last dose day 105: the line ends there (CLINICAL.md 2.5)
+    got = lines(*first, *cyc(*TRAS, 105 + gap, 6))
     assert len(got) == n_lines
     if n_lines == 2:
         assert got[1].start_reason == f"restart after {gap} days without therapy"
@@ -241,7 +241,8 @@ def test_rule5_line_records_everything_with_source_ids() -> None:
     rec = record(*res)
     first, second = rec.lines
     assert (first.number, second.number) == (1, 2)
-    assert first.start == D0 and first.end == D0 + timedelta(days=168)  # 8th cycle + 21 days
+    assert first.start == D0 and first.end == D0 + timedelta(days=147)  # the 8th cycle's dose
+    assert first.last_dose == first.end
     assert first.regimen_id == "thp" and first.her2_directed
     assert first.stop_reason and "ado-trastuzumab emtansine" in first.stop_reason
     assert second.regimen_id == "tdm1" and second.end is not None
@@ -272,9 +273,9 @@ def test_rule6_early_relapse_inputs(met: str, relapse: bool) -> None:
     adjuvant = [
         *b.cycles("224905", "trastuzumab", "2018-06-01", 17),
         *b.cycles("1298944", "pertuzumab", "2018-06-01", 17),
-    ]  # last cycle 2019-05-03, covered to 2019-05-24
+    ]  # last cycle 2019-05-03
     rec = record(*adjuvant, met=met)
-    assert rec.early_setting_end == date(2019, 5, 24)
+    assert rec.early_setting_end == date(2019, 5, 3)  # the last adjuvant dose
     assert {e.drug for e in rec.early_exposures} == {"pertuzumab", "trastuzumab"}
     assert rec.lines == ()
     a = assess(rec)

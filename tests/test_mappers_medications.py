@@ -124,7 +124,7 @@ def test_per_cycle_requests_and_per_dose_administrations_merge_into_one_course()
     tras = next(e for e in rec.exposures if e.drug == "trastuzumab")
     assert len(tras.source_ids) == 6
     assert tras.start == date(2021, 2, 1)
-    assert tras.end == date(2021, 6, 7)  # last cycle 2021-05-17 plus one 21-day cycle
+    assert tras.end == date(2021, 5, 17)  # the last dose (CLINICAL.md 2.5), not + one cycle
     assert len(rec.lines) == 1
     assert set(rec.lines[0].source_ids) == {f"MedicationRequest/{r['id']}" for r in reqs} | {
         f"MedicationAdministration/{a['id']}" for a in admins
