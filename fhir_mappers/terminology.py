@@ -7,7 +7,6 @@ normalised text, so records coded only by text, or by product codes no table kno
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,6 +16,15 @@ from typing import Any, TypeVar, cast
 import jsonschema
 import yaml
 
+from fhir_mappers.text_match import (
+    AFFIRMED,
+    NEGATED,
+    ConditionText,
+    MedicationText,
+    NegationRules,
+    normalise_text,
+)
+
 TERMINOLOGY_DIR = Path(__file__).parent / "terminology"
 
 SNOMED = "http://snomed.info/sct"
@@ -25,19 +33,6 @@ LOINC = "http://loinc.org"
 ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
 _SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", ATC_SYSTEMS[0]: "atc"}
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
-
-_STRENGTH = re.compile(
-    r"\b\d+(\.\d+)?\s*(mg|mcg|g|ml|unt|units?|iu|%|mg/ml|mg/kg|mg/m2)\b|\b\d+(\.\d+)?\b"
-)
-_FORM_WORDS = re.compile(
-    r"\b(injection|injectable|solution|suspension|powder|for|oral|tablet|tablets|capsule|capsules|"
-    r"intravenous|iv|subcutaneous|sc|vial|kit|prefilled|syringe|hydrochloride|hcl|lyophilized|"
-    r"reconstitution|extended|release|film|coated|chewable|product|mg|ml|per|each)\b"
-)
-_BIOSIMILAR_SUFFIX = re.compile(r"-(?:[a-z]{4})\b")
-_NON_WORD = re.compile(r"[^a-z0-9+/\- ]+")
-_SPACES = re.compile(r"\s+")
-
 
 class TerminologyError(Exception):
     """A terminology file is missing or does not match its schema."""
@@ -61,21 +56,6 @@ def canonical_system(system: Any) -> str:
         return ""
     aliases = _system_aliases()
     return aliases.get(system) or aliases.get(system.strip().lower()) or system
-
-
-def normalise_text(text: str) -> str:
-    """Lowercase, strip strengths, dose forms and biosimilar suffixes (trastuzumab-dkst)."""
-    t = text.lower().replace("®", " ").replace("™", " ")
-    t = _NON_WORD.sub(" ", t)
-    t = _BIOSIMILAR_SUFFIX.sub("", t)
-    t = _STRENGTH.sub(" ", t)
-    t = _FORM_WORDS.sub(" ", t)
-    t = t.replace("/", " ")
-    return _SPACES.sub(" ", t).strip()
-
-
-def _contains_phrase(text: str, phrase: str) -> bool:
-    return re.search(r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])", text) is not None
 
 
 @dataclass(frozen=True)
@@ -110,8 +90,14 @@ class MedicationMatch:
 
 @dataclass(frozen=True)
 class ConditionMatch:
+    """The concepts a Condition's code names (empty: text mentions none as a fact), how its
+    text asserts them (a coded match whose text negates it: "negated"), and the concepts its
+    text mentions as uncertain, with the text (never facts; said as data issues)."""
+
     concepts: tuple[str, ...]
     site: str | None
+    text_assertion: str = AFFIRMED
+    uncertain: tuple[tuple[str, str], ...] = ()
 
 
 MEMO_SIZE = 4096
@@ -216,6 +202,8 @@ class Terminology:
     medications: tuple[MedicationEntry, ...]
     conditions: tuple[ConditionEntry, ...]
     observations: dict[str, Any]
+    negation: NegationRules
+    normalise_max_chars: int = 65536
 
     _condition_index: dict[str, int] = field(
         default_factory=dict, compare=False, hash=False, repr=False
@@ -304,19 +292,12 @@ class Terminology:
         return MedicationMatch(self.medications[best[0]].drugs, best[1])
 
     def match_medication_text(self, text: str) -> tuple[str, ...] | None:
-        """The drugs a free text names (cached: real records repeat the same few texts)."""
+        """The drugs a free text names, negated and uncertain names left out (cached: real
+        records repeat the same few texts). One pass over the text, whatever its length."""
         if text in self._text_cache:
             return self._text_cache[text]
-        found: tuple[str, ...] | None = None
-        norm = normalise_text(text)
-        raw = text.lower()
-        for entry in self.medications:
-            if any(
-                _contains_phrase(norm, n) or _contains_phrase(raw, n) for n in entry.names
-            ) or any(all(_contains_phrase(norm, n) for n in group) for group in entry.names_all):
-                found = entry.drugs
-                break
-        if len(self._text_cache) < 4096:
+        found = self.derived("medications.text", _medication_text).match(text)
+        if len(self._text_cache) < MEMO_SIZE:
             self._text_cache[text] = found
         return found
 
@@ -352,22 +333,32 @@ class Terminology:
                 continue
             if pos is not None and (best is None or pos < best[0]):
                 best = (pos, code)
+        texts = [
+            raw
+            for raw in [concept.get("text")] + [c.get("display") for c in codings]
+            if isinstance(raw, str) and raw.strip()
+        ]
+        reader = self.derived("conditions.text", _condition_text)
         if best is not None:
             entry, code = self.conditions[best[0]], best[1]
             site = entry.sites.get(code, entry.site) if code in entry.snomed else None
             if site is None and code not in entry.snomed:
                 site = _icd_site(code, entry)
-            return ConditionMatch((entry.concept, *entry.also), site)
+            _, dropped = reader.match(texts)
+            how = next((m.assertion for i, m in dropped if i == best[0]), AFFIRMED)
+            return ConditionMatch((entry.concept, *entry.also), site, text_assertion=how)
         if any(c.get("code") for c in codings) and _all_codes_known_elsewhere(codings):
             return None
-        texts = [concept.get("text")] + [c.get("display") for c in codings]
-        for raw in texts:
-            if isinstance(raw, str) and raw.strip():
-                norm = raw.lower()
-                for entry in self.conditions:
-                    if any(_contains_phrase(norm, p) for p in entry.text):
-                        return ConditionMatch((entry.concept, *entry.also), entry.site)
-        return None
+        pos, dropped = reader.match(texts)
+        uncertain = tuple(
+            (self.conditions[i].concept, texts[0] if texts else m.phrase)
+            for i, m in dropped
+            if m.assertion != NEGATED and (pos is None or i != pos)
+        )
+        if pos is None:
+            return ConditionMatch((), None, uncertain=uncertain) if uncertain else None
+        entry = self.conditions[pos]
+        return ConditionMatch((entry.concept, *entry.also), entry.site, uncertain=uncertain)
 
     # -- observations --------------------------------------------------------------------------
     def loinc_codes(self, concept: dict[str, Any] | None) -> set[str]:
@@ -422,6 +413,18 @@ def _read(name: str) -> dict[str, Any]:
     return data
 
 
+def _medication_text(term: Terminology) -> MedicationText:
+    return MedicationText.of(
+        ((m.drugs, m.names, m.names_all) for m in term.medications),
+        term.negation,
+        term.normalise_max_chars,
+    )
+
+
+def _condition_text(term: Terminology) -> ConditionText:
+    return ConditionText.of((c.text for c in term.conditions), term.negation)
+
+
 @lru_cache(maxsize=1)
 def load_terminology() -> Terminology:
     """Load and validate the terminology tables (cached), with the system aliases and line rules
@@ -469,6 +472,8 @@ def load_terminology() -> Terminology:
         medications=medications,
         conditions=conditions,
         observations=obs,
+        negation=NegationRules.of(_read("negation.yaml")),
+        normalise_max_chars=int(meds.get("normalise_max_chars", 65536)),
         _code_index=index,
         _condition_index={
             code: i for i, c in reversed(list(enumerate(conditions))) for code in c.snomed
