@@ -22,7 +22,9 @@ from fhir_mappers.text_match import (
     ConditionText,
     MedicationText,
     NegationRules,
-    normalise_text,
+)
+from fhir_mappers.text_match import (
+    normalise_text as normalise_text,
 )
 
 TERMINOLOGY_DIR = Path(__file__).parent / "terminology"
@@ -33,6 +35,7 @@ LOINC = "http://loinc.org"
 ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
 _SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", ATC_SYSTEMS[0]: "atc"}
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
+
 
 class TerminologyError(Exception):
     """A terminology file is missing or does not match its schema."""

@@ -20,7 +20,14 @@ UNCERTAIN = "uncertain"
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"[.!;](?=\s|$)|\n")
-_KINDS = ("pre_negation", "post_negation", "pre_uncertain", "post_uncertain", "pseudo", "termination")
+_KINDS = (
+    "pre_negation",
+    "post_negation",
+    "pre_uncertain",
+    "post_uncertain",
+    "pseudo",
+    "termination",
+)
 
 
 def trie_pattern(phrases: Iterable[str]) -> str:
@@ -60,27 +67,46 @@ def _bounded(phrases: Iterable[str]) -> str:
 
 
 class PhraseMatcher:
-    """Every whole-word occurrence of a set of lowercase phrases, overlapping ones included."""
+    """Which phrases of a table occur in a text (whole words), and where each one occurs."""
 
     def __init__(self, phrases: Iterable[str]) -> None:
         names = sorted({p for p in phrases if p})
-        # At each word start, the longest phrase that starts there (zero-width, so a phrase
-        # inside another, "trastuzumab" in "ado-trastuzumab emtansine", is found as well).
         body = trie_pattern(names) if names else r"(?!x)x"
-        self._pattern = re.compile(r"(?<![a-z0-9])(?=(" + body + r")(?![a-z0-9]))")
-        # Shorter phrases that start where a longer one does and end at a word edge inside it.
-        self._prefixes = {
-            n: tuple(p for p in names if p != n and n.startswith(p) and n[len(p)] not in _ALNUM)
-            for n in names
+        # One pass: the longest phrase at each word start, matches not overlapping.
+        self._scan = re.compile(r"(?<![a-z0-9])(?:" + body + r")(?![a-z0-9])")
+        self._one: dict[str, re.Pattern[str]] = {
+            n: re.compile(re.escape(n) + r"(?![a-z0-9])") for n in names
         }
+        # Phrases inside a longer one ("trastuzumab" in "ado-trastuzumab emtansine"), and
+        # phrases that can start inside another and run past its end: those the one pass can
+        # hide, so each is looked for on its own when it may be there.
+        self._inner = {n: tuple(p for p in names if p != n and self._in(p, n)) for n in names}
+        self._straddling = tuple(p for p in names if any(_straddles(p, n) for n in names))
 
-    def occurrences(self, text: str) -> Iterator[tuple[str, int, int]]:
-        """(phrase, start, end) of each occurrence, in text order."""
-        for m in self._pattern.finditer(text):
-            start, longest = m.start(), m.group(1)
-            yield longest, start, start + len(longest)
-            for p in self._prefixes[longest]:
-                yield p, start, start + len(p)
+    def _in(self, phrase: str, text: str) -> bool:
+        return next(self.positions(phrase, text), None) is not None
+
+    def positions(self, phrase: str, text: str) -> Iterator[tuple[int, int]]:
+        """(start, end) of each whole-word occurrence of one phrase of the table."""
+        for m in self._one[phrase].finditer(text):
+            if m.start() == 0 or text[m.start() - 1] not in _ALNUM:
+                yield m.start(), m.end()
+
+    def present(self, text: str) -> set[str]:
+        """The phrases that occur in `text`, overlapping and nested ones included."""
+        found = set(self._scan.findall(text))
+        for n in list(found):
+            found.update(self._inner[n])
+        found.update(p for p in self._straddling if p not in found and self._in(p, text))
+        return found
+
+
+def _straddles(phrase: str, other: str) -> bool:
+    """Whether `phrase` can begin at a word start inside `other` and end after it."""
+    return any(
+        other[i - 1] not in _ALNUM and len(phrase) > len(other) - i and phrase.startswith(other[i:])
+        for i in range(1, len(other))
+    )
 
 
 @dataclass(frozen=True)
@@ -93,6 +119,7 @@ class NegationRules:
     triggers: re.Pattern[str]
     kinds: dict[str, frozenset[str]]
     safety_concepts: frozenset[str] = frozenset()
+    max_checks: int = 100
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> NegationRules:
@@ -108,6 +135,7 @@ class NegationRules:
             triggers=re.compile(pattern),
             kinds={k: frozenset(v) for k, v in kinds.items()},
             safety_concepts=frozenset(data.get("safety_concepts", [])),
+            max_checks=int(data["max_checks"]),
         )
 
     def _kind(self, m: re.Match[str]) -> frozenset[str]:
@@ -169,23 +197,24 @@ class Mention:
     start: int
 
 
-def mentions(
-    text: str, matcher: PhraseMatcher, rules: NegationRules, wanted: frozenset[str] | None = None
-) -> dict[str, Mention]:
-    """Per phrase found: its first affirmed occurrence, else its first occurrence (uncertain
-    before negated). Each occurrence's context is read once at most; an affirmed phrase is not
-    read again. `wanted`: only these phrases (None: all)."""
+def mentions(text: str, matcher: PhraseMatcher, rules: NegationRules) -> dict[str, Mention]:
+    """Per phrase found: its first affirmed occurrence, else its first uncertain, else its
+    first occurrence. At most `rules.max_checks` occurrences of a phrase are read in context:
+    a text that names a phrase more often than that without affirming it does not affirm it."""
     out: dict[str, Mention] = {}
     rank = {AFFIRMED: 0, UNCERTAIN: 1, NEGATED: 2}
-    for phrase, start, end in matcher.occurrences(text):
-        if wanted is not None and phrase not in wanted:
-            continue
-        seen = out.get(phrase)
-        if seen is not None and seen.assertion == AFFIRMED:
-            continue
-        how = rules.assertion(text, start, end)
-        if seen is None or rank[how] < rank[seen.assertion]:
-            out[phrase] = Mention(phrase, how, start)
+    for phrase in matcher.present(text):
+        best: Mention | None = None
+        for n, (start, end) in enumerate(matcher.positions(phrase, text)):
+            if n >= rules.max_checks:
+                break
+            how = rules.assertion(text, start, end)
+            if best is None or rank[how] < rank[best.assertion]:
+                best = Mention(phrase, how, start)
+            if how == AFFIRMED:
+                break
+        if best is not None:
+            out[phrase] = best
     return out
 
 
@@ -255,12 +284,16 @@ class MedicationText:
         normalise_max_chars: int,
     ) -> MedicationText:
         table = tuple(entries)
-        phrases = {n for _, names, groups in table for n in (*names, *(x for g in groups for x in g))}
+        phrases = {
+            n for _, names, groups in table for n in (*names, *(x for g in groups for x in g))
+        }
         return cls(table, PhraseMatcher(phrases), rules, normalise_max_chars)
 
     def match(self, text: str) -> tuple[str, ...] | None:
         raw = mentions(text.lower(), self.matcher, self.rules)
-        norm = mentions(normalise_text(_head(text, self.normalise_max_chars)), self.matcher, self.rules)
+        norm = mentions(
+            normalise_text(_head(text, self.normalise_max_chars)), self.matcher, self.rules
+        )
 
         def affirmed(name: str) -> bool:
             found = raw.get(name) or norm.get(name)  # where the raw text has it, the raw decides
