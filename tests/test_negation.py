@@ -107,6 +107,24 @@ def test_suspected_brain_metastasis_is_not_active_brain_mets_but_said() -> None:
     assert "not counted as brain-metastasis" in issues(rec)
 
 
+def test_a_pseudo_trigger_does_not_negate() -> None:
+    rec = picture(*after_thp(text_condition("No increase in pneumonitis since March")))
+    assert rec.conditions_of("ild")
+
+
+def test_cannot_be_ruled_out_is_uncertain_not_negated() -> None:
+    rec = picture(*after_thp(text_condition("Drug-induced pneumonitis cannot be ruled out")))
+    assert not rec.conditions_of("ild")
+    assert "uncertain, not counted as ild" in issues(rec)
+
+
+def test_a_negation_outside_the_window_or_sentence_does_not_reach_the_term() -> None:
+    far = "No fever reported at the visit of last week; pneumonitis on CT"
+    assert picture(*after_thp(text_condition(far))).conditions_of("ild")
+    far = "No fever, cough, chills, night sweats or weight loss reported, pneumonitis on CT"
+    assert picture(*after_thp(text_condition(far))).conditions_of("ild")
+
+
 def test_termination_term_ends_the_negation() -> None:
     rec = picture(*after_thp(text_condition("No fever but pneumonitis on CT")))
     assert rec.conditions_of("ild")
