@@ -15,6 +15,7 @@ from engine.model import (
     ReceptorStatus,
     Specimen,
 )
+from fhir_mappers.codings import CodeSets, CodingKey, coding_key
 from fhir_mappers.her2 import METHOD_RANK
 from fhir_mappers.resources import (
     as_list,
@@ -23,7 +24,7 @@ from fhir_mappers.resources import (
     ref_id,
     validate,
 )
-from fhir_mappers.terminology import MEMO_SIZE, CodeSets, CodingKey, Terminology, coding_key
+from fhir_mappers.terminology import MEMO_SIZE, Terminology
 from fhir_mappers.text_match import AFFIRMED, NEGATED, NegationRules, affirmed_substring
 
 _EXCLUDED_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
