@@ -41,11 +41,14 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
             DataIssue(sid, f"{_quote(text)} in text: uncertain, not counted as {concept}; confirm")
         )
     unconfirmed = next((v for v in verification if v in _UNCONFIRMED), "")
-    if match.text_assertion != AFFIRMED and match.concepts and "confirmed" not in verification:
-        # Coded, but its own text negates or doubts it ("pneumonitis ruled out"): a fact that
-        # restricts a drug still counts, stated unconfirmed; any other is not counted.
+    if match.text_assertion != AFFIRMED and match.concepts:
+        # Coded, but its own text negates or doubts it ("pneumonitis ruled out"). A coded
+        # "confirmed" decides; otherwise a fact that restricts a drug still counts, stated
+        # unconfirmed, and any other is not counted. Said in every case.
         name = match.concepts[0]
-        if name in term.negation.safety_concepts:
+        if "confirmed" in verification:
+            said = "counted, as coded confirmed"
+        elif name in term.negation.safety_concepts:
             unconfirmed = unconfirmed or "unconfirmed"
             said = "counted as unconfirmed"
         else:
@@ -57,7 +60,7 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
                 f"{match.text_assertion}: {said}; confirm the verification status",
             )
         )
-        if name not in term.negation.safety_concepts:
+        if said == "not counted":
             return []
     if not match.concepts:
         return []

@@ -88,7 +88,7 @@ class MedicationMatch:
 class ConditionMatch:
     """The concepts a Condition's code names (empty: text mentions none as a fact), how its
     text asserts them (a coded match whose text negates it: "negated"), and the concepts its
-    text mentions as uncertain, with the text (never facts; said as data issues)."""
+    text mentions as uncertain, by name, with the text (never facts; said as data issues)."""
 
     concepts: tuple[str, ...]
     site: str | None
@@ -272,7 +272,7 @@ class Terminology:
             return None
         pos, dropped = reader.match(texts)
         uncertain = tuple(
-            (self.conditions[i].concept, texts[0] if texts else m.phrase)
+            (_label(self.conditions[i]), texts[0] if texts else m.phrase)
             for i, m in dropped
             if m.assertion != NEGATED and (pos is None or i != pos)
         )
@@ -290,6 +290,11 @@ class Terminology:
             for c in _as_list(concept.get("coding"))
             if isinstance(c, dict) and canonical_system(c.get("system")) == LOINC and c.get("code")
         }
+
+
+def _label(entry: ConditionEntry) -> str:
+    """How a concept is named in a message: its first text phrase ("interstitial lung disease")."""
+    return entry.text[0] if entry.text else entry.concept
 
 
 def _icd_site(code: str, entry: ConditionEntry) -> str | None:
