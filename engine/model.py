@@ -72,6 +72,9 @@ class ConditionFact:
     active: bool
     source_id: str
     site: str | None = None  # metastatic site when known: "brain", "liver", "lung", "bone"
+    # "" when confirmed or not stated; "unconfirmed", "provisional" or "differential" when the
+    # record says so (a fact that restricts a drug still counts, and `display` says so).
+    verification: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ from typing import Any
 from engine.model import ConditionFact, DataIssue
 from fhir_mappers.resources import coding_codes, concept_text, parse_date, ref_id, validate
 from fhir_mappers.terminology import Terminology
+from fhir_mappers.text_match import AFFIRMED
 
 _EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+_UNCONFIRMED = frozenset({"unconfirmed", "provisional", "differential"})
 _ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 
 
@@ -32,6 +34,35 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
         return []
     verification = coding_codes(cond.get("verificationStatus"))
     if any(v in _EXCLUDED_VERIFICATION for v in verification):
+        return []  # a coded refutation decides over any text
+    sid = ref_id(cond)
+    for concept, text in match.uncertain:
+        issues.append(
+            DataIssue(sid, f"{_quote(text)} in text: uncertain, not counted as {concept}; confirm")
+        )
+    unconfirmed = next((v for v in verification if v in _UNCONFIRMED), "")
+    if match.text_assertion != AFFIRMED and match.concepts:
+        # Coded, but its own text negates or doubts it ("pneumonitis ruled out"). A coded
+        # "confirmed" decides; otherwise a fact that restricts a drug still counts, stated
+        # unconfirmed, and any other is not counted. Said in every case.
+        name = match.concepts[0]
+        if "confirmed" in verification:
+            said = "counted, as coded confirmed"
+        elif name in term.negation.safety_concepts:
+            unconfirmed = unconfirmed or "unconfirmed"
+            said = "counted as unconfirmed"
+        else:
+            said = "not counted"
+        issues.append(
+            DataIssue(
+                sid,
+                f"{name} is coded but its text {_quote(concept_text(code))} reads "
+                f"{match.text_assertion}: {said}; confirm the verification status",
+            )
+        )
+        if said == "not counted":
+            return []
+    if not match.concepts:
         return []
     # Validation is reported, not enforced: a malformed ILD or heart-failure entry whose code
     # and date can be read is still a safety fact.
@@ -54,17 +85,24 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
     onset = _onset(cond)
     if onset is None:
         issues.append(DataIssue(ref_id(cond), "condition has no onset or recorded date"))
+    display = concept_text(code)
     return [
         ConditionFact(
             concept=concept,
-            display=concept_text(code),
+            display=f"{display} (unconfirmed)" if unconfirmed else display,
             onset=onset,
             active=active,
             source_id=ref_id(cond),
             site=match.site if concept in ("metastasis", "brain-metastasis") else None,
+            verification=unconfirmed,
         )
         for concept in match.concepts
     ]
+
+
+def _quote(text: str, limit: int = 80) -> str:
+    one = " ".join(text.split())
+    return '"' + (one if len(one) <= limit else one[: limit - 3] + "...") + '"'
 
 
 def condition_facts(

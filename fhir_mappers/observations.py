@@ -15,6 +15,7 @@ from engine.model import (
     ReceptorStatus,
     Specimen,
 )
+from fhir_mappers.codings import CodeSets, CodingKey, coding_key
 from fhir_mappers.her2 import METHOD_RANK
 from fhir_mappers.resources import (
     as_list,
@@ -23,10 +24,11 @@ from fhir_mappers.resources import (
     ref_id,
     validate,
 )
-from fhir_mappers.terminology import MEMO_SIZE, CodeSets, CodingKey, Terminology, coding_key
+from fhir_mappers.terminology import MEMO_SIZE, Terminology
+from fhir_mappers.text_match import AFFIRMED, NEGATED, NegationRules, affirmed_substring
 
 _EXCLUDED_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
-_NON_TOKEN = re.compile(r"[^a-z0-9+.]+")
+_NON_TOKEN = re.compile(r"[^a-z0-9+.?]+")
 _END_DOT = re.compile(r"\.(?=\s|$)")
 _RATIO_UNITS = frozenset({"1", "{ratio}", "ratio", "fraction"})
 _PERCENT_UNITS = frozenset({"%", "percent", "pct"})
@@ -65,35 +67,54 @@ def _answer(value: Any, term: Terminology, k: _Codes) -> ReceptorStatus:
         text = value
     else:
         return ReceptorStatus.UNKNOWN
-    return _answer_text(text, k.answer_phrases)
+    return _answer_text(text, k.answer_phrases, term.negation)
 
 
 def _words(text: str) -> str:
-    t = _NON_TOKEN.sub(" ", text.lower())
+    t = _NON_TOKEN.sub(" ", text.lower().replace("?", " ? "))
     return " " + _END_DOT.sub(" ", t).strip() + " "
 
 
-def _answer_text(text: str, phrases: tuple[tuple[str, tuple[str, ...]], ...]) -> ReceptorStatus:
+def _answer_text(
+    text: str, phrases: tuple[tuple[str, tuple[str, ...]], ...], rules: NegationRules
+) -> ReceptorStatus:
     """A free-text answer ("Positive (3+)", "not amplified"), read as whole words.
 
     Negative phrases are consumed first, so "not amplified" is not also read as "amplified".
-    A text naming two different statuses ("2+ equivocal, ISH positive") is not guessed.
+    A text naming two different statuses ("2+ equivocal, ISH positive") is not guessed, nor
+    one whose status is negated or doubted ("not positive", "positive?", "possibly positive").
     `phrases`: per status, its phrases as words, longest first (`_Codes.answer_phrases`).
     """
     norm = _words(text)
     found: set[str] = set()
     for status, words in phrases:
         for p in words:
-            if p in norm:
+            at = norm.find(p)
+            if at < 0:
+                continue
+            how = rules.assertion(norm, at + 1, at + len(p) - 1)
+            # A doubted status is not read; a negated one neither ("not positive"), except a
+            # negative status, which a negation word only repeats ("no amplification: negative").
+            if how == AFFIRMED or (how == NEGATED and status == "negative"):
                 found.add(status)
-                norm = norm.replace(p, " ")
-    return ReceptorStatus(found.pop()) if len(found) == 1 else ReceptorStatus.UNKNOWN
+            else:
+                found.add("unread")
+            norm = norm.replace(p, " ")
+    return (
+        ReceptorStatus(found.pop())
+        if found and len(found) == 1 and "unread" not in found
+        else ReceptorStatus.UNKNOWN
+    )
 
 
 def _specimen(
-    obs: dict[str, Any], specimens: dict[str, dict[str, Any]], sites: dict[str, Any]
+    obs: dict[str, Any],
+    specimens: dict[str, dict[str, Any]],
+    sites: dict[str, Any],
+    rules: NegationRules,
 ) -> Specimen:
-    """Metastatic when the specimen or body site names a metastatic site; primary for breast."""
+    """Metastatic when the specimen or body site names a metastatic site (not negated or
+    doubted: "breast, no evidence of metastasis" is the primary); primary for breast."""
     texts: list[str] = [concept_text(b) for b in as_list(obs.get("bodySite"))]
     ref = obs.get("specimen")
     if isinstance(ref, dict):
@@ -110,7 +131,7 @@ def _specimen(
     joined = " ".join(texts).lower()
     if not joined.strip():
         return Specimen.UNKNOWN
-    if any(word in joined for word in sites["metastatic_text"]):
+    if affirmed_substring(joined, sites["metastatic_text"], rules):
         return Specimen.METASTATIC
     if any(word in joined for word in sites["primary_text"]):
         return Specimen.PRIMARY
@@ -298,7 +319,9 @@ def _one(
                 method=method,
                 source_id=sid,
                 display=concept_text(value) if isinstance(value, dict) else str(value),
-                specimen=_specimen(obs, specimens, term.observations["specimen_sites"]),
+                specimen=_specimen(
+                    obs, specimens, term.observations["specimen_sites"], term.negation
+                ),
             )
         )
     elif kind.lvef or components:

@@ -7,7 +7,6 @@ normalised text, so records coded only by text, or by product codes no table kno
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,6 +16,10 @@ from typing import Any, TypeVar, cast
 import jsonschema
 import yaml
 
+from fhir_mappers.codings import CodeSets, CodingKey, MedicationCodings, coding_key, medication_key
+from fhir_mappers.text_match import AFFIRMED, NEGATED, ConditionText, MedicationText, NegationRules
+from fhir_mappers.text_match import normalise_text as normalise_text  # re-exported
+
 TERMINOLOGY_DIR = Path(__file__).parent / "terminology"
 
 SNOMED = "http://snomed.info/sct"
@@ -25,18 +28,6 @@ LOINC = "http://loinc.org"
 ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
 _SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", ATC_SYSTEMS[0]: "atc"}
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
-
-_STRENGTH = re.compile(
-    r"\b\d+(\.\d+)?\s*(mg|mcg|g|ml|unt|units?|iu|%|mg/ml|mg/kg|mg/m2)\b|\b\d+(\.\d+)?\b"
-)
-_FORM_WORDS = re.compile(
-    r"\b(injection|injectable|solution|suspension|powder|for|oral|tablet|tablets|capsule|capsules|"
-    r"intravenous|iv|subcutaneous|sc|vial|kit|prefilled|syringe|hydrochloride|hcl|lyophilized|"
-    r"reconstitution|extended|release|film|coated|chewable|product|mg|ml|per|each)\b"
-)
-_BIOSIMILAR_SUFFIX = re.compile(r"-(?:[a-z]{4})\b")
-_NON_WORD = re.compile(r"[^a-z0-9+/\- ]+")
-_SPACES = re.compile(r"\s+")
 
 
 class TerminologyError(Exception):
@@ -61,21 +52,6 @@ def canonical_system(system: Any) -> str:
         return ""
     aliases = _system_aliases()
     return aliases.get(system) or aliases.get(system.strip().lower()) or system
-
-
-def normalise_text(text: str) -> str:
-    """Lowercase, strip strengths, dose forms and biosimilar suffixes (trastuzumab-dkst)."""
-    t = text.lower().replace("®", " ").replace("™", " ")
-    t = _NON_WORD.sub(" ", t)
-    t = _BIOSIMILAR_SUFFIX.sub("", t)
-    t = _STRENGTH.sub(" ", t)
-    t = _FORM_WORDS.sub(" ", t)
-    t = t.replace("/", " ")
-    return _SPACES.sub(" ", t).strip()
-
-
-def _contains_phrase(text: str, phrase: str) -> bool:
-    return re.search(r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])", text) is not None
 
 
 @dataclass(frozen=True)
@@ -110,88 +86,19 @@ class MedicationMatch:
 
 @dataclass(frozen=True)
 class ConditionMatch:
+    """The concepts a Condition's code names (empty: text mentions none as a fact), how its
+    text asserts them (a coded match whose text negates it: "negated"), and the concepts its
+    text mentions as uncertain, by name, with the text (never facts; said as data issues)."""
+
     concepts: tuple[str, ...]
     site: str | None
+    text_assertion: str = AFFIRMED
+    uncertain: tuple[tuple[str, str], ...] = ()
 
 
 MEMO_SIZE = 4096
 T = TypeVar("T")
-CodingKey = tuple[tuple[str | None, str | None], ...]
-
-
-@dataclass(frozen=True)
-class CodeSets:
-    """The codes of one CodeableConcept, as `coding_codes` reads them: all, LOINC, SNOMED CT."""
-
-    codes: frozenset[str]
-    loinc: frozenset[str]
-    snomed: frozenset[str]
-
-
-def coding_key(concept: Any) -> CodingKey:
-    """(system, code) of each coding of a CodeableConcept, reduced to what the lookups read:
-    a system that is not a string is no system, a code is its text (None when empty), so equal
-    keys always give equal answers (1 and True are equal keys in Python, "1" and "True" not)."""
-    if not isinstance(concept, dict):
-        return ()
-    coding = concept.get("coding")
-    if coding is None:
-        return ()
-    if not isinstance(coding, list):
-        coding = [coding]
-    elif len(coding) == 1 and type(coding[0]) is dict:  # the common case, without the loop
-        system, code = coding[0].get("system"), coding[0].get("code")
-        if type(system) is str and type(code) is str:
-            return ((system, code),)
-    key: list[tuple[str | None, str | None]] = []
-    for c in coding:
-        if isinstance(c, dict):
-            system, code = c.get("system"), c.get("code")
-            key.append(
-                (
-                    system if isinstance(system, str) else None,
-                    code if isinstance(code, str) else (str(code) if code else None),
-                )
-            )
-    return tuple(key)
-
-
-MedicationCodings = tuple[tuple[str | None, str, str | None], ...]
 _NOT_SEEN = object()
-
-
-def _medication_key(concept: dict[str, Any]) -> tuple[str | None, MedicationCodings]:
-    """What matching a medication concept reads: its text, and each coding's system (None when
-    not a string), code as text (as `str(code)` reads it) and display (None when not a string)."""
-    text = concept.get("text")
-    coding = concept.get("coding")
-    if type(coding) is list and len(coding) == 1 and type(coding[0]) is dict:
-        # the common case (one coding, all strings) without the general loop
-        one = coding[0]
-        system, code, display = one.get("system"), one.get("code", ""), one.get("display")
-        if (
-            type(system) is str
-            and type(code) is str
-            and (display is None or type(display) is str)
-            and (text is None or type(text) is str)
-        ):
-            return (text, ((system, code, display),))
-    if coding is None:
-        items: list[Any] = []
-    else:
-        items = coding if isinstance(coding, list) else [coding]
-    codings: list[tuple[str | None, str, str | None]] = []
-    for c in items:
-        if isinstance(c, dict):
-            system, code, display = c.get("system"), c.get("code", ""), c.get("display")
-            codings.append(
-                (
-                    system if isinstance(system, str) else None,
-                    code if isinstance(code, str) else str(code),
-                    display if isinstance(display, str) else None,
-                )
-            )
-    return (text if isinstance(text, str) else None, tuple(codings))
 
 
 def _code_sets(key: CodingKey) -> CodeSets:
@@ -216,6 +123,8 @@ class Terminology:
     medications: tuple[MedicationEntry, ...]
     conditions: tuple[ConditionEntry, ...]
     observations: dict[str, Any]
+    negation: NegationRules
+    normalise_max_chars: int = 65536
 
     _condition_index: dict[str, int] = field(
         default_factory=dict, compare=False, hash=False, repr=False
@@ -266,7 +175,7 @@ class Terminology:
         """
         if not isinstance(concept, dict):
             return None
-        key = _medication_key(concept)
+        key = medication_key(concept)
         found = self._medication_memo.get(key, _NOT_SEEN)
         if found is _NOT_SEEN:
             found = self._match_medication(*key)
@@ -304,19 +213,12 @@ class Terminology:
         return MedicationMatch(self.medications[best[0]].drugs, best[1])
 
     def match_medication_text(self, text: str) -> tuple[str, ...] | None:
-        """The drugs a free text names (cached: real records repeat the same few texts)."""
+        """The drugs a free text names, negated and uncertain names left out (cached: real
+        records repeat the same few texts). One pass over the text, whatever its length."""
         if text in self._text_cache:
             return self._text_cache[text]
-        found: tuple[str, ...] | None = None
-        norm = normalise_text(text)
-        raw = text.lower()
-        for entry in self.medications:
-            if any(
-                _contains_phrase(norm, n) or _contains_phrase(raw, n) for n in entry.names
-            ) or any(all(_contains_phrase(norm, n) for n in group) for group in entry.names_all):
-                found = entry.drugs
-                break
-        if len(self._text_cache) < 4096:
+        found = self.derived("medications.text", _medication_text).match(text)
+        if len(self._text_cache) < MEMO_SIZE:
             self._text_cache[text] = found
         return found
 
@@ -352,22 +254,32 @@ class Terminology:
                 continue
             if pos is not None and (best is None or pos < best[0]):
                 best = (pos, code)
+        texts = [
+            raw
+            for raw in [concept.get("text")] + [c.get("display") for c in codings]
+            if isinstance(raw, str) and raw.strip()
+        ]
+        reader = self.derived("conditions.text", _condition_text)
         if best is not None:
             entry, code = self.conditions[best[0]], best[1]
             site = entry.sites.get(code, entry.site) if code in entry.snomed else None
             if site is None and code not in entry.snomed:
                 site = _icd_site(code, entry)
-            return ConditionMatch((entry.concept, *entry.also), site)
+            _, dropped = reader.match(texts)
+            how = next((m.assertion for i, m in dropped if i == best[0]), AFFIRMED)
+            return ConditionMatch((entry.concept, *entry.also), site, text_assertion=how)
         if any(c.get("code") for c in codings) and _all_codes_known_elsewhere(codings):
             return None
-        texts = [concept.get("text")] + [c.get("display") for c in codings]
-        for raw in texts:
-            if isinstance(raw, str) and raw.strip():
-                norm = raw.lower()
-                for entry in self.conditions:
-                    if any(_contains_phrase(norm, p) for p in entry.text):
-                        return ConditionMatch((entry.concept, *entry.also), entry.site)
-        return None
+        pos, dropped = reader.match(texts)
+        uncertain = tuple(
+            (_label(self.conditions[i]), texts[0] if texts else m.phrase)
+            for i, m in dropped
+            if m.assertion != NEGATED and (pos is None or i != pos)
+        )
+        if pos is None:
+            return ConditionMatch((), None, uncertain=uncertain) if uncertain else None
+        entry = self.conditions[pos]
+        return ConditionMatch((entry.concept, *entry.also), entry.site, uncertain=uncertain)
 
     # -- observations --------------------------------------------------------------------------
     def loinc_codes(self, concept: dict[str, Any] | None) -> set[str]:
@@ -378,6 +290,11 @@ class Terminology:
             for c in _as_list(concept.get("coding"))
             if isinstance(c, dict) and canonical_system(c.get("system")) == LOINC and c.get("code")
         }
+
+
+def _label(entry: ConditionEntry) -> str:
+    """How a concept is named in a message: its first text phrase ("interstitial lung disease")."""
+    return entry.text[0] if entry.text else entry.concept
 
 
 def _icd_site(code: str, entry: ConditionEntry) -> str | None:
@@ -420,6 +337,18 @@ def _read(name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TerminologyError(f"terminology file {name}: not a mapping")
     return data
+
+
+def _medication_text(term: Terminology) -> MedicationText:
+    return MedicationText.of(
+        ((m.drugs, m.names, m.names_all) for m in term.medications),
+        term.negation,
+        term.normalise_max_chars,
+    )
+
+
+def _condition_text(term: Terminology) -> ConditionText:
+    return ConditionText.of((c.text for c in term.conditions), term.negation)
 
 
 @lru_cache(maxsize=1)
@@ -469,6 +398,8 @@ def load_terminology() -> Terminology:
         medications=medications,
         conditions=conditions,
         observations=obs,
+        negation=NegationRules.of(_read("negation.yaml")),
+        normalise_max_chars=int(meds.get("normalise_max_chars", 65536)),
         _code_index=index,
         _condition_index={
             code: i for i, c in reversed(list(enumerate(conditions))) for code in c.snomed

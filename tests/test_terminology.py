@@ -179,9 +179,14 @@ def _break_systems(data: dict[str, Any]) -> None:
     data["systems"]["http://snomed.info/sct"] = "urn:oid:2.16.840.1.113883.6.96"
 
 
+def _break_negation(data: dict[str, Any]) -> None:
+    data["pre_negation"].append("No Evidence Of")  # trigger phrases are lowercase words
+
+
 @pytest.mark.parametrize(
     ("name", "breakage"),
     [
+        ("negation.yaml", _break_negation),
         ("medications.yaml", _break_medications),
         ("lines.yaml", _break_lines),
         ("systems.yaml", _break_systems),
