@@ -183,14 +183,19 @@ def next_line_card(
     if timeline_url:
         links.append(smart_link(timeline_url, assessment.record.patient_id))
     problem = bool(current_regimen_problems(assessment))
+    # A warning that forbids one-click orders (pregnancy-her2) leaves the text, not the orders.
+    blocked = assessment.orders_blocked
+    text = detail(assessment, rec)
+    if blocked:
+        text = f"**No one-click order is offered:** {blocked}.\n\n{text}"
     card = {
         "uuid": uuids("next-line"),
         "summary": summary(rec, assessment.record, problem),
-        "detail": detail(assessment, rec),
+        "detail": text,
         "indicator": "warning" if problem else "info",
         "source": source(version, "next-line", "Next line of therapy"),
-        "suggestions": suggestions(rec, assessment.record.patient_id, uuids),
-        "selectionBehavior": "at-most-one",
+        "suggestions": [] if blocked else suggestions(rec, assessment.record.patient_id, uuids),
+        "selectionBehavior": None if blocked else "at-most-one",
         "overrideReasons": override_reasons(NEXT_LINE_OVERRIDES),
         "links": links,
         "extension": extension(
