@@ -32,7 +32,6 @@ _PERIOD_FIELDS: dict[str, tuple[str, ...]] = {
     "MedicationStatement": ("effectivePeriod",),
     "MedicationAdministration": ("effectivePeriod", "occurencePeriod"),
 }
-_IGNORED_STATUS = frozenset({"entered-in-error"})
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,10 @@ def patient_facts(rs: ResourceSet, patient_id: str | None, issues: list[DataIssu
     if raw_birth not in (None, "") and birth is None:
         issues.append(DataIssue(sid, f"birthDate {raw_birth!r} cannot be read: age unknown"))
     raw_death = p.get("deceasedDateTime")
-    deceased = p.get("deceasedBoolean") is True or raw_death not in (None, "")
+    flag = p.get("deceasedBoolean")
+    # A malformed "true" (a string) still says so; any deceasedDateTime, even unreadable, does.
+    deceased = flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
+    deceased = deceased or raw_death not in (None, "")
     death = parse_date(raw_death)
     if raw_death not in (None, "") and death is None:
         issues.append(DataIssue(sid, f"deceasedDateTime {raw_death!r} cannot be read"))
@@ -110,9 +112,13 @@ def newest_data_date(rs: ResourceSet, as_of: date) -> date | None:
     newest: date | None = None
     for rtype in _DATE_FIELDS:
         for resource in rs.of(rtype):
-            if resource.get("status") in _IGNORED_STATUS:
+            if resource.get("status") == "entered-in-error":
                 continue
-            for d in _dates_of(resource, rtype):
+            try:
+                found = _dates_of(resource, rtype)
+            except (AttributeError, TypeError, ValueError):
+                continue  # a malformed date field is reported by the mapper that reads it
+            for d in found:
                 if d <= as_of and (newest is None or d > newest):
                     newest = d
     return newest

@@ -58,6 +58,20 @@ def _reading(value: Any, term: Terminology) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def _one(
+    obs: dict[str, Any], codes: dict[str, str], term: Terminology
+) -> tuple[date | None, str | None, str, str] | None:
+    """(date, reading, id, display) of a pregnancy test; None when it is not one."""
+    if obs.get("status") in _EXCLUDED_STATUS:
+        return None
+    loinc = term.loinc_codes(obs.get("code"))
+    if loinc.isdisjoint(codes):
+        return None
+    reading = _reading(obs.get("valueCodeableConcept", obs.get("valueString")), term)
+    name = "hCG test" if any(codes[c] == "hcg" for c in loinc if c in codes) else "status"
+    return _effective(obs), reading, ref_id(obs), f"pregnancy {name}: {reading}"
+
+
 def pregnancy_tests(
     observations: list[dict[str, Any]], term: Terminology, issues: list[DataIssue]
 ) -> list[ConditionFact]:
@@ -65,19 +79,17 @@ def pregnancy_tests(
     codes = term.observations["observations"]["pregnancy"]
     results: list[tuple[date | None, str, str, str]] = []  # (date, reading, id, display)
     for obs in observations:
-        if not isinstance(obs, dict) or obs.get("status") in _EXCLUDED_STATUS:
+        try:
+            found = _one(obs, codes, term)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            issues.append(DataIssue(ref_id(obs), f"pregnancy test could not be read: {exc}"))
             continue
-        loinc = term.loinc_codes(obs.get("code"))
-        if not loinc & set(codes):
+        if found is None:
             continue
-        sid = ref_id(obs)
-        value = obs.get("valueCodeableConcept", obs.get("valueString"))
-        reading = _reading(value, term)
-        if reading is None:
-            issues.append(DataIssue(sid, "pregnancy test or status has no readable result"))
+        if found[1] is None:
+            issues.append(DataIssue(found[2], "pregnancy test or status has no readable result"))
             continue
-        name = "hCG test" if any(codes[c] == "hcg" for c in loinc if c in codes) else "status"
-        results.append((_effective(obs), reading, sid, f"pregnancy {name}: {reading}"))
+        results.append((found[0], found[1], found[2], found[3]))
     negatives = [d for d, r, _, _ in results if r == "negative" and d is not None]
     last_negative = max(negatives, default=None)
     return [
