@@ -31,6 +31,10 @@ NEXT_LINE_OVERRIDES = (
 )
 
 
+# Critical rules that may speak of the recommended regimen rather than the current one.
+_ABOUT_THE_NEXT_LINE = frozenset({"pregnancy-her2"})
+
+
 def _dose_phrase(option: RegimenOption) -> str:
     comps = option.regimen.components
     if len(comps) == 1:
@@ -100,7 +104,14 @@ def current_regimen_problems(assessment: Assessment) -> list[str]:
             f"The current line {current.number} ({current.regimen_name}) has no HER2-directed "
             "agent: HER2 blockade should continue in HER2-positive metastatic disease."
         )
-    problems += [a.summary for a in assessment.alerts if a.severity == "critical"]
+    # A warning about a recommended drug (pregnancy with an antibody/ADC recommended) is not a
+    # problem of the current regimen when no HER2-directed line is running.
+    on_her2 = current is not None and current.her2_directed
+    problems += [
+        a.summary
+        for a in assessment.alerts
+        if a.severity == "critical" and (on_her2 or a.rule not in _ABOUT_THE_NEXT_LINE)
+    ]
     return problems
 
 

@@ -417,3 +417,26 @@ def test_every_deceased_synthea_record_gets_no_cards(client: FlaskClient) -> Non
         assert call(client, bundle) == [], path.name
         signed = call(client, bundle, "order-sign", draftOrders=drafts(tdxd_draft()))
         assert signed == [], path.name
+
+
+def test_pregnancy_about_the_next_line_is_not_called_a_current_regimen_problem(
+    client: FlaskClient,
+) -> None:
+    """No therapy runs (THP ended in 2025): the next-line card does not speak of a current
+    regimen needing attention; on a running antibody it does, and says review, not continue."""
+    cards = call(client, story(b.condition("77386006", "Pregnant", "2026-04-01")))
+    (nl,) = [c for c in cards if her2_ext(c)["kind"] == "next-line"]
+    assert "Current regimen needs attention" not in nl["detail"]
+    ongoing = b.bundle(
+        b.patient(),
+        b.breast_cancer("2025-06-01"),
+        b.her2(True, "2025-06-05"),
+        b.metastasis(onset="2025-06-10"),
+        *b.thp("2025-07-01", None),
+        b.lvef(60, "2026-05-01"),
+        b.condition("77386006", "Pregnant", "2026-05-10"),
+    )
+    (nl,) = [c for c in call(client, ongoing) if her2_ext(c)["kind"] == "next-line"]
+    assert "Current regimen needs attention" in nl["detail"]
+    assert not nl["summary"].startswith("Continue")
+    assert "suggestions" not in nl
