@@ -108,8 +108,11 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
 
 
 def _scope(assessment: Assessment) -> list[str]:
-    """The Patient facts that decide scope, and why a patient gets no (or only one) card."""
+    """Why a patient gets no (or only one) card, with the Patient facts that decide it;
+    nothing for a patient in scope."""
     r = assessment.record
+    if not (assessment.out_of_scope_reason or assessment.orders_blocked):
+        return []
     born = r.birth_date.isoformat() if r.birth_date else "unknown"
     died = (
         f"deceased{' ' + r.deceased_date.isoformat() if r.deceased_date else ''}"
