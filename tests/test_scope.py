@@ -1,6 +1,6 @@
-"""Who is in scope at all, and pregnancy (CLINICAL.md section 1 "in scope at all" and
-"pregnancy"; section 4 pregnancy-her2), through the HTTP hooks, the engine, the CLI and the
-population run, with real FHIR resources."""
+"""Who is in scope at all (CLINICAL.md section 1 "in scope at all"): deceased, under 18 and
+stale records, through the HTTP hooks, the engine, the CLI and the population run, with real
+FHIR resources. Pregnancy is in tests/test_pregnancy.py."""
 
 from __future__ import annotations
 
@@ -21,74 +21,19 @@ from cds_service.pipeline import patient_view
 from engine import assess, load_knowledge
 from fhir_mappers import build_record
 from tests import builders as b
-from tests.conftest import SYNTHEA, her2_ext, hook_request, needs_shared
+from tests.conftest import SYNTHEA, her2_ext, needs_shared
+from tests.scope_builders import (
+    AS_OF,
+    call,
+    drafts,
+    kinds,
+    pinned_today,
+    rules,
+    story,
+    tdxd_draft,
+)
 
-AS_OF = date(2026, 6, 1)
-TDXD_RXNORM = "2267579"  # an Enhertu product code (CLINICAL.md drug table)
-
-
-@pytest.fixture(autouse=True)
-def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The service's today, so that 'current' and 'stale' do not move with the calendar."""
-    monkeypatch.setattr("fhir_mappers.record.now_date", lambda: AS_OF)
-
-
-def person(**fields: Any) -> dict[str, Any]:
-    p = b.patient()
-    p.update(fields)
-    return {k: v for k, v in p.items() if v is not None}
-
-
-def story(*extra: dict[str, Any], shift_days: int = 0, **patient: Any) -> dict[str, Any]:
-    """HER2+ metastatic, progressed on THP in 2025: T-DXd is the line-2 recommendation.
-    `shift_days` moves every clinical date that many days earlier (a stale record)."""
-
-    def d(iso: str) -> str:
-        return (date.fromisoformat(iso) - timedelta(days=shift_days)).isoformat()
-
-    return b.bundle(
-        person(**patient),
-        b.breast_cancer(d("2024-01-01")),
-        b.her2(True, d("2024-01-10")),
-        b.metastasis(onset=d("2024-02-01")),
-        *b.thp(d("2024-02-15"), d("2025-10-01")),
-        b.progression(d("2025-10-01")),
-        b.lvef(60, d("2026-05-01")),
-        *extra,
-    )
-
-
-def drafts(*orders: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "entry": [{"resource": o} for o in orders]}
-
-
-def tdxd_draft() -> dict[str, Any]:
-    return b.request(TDXD_RXNORM, "Enhertu", "2026-06-01", status="draft", rid="draft-tdxd")
-
-
-def trastuzumab_draft() -> dict[str, Any]:
-    return b.request("224905", "trastuzumab", "2026-06-01", status="draft", rid="draft-t")
-
-
-def call(
-    client: FlaskClient, bundle: dict[str, Any], hook: str = "patient-view", **ctx: Any
-) -> list[dict[str, Any]]:
-    service = {"patient-view": "her2-next-line", "order-sign": "her2-order-sign"}[hook]
-    resp = client.post(
-        f"/cds-services/{service}", json=hook_request(bundle, hook, extra_context=ctx)
-    )
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    cards: list[dict[str, Any]] = resp.get_json()["cards"]
-    return cards
-
-
-def kinds(cards: list[dict[str, Any]]) -> list[str]:
-    return [str(her2_ext(c)["kind"]) for c in cards]
-
-
-def rules(cards: list[dict[str, Any]]) -> set[str]:
-    return {str(her2_ext(c).get("rule")) for c in cards}
-
+__all__ = ["pinned_today"]  # the autouse fixture: today pinned to AS_OF
 
 # ------------------------------------------------------------------ the in-scope control
 
@@ -238,115 +183,6 @@ def test_a_stale_record_of_a_non_breast_patient_still_gets_nothing(client: Flask
     assert call(client, old) == []
 
 
-# ------------------------------------------------------------------ pregnancy
-
-
-@pytest.mark.parametrize(
-    "pregnancy",
-    [
-        lambda: b.condition("77386006", "Pregnant", "2026-04-01"),
-        lambda: b.condition("72892002", "Normal pregnancy", "2026-04-01"),
-        lambda: b.condition(
-            "Z33.1",
-            "Pregnant state, incidental",
-            "2026-04-01",
-            system="http://hl7.org/fhir/sid/icd-10-cm",
-        ),
-        lambda: b.condition(
-            "O09.891",
-            "Supervision of other high risk pregnancies, first trimester",
-            "2026-04-01",
-            system="http://hl7.org/fhir/sid/icd-10-cm",
-        ),
-        lambda: b.observation(
-            "82810-3", when="2026-05-01", value_code="LA15173-0", value_system="http://loinc.org"
-        ),
-        lambda: b.observation("2106-3", when="2026-05-01", value_code="10828004"),
-    ],
-    ids=["snomed-pregnant", "snomed-normal-pregnancy", "icd-z33.1", "icd-o09", "82810-3", "hcg"],
-)
-def test_pregnancy_with_a_her2_antibody_recommended_is_critical_and_offers_no_order(
-    client: FlaskClient, pregnancy: Any
-) -> None:
-    cards = call(client, story(pregnancy()))
-    (warning,) = [c for c in cards if her2_ext(c).get("rule") == "pregnancy-her2"]
-    assert warning["indicator"] == "critical"
-    assert "embryo-fetal toxicity" in warning["summary"]
-    assert "fam-trastuzumab deruxtecan" in warning["summary"]
-    assert "UNVERIFIED" in warning["detail"]
-    (nl,) = [c for c in cards if her2_ext(c)["kind"] == "next-line"]
-    assert "suggestions" not in nl and "selectionBehavior" not in nl
-    assert "No one-click order is offered" in nl["detail"]
-    assert "Why this regimen" in nl["detail"]  # the card keeps its text
-    assert not any(c.get("suggestions") for c in cards)
-
-
-def test_pregnancy_while_on_trastuzumab_names_the_drug() -> None:
-    ongoing = b.bundle(
-        b.patient(),
-        b.breast_cancer("2025-06-01"),
-        b.her2(True, "2025-06-05"),
-        b.metastasis(onset="2025-06-10"),
-        *b.thp("2025-07-01", None),
-        b.lvef(60, "2026-05-01"),
-        b.condition("77386006", "Pregnant", "2026-05-10"),
-    )
-    a = assess(build_record(ongoing, as_of=AS_OF))
-    (alert,) = [x for x in a.alerts if x.rule == "pregnancy-her2"]
-    assert alert.severity == "critical"
-    assert alert.summary.startswith("Pregnancy recorded while on pertuzumab, trastuzumab")
-    assert a.orders_blocked
-
-
-@pytest.mark.parametrize(
-    "old",
-    [
-        lambda: b.condition("72892002", "Normal pregnancy", "2023-01-01"),  # years ago
-        lambda: b.condition("72892002", "Normal pregnancy", "2026-04-01", clinical="resolved"),
-        lambda: b.condition("77386006", "Pregnant", "2026-04-01", verification="refuted"),
-        lambda: b.observation(
-            "82810-3", when="2026-05-01", value_code="LA26683-5", value_system="http://loinc.org"
-        ),
-    ],
-    ids=["years-ago", "resolved", "refuted", "not-pregnant"],
-)
-def test_no_current_pregnancy_no_pregnancy_card_and_orders_offered(
-    client: FlaskClient, old: Any
-) -> None:
-    cards = call(client, story(old()))
-    assert "pregnancy-her2" not in rules(cards)
-    (nl,) = [c for c in cards if her2_ext(c)["kind"] == "next-line"]
-    assert nl["suggestions"]
-
-
-def test_order_sign_of_trastuzumab_with_a_positive_hcg_is_critical(client: FlaskClient) -> None:
-    hcg = b.observation("2118-8", when="2026-05-20", value_code="10828004")
-    cards = call(client, story(hcg), "order-sign", draftOrders=drafts(trastuzumab_draft()))
-    (card,) = [c for c in cards if her2_ext(c).get("rule") == "pregnancy-her2"]
-    assert card["indicator"] == "critical"
-    assert card["summary"].startswith("trastuzumab ordered with pregnancy on record")
-    assert "suggestions" not in card
-
-
-def test_a_later_negative_hcg_overturns_an_earlier_positive(client: FlaskClient) -> None:
-    pos = b.observation("2106-3", when="2026-03-01", value_code="10828004")
-    neg = b.observation("2106-3", when="2026-05-01", value_code="260385009")
-    cards = call(client, story(pos, neg), "order-sign", draftOrders=drafts(trastuzumab_draft()))
-    assert "pregnancy-her2" not in rules(cards)
-
-
-def test_no_fix_orders_an_antibody_or_conjugate_for_a_pregnant_patient(
-    client: FlaskClient,
-) -> None:
-    """T-DXd with ILD would be replaced by T-DM1: not with pregnancy on record."""
-    bundle = story(b.ild(), b.condition("77386006", "Pregnant", "2026-04-01"))
-    cards = call(client, bundle, "order-sign", draftOrders=drafts(tdxd_draft()))
-    assert {"tdxd-ild", "pregnancy-her2"} <= rules(cards)
-    assert not any(c.get("suggestions") for c in cards)
-    (ild,) = [c for c in cards if her2_ext(c).get("rule") == "tdxd-ild"]
-    assert "pregnancy is on record" in ild["detail"]
-
-
 # ------------------------------------------------------------------ CLI and population
 
 
@@ -417,26 +253,3 @@ def test_every_deceased_synthea_record_gets_no_cards(client: FlaskClient) -> Non
         assert call(client, bundle) == [], path.name
         signed = call(client, bundle, "order-sign", draftOrders=drafts(tdxd_draft()))
         assert signed == [], path.name
-
-
-def test_pregnancy_about_the_next_line_is_not_called_a_current_regimen_problem(
-    client: FlaskClient,
-) -> None:
-    """No therapy runs (THP ended in 2025): the next-line card does not speak of a current
-    regimen needing attention; on a running antibody it does, and says review, not continue."""
-    cards = call(client, story(b.condition("77386006", "Pregnant", "2026-04-01")))
-    (nl,) = [c for c in cards if her2_ext(c)["kind"] == "next-line"]
-    assert "Current regimen needs attention" not in nl["detail"]
-    ongoing = b.bundle(
-        b.patient(),
-        b.breast_cancer("2025-06-01"),
-        b.her2(True, "2025-06-05"),
-        b.metastasis(onset="2025-06-10"),
-        *b.thp("2025-07-01", None),
-        b.lvef(60, "2026-05-01"),
-        b.condition("77386006", "Pregnant", "2026-05-10"),
-    )
-    (nl,) = [c for c in call(client, ongoing) if her2_ext(c)["kind"] == "next-line"]
-    assert "Current regimen needs attention" in nl["detail"]
-    assert not nl["summary"].startswith("Continue")
-    assert "suggestions" not in nl
