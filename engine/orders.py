@@ -23,7 +23,7 @@ from engine.history import current_drugs, current_exposures, tki_drugs
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import DraftOrder, OrderFinding, PatientRecord, ReceptorStatus, Recommendation
 from engine.next_line import NoRegimenError, recommend
-from engine.pregnancy import current_pregnancy, embryo_fetal_toxic, pregnancy_words
+from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
 from engine.warning_text import component_replacement, make_finding
 
 TDXD = "fam-trastuzumab deruxtecan"
@@ -345,22 +345,7 @@ def _blockade(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
 
 
 def _pregnancy(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
-    """pregnancy-her2: a HER2-directed antibody or conjugate ordered with pregnancy on record."""
-    drugs = embryo_fetal_toxic([order.drug, order.text_drug], ctx.kb)
-    if not drugs:
-        return None
-    pregnancy = current_pregnancy(ctx.record, ctx.kb)
-    if not pregnancy:
-        return None
-    return make_finding(
-        ctx.kb,
-        "pregnancy-her2",
-        "ordered",
-        order.resource_id,
-        [c.source_id for c in pregnancy],
-        drug=", ".join(drugs),
-        pregnancy=pregnancy_words(pregnancy),
-    )
+    return pregnancy_finding(order, ctx.record, ctx.kb)
 
 
 _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
@@ -400,7 +385,7 @@ def check_orders(
     ctx = _Ctx(record, knowledge, tuple(orders), rec)
     found = [f for order in orders for check in _CHECKS if (f := check(order, ctx)) is not None]
     found = [_never_tdxd_with_ild(f, record) for f in found]
-    return [_no_antibody_fix_in_pregnancy(f, record, knowledge) for f in found]
+    return [no_antibody_fix_in_pregnancy(f, record, knowledge) for f in found]
 
 
 def _never_tdxd_with_ild(finding: OrderFinding, record: PatientRecord) -> OrderFinding:
@@ -409,15 +394,4 @@ def _never_tdxd_with_ild(finding: OrderFinding, record: PatientRecord) -> OrderF
     if rep is None or rep.drug != TDXD or not record.conditions_of("ild"):
         return finding
     note = " No T-DXd replacement is offered: interstitial lung disease is on record."
-    return dataclasses.replace(finding, replacement=None, detail=finding.detail + note)
-
-
-def _no_antibody_fix_in_pregnancy(
-    finding: OrderFinding, record: PatientRecord, kb: Knowledge
-) -> OrderFinding:
-    """A fix must never order a HER2-directed antibody or conjugate with pregnancy on record."""
-    rep = finding.replacement
-    if rep is None or not embryo_fetal_toxic([rep.drug], kb) or not current_pregnancy(record, kb):
-        return finding
-    note = f" No {rep.drug} replacement is offered: pregnancy is on record (embryo-fetal toxicity)."
     return dataclasses.replace(finding, replacement=None, detail=finding.detail + note)

@@ -1,11 +1,13 @@
-"""Pregnancy on record (CLINICAL.md section 1 "pregnancy"), for the pregnancy-her2 rule."""
+"""Pregnancy on record (CLINICAL.md section 1 "pregnancy") and the pregnancy-her2 order check."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from engine.knowledge import Knowledge
-from engine.model import ConditionFact, PatientRecord
+from engine.model import ConditionFact, DraftOrder, OrderFinding, PatientRecord
+from engine.warning_text import make_finding
 
 
 def current_pregnancy(record: PatientRecord, kb: Knowledge) -> tuple[ConditionFact, ...]:
@@ -33,3 +35,35 @@ def pregnancy_words(facts: Iterable[ConditionFact]) -> str:
             for c in facts
         )
     )
+
+
+def pregnancy_finding(
+    order: DraftOrder, record: PatientRecord, kb: Knowledge
+) -> OrderFinding | None:
+    """pregnancy-her2: a HER2-directed antibody or conjugate ordered with pregnancy on record."""
+    drugs = embryo_fetal_toxic([order.drug, order.text_drug], kb)
+    if not drugs:
+        return None
+    pregnancy = current_pregnancy(record, kb)
+    if not pregnancy:
+        return None
+    return make_finding(
+        kb,
+        "pregnancy-her2",
+        "ordered",
+        order.resource_id,
+        [c.source_id for c in pregnancy],
+        drug=", ".join(drugs),
+        pregnancy=pregnancy_words(pregnancy),
+    )
+
+
+def no_antibody_fix_in_pregnancy(
+    finding: OrderFinding, record: PatientRecord, kb: Knowledge
+) -> OrderFinding:
+    """A fix must never order a HER2-directed antibody or conjugate with pregnancy on record."""
+    rep = finding.replacement
+    if rep is None or not embryo_fetal_toxic([rep.drug], kb) or not current_pregnancy(record, kb):
+        return finding
+    note = f" No {rep.drug} replacement is offered: pregnancy is on record (embryo-fetal toxicity)."
+    return dataclasses.replace(finding, replacement=None, detail=finding.detail + note)
