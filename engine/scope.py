@@ -50,7 +50,7 @@ def stale_record(record: PatientRecord, kb: Knowledge) -> DataNeed | None:
         return None
     when = newest.isoformat()
     return DataNeed(
-        what="record-current",
+        what="stale-record",
         summary=f"Record not current: newest clinical data is from {when}; no advice given",
         detail=(
             f"The newest Condition, medication or Observation in this record is dated {when}, "

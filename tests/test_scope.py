@@ -147,7 +147,7 @@ def test_a_record_two_years_old_gets_only_a_data_needed_card_naming_its_date(
     cards = call(client, bundle)
     assert kinds(cards) == ["data-needed"]
     (card,) = cards
-    assert her2_ext(card)["missing"] == "record-current"
+    assert her2_ext(card)["missing"] == "stale-record"
     assert newest in card["summary"] and newest in card["detail"]
     assert "suggestions" not in card
     signed = call(
