@@ -159,6 +159,7 @@ class PatientRecord:
     deceased: bool = False  # deceasedBoolean true or any deceasedDateTime
     deceased_date: date | None = None
     newest_data_date: date | None = None  # newest Condition, medication or Observation date
+    newest_data_source_id: str = ""  # the resource that date is on
     patient_source_id: str = ""
 
     @property

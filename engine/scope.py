@@ -56,8 +56,9 @@ def stale_record(record: PatientRecord, kb: Knowledge) -> DataNeed | None:
             f"The newest Condition, medication or Observation in this record is dated {when}, "
             f"more than {months} months before {record.as_of.isoformat()}. Advice on the next "
             "line of therapy needs the current picture (HER2 status, staging, therapy since then, "
-            "progression, LVEF): no regimen and no order is offered. Bring the record up to date "
-            "(or make the recent data available to this service) to get advice."
+            "progression, LVEF): no regimen is recommended, no one-click order is offered, and "
+            "orders are not checked against this record. Bring the record up to date (or make "
+            "the recent data available to this service) to get advice and order checks."
         ),
-        source_ids=(record.patient_source_id,) if record.patient_source_id else (),
+        source_ids=tuple(s for s in (record.newest_data_source_id, record.patient_source_id) if s),
     )

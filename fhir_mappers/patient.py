@@ -104,12 +104,14 @@ def _dates_of(resource: dict[str, Any], rtype: str) -> list[date]:
     return [d for d in found if d is not None]
 
 
-def newest_data_date(rs: ResourceSet, as_of: date) -> date | None:
-    """The newest date of any Condition, medication or Observation on or before `as_of`.
+def newest_data(rs: ResourceSet, as_of: date) -> tuple[date | None, str]:
+    """The newest date of any Condition, medication or Observation on or before `as_of`, and
+    the resource it is on.
 
     Dates after the evaluation date (a planned end, a future appointment) do not make an old
     record current; entered-in-error resources do not count."""
     newest: date | None = None
+    source = ""
     for rtype in _DATE_FIELDS:
         for resource in rs.of(rtype):
             if resource.get("status") == "entered-in-error":
@@ -120,5 +122,5 @@ def newest_data_date(rs: ResourceSet, as_of: date) -> date | None:
                 continue  # a malformed date field is reported by the mapper that reads it
             for d in found:
                 if d <= as_of and (newest is None or d > newest):
-                    newest = d
-    return newest
+                    newest, source = d, ref_id(resource)
+    return newest, source

@@ -12,7 +12,7 @@ from fhir_mappers.her2 import assess_receptor
 from fhir_mappers.lines import build_lines
 from fhir_mappers.medications import exposures as build_exposures
 from fhir_mappers.observations import observation_facts
-from fhir_mappers.patient import newest_data_date, patient_facts
+from fhir_mappers.patient import newest_data, patient_facts
 from fhir_mappers.pregnancy import pregnancy_tests
 from fhir_mappers.resources import ResourceSet, collect, now_date
 from fhir_mappers.terminology import Terminology, load_line_rules, load_terminology
@@ -79,6 +79,7 @@ def build_record(
     today = as_of or now_date()
     issues: list[DataIssue] = list(rs.issues)
     person = patient_facts(rs, patient_id, issues)
+    newest, newest_id = newest_data(rs, today)
 
     conds = condition_facts(rs.of("Condition"), term, issues)
     obs = observation_facts(rs.of("Observation"), term, issues, rs.specimens)
@@ -139,6 +140,7 @@ def build_record(
         birth_date=person.birth_date,
         deceased=person.deceased,
         deceased_date=person.deceased_date,
-        newest_data_date=newest_data_date(rs, today),
+        newest_data_date=newest,
+        newest_data_source_id=newest_id,
         patient_source_id=person.source_id,
     )

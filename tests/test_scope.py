@@ -150,11 +150,19 @@ def test_a_record_two_years_old_gets_only_a_data_needed_card_naming_its_date(
     assert her2_ext(card)["missing"] == "stale-record"
     assert newest in card["summary"] and newest in card["detail"]
     assert "suggestions" not in card
+    lvef_id = next(
+        e["resource"]["id"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["code"] == "10230-1"
+    )
+    assert f"Observation/{lvef_id}" in card["detail"]  # the resource the date is on
     signed = call(
         client, story(b.ild(), shift_days=730), "order-sign", draftOrders=drafts(tdxd_draft())
     )
-    assert kinds(signed) == ["data-needed"]
+    assert kinds(signed) == ["data-needed"]  # the T-DXd order is not checked on a stale record
     assert "suggestions" not in signed[0]
+    assert "orders are not checked" in signed[0]["detail"]
 
 
 def test_the_currency_limit_is_the_parameter() -> None:
