@@ -187,5 +187,15 @@ def scale_up(bundle: dict[str, Any], target: int, per_cycle: int = PER_CYCLE) ->
         added.extend(_filler(i, max(0, k), subject, day))
     added.append(_status_obs(_uid("progression"), subject, _WORSE, _when(END)))
     out = dict(bundle)
-    out["entry"] = [*bundle.get("entry", []), *(_entry(r) for r in added)]
+    out["entry"] = [*(_alive(e) for e in bundle.get("entry", [])), *(_entry(r) for r in added)]
     return out
+
+
+def _alive(entry: dict[str, Any]) -> dict[str, Any]:
+    """The record continues to END, so its patient is alive: a Synthea death date (Lasonya's is
+    2003) would put her out of scope (CLINICAL.md section 1) and leave the engine nothing to do."""
+    r = entry.get("resource")
+    if not isinstance(r, dict) or r.get("resourceType") != "Patient":
+        return entry
+    alive = {k: v for k, v in r.items() if k not in ("deceasedDateTime", "deceasedBoolean")}
+    return {**entry, "resource": alive}

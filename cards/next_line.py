@@ -39,6 +39,10 @@ NEXT_LINE_OVERRIDES = (
 )
 
 
+# Critical rules that may speak of the recommended regimen rather than the current one.
+_ABOUT_THE_NEXT_LINE = frozenset({"pregnancy-her2"})
+
+
 def _dose_phrase(option: RegimenOption) -> str:
     comps = option.regimen.components
     if len(comps) == 1:
@@ -108,7 +112,14 @@ def current_regimen_problems(assessment: Assessment) -> list[str]:
             f"The current line {current.number} ({current.regimen_name}) has no HER2-directed "
             "agent: HER2 blockade should continue in HER2-positive metastatic disease."
         )
-    problems += [a.summary for a in assessment.alerts if a.severity == "critical"]
+    # A warning about a recommended drug (pregnancy with an antibody/ADC recommended) is not a
+    # problem of the current regimen when no HER2-directed line is running.
+    on_her2 = current is not None and current.her2_directed
+    problems += [
+        a.summary
+        for a in assessment.alerts
+        if a.severity == "critical" and (on_her2 or a.rule not in _ABOUT_THE_NEXT_LINE)
+    ]
     return problems
 
 
@@ -223,14 +234,19 @@ def next_line_card(
         links.append(smart_link(timeline_url, assessment.record.patient_id))
     problem = bool(current_regimen_problems(assessment))
     based_on = sources(assessment, rec)
+    # A warning that forbids one-click orders (pregnancy-her2) leaves the text, not the orders.
+    blocked = assessment.orders_blocked
+    text = detail(assessment, rec, based_on)
+    if blocked:
+        text = f"**No one-click order is offered:** {blocked}.\n\n{text}"
     card = {
         "uuid": uuids("next-line"),
         "summary": summary(rec, assessment.record, problem),
-        "detail": detail(assessment, rec, based_on),
+        "detail": text,
         "indicator": "warning" if problem else "info",
         "source": source(version, "next-line", "Next line of therapy"),
-        "suggestions": suggestions(rec, assessment.record.patient_id, uuids),
-        "selectionBehavior": "at-most-one",
+        "suggestions": [] if blocked else suggestions(rec, assessment.record.patient_id, uuids),
+        "selectionBehavior": None if blocked else "at-most-one",
         "overrideReasons": override_reasons(NEXT_LINE_OVERRIDES),
         "links": links,
         "extension": extension(

@@ -71,7 +71,12 @@ def _evaluate(args: argparse.Namespace) -> int:
                 as_of=as_of,
             )
             if args.json:
-                results.append({"patient": pid, "file": str(path), "cards": result.cards})
+                reason = result.assessment.out_of_scope_reason
+                entry: dict[str, Any] = {"patient": pid, "file": str(path), "cards": result.cards}
+                if reason:  # the single-patient answer stays a plain CDS Hooks response
+                    entry["outOfScope"] = reason
+                    print(f"her2-cds: {path.name}: {pid}: {reason}", file=sys.stderr)
+                results.append(entry)
             else:
                 print(describe(result.assessment, result.cards, source=str(path)))
     if args.json:

@@ -57,6 +57,8 @@ def order_check(
     assessment = assess(record, kb, jurisdiction)
     orders = draft_orders(draft_bundle, selections)
     checked = [o for o in orders if o.selected]
+    if assessment.stale_record:  # only the data-needed card naming the newest data's date
+        return OrderResult(assessment, orders, [], render_assessment(assessment, instance))
     findings = (
         check_orders(record, checked, kb, jurisdiction=jurisdiction) if assessment.in_scope else []
     )

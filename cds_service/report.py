@@ -13,6 +13,7 @@ _LABELS = {"ild": "ILD/pneumon.", "heart-failure": "Heart failure"}
 def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = "") -> str:
     r = assessment.record
     out = [f"Patient {r.patient_id}" + (f"  ({source})" if source else ""), ""]
+    out.extend(_scope(assessment))
     if not r.has_breast_cancer:
         out.append("  No breast cancer on record: no cards.")
         return "\n".join(out) + "\n"
@@ -104,6 +105,29 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
         for issue in r.data_issues[:10]:
             out.append(f"    {issue.source_id}: {issue.message}")
     return "\n".join(out) + "\n"
+
+
+def _scope(assessment: Assessment) -> list[str]:
+    """Why a patient gets no (or only one) card, with the Patient facts that decide it;
+    nothing for a patient in scope."""
+    r = assessment.record
+    if not (assessment.out_of_scope_reason or assessment.orders_blocked):
+        return []
+    born = r.birth_date.isoformat() if r.birth_date else "unknown"
+    died = (
+        f"deceased{' ' + r.deceased_date.isoformat() if r.deceased_date else ''}"
+        if r.deceased
+        else "alive"
+    )
+    newest = r.newest_data_date.isoformat() if r.newest_data_date else "none dated"
+    out = [f"  Patient        born {born}, {died}; newest clinical data {newest}"]
+    if assessment.stale_record:
+        out.append(f"  Scope          {assessment.out_of_scope_reason}: data-needed card only.")
+    elif not assessment.in_scope and assessment.out_of_scope_reason:
+        out.append(f"  Out of scope   {assessment.out_of_scope_reason}. No cards.")
+    if assessment.orders_blocked:
+        out.append(f"  Orders blocked {assessment.orders_blocked}")
+    return [*out, ""]
 
 
 def _results(assessment: ReceptorAssessment) -> str:

@@ -35,7 +35,16 @@ def observation_codes() -> list[str]:
     """LOINC codes of every Observation the engine reads (receptors, LVEF, staging, status)."""
     spec = load_terminology().observations["observations"]
     codes: list[str] = []
-    for key in ("her2", "er", "pr", "lvef", "distant_metastasis", "stage_group", "disease_status"):
+    for key in (
+        "her2",
+        "er",
+        "pr",
+        "lvef",
+        "distant_metastasis",
+        "stage_group",
+        "disease_status",
+        "pregnancy",
+    ):
         value = spec[key]
         codes.extend(value.keys() if isinstance(value, dict) else value)
     return sorted(set(codes))

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from engine.discordance import negative_scope_reason
 from engine.knowledge import Knowledge, load_knowledge
-from engine.model import Assessment, DataNeed, PatientRecord, ReceptorStatus
+from engine.model import Alert, Assessment, DataNeed, PatientRecord, ReceptorStatus
 from engine.next_line import NoRegimenError, recommend
 from engine.safety import alerts
+from engine.scope import not_in_scope, stale_record
+
+# Warnings that forbid any one-click order on this patient (CLINICAL.md section 4).
+_BLOCKING_RULES = ("pregnancy-her2",)
+
+
+def _orders_blocked(found: tuple[Alert, ...]) -> str:
+    return next((a.summary for a in found if a.rule in _BLOCKING_RULES), "")
 
 
 def assess(
     record: PatientRecord, kb: Knowledge | None = None, jurisdiction: str = "FDA"
 ) -> Assessment:
-    """Decide for one patient. Out of scope (no breast cancer, HER2-negative) gives nothing."""
+    """Decide for one patient. Out of scope (deceased, under 18, no breast cancer, HER2-negative)
+    gives nothing; a stale record gives only a data-needed card."""
     knowledge = kb or load_knowledge()
     version = knowledge.version
+    reason = not_in_scope(record, knowledge)
+    if reason:
+        return Assessment(record, False, version, out_of_scope_reason=reason)
     if not record.has_breast_cancer:
         return Assessment(record, False, version, out_of_scope_reason="no breast cancer on record")
     her2 = record.her2.status
@@ -28,6 +40,16 @@ def assess(
     if not record.metastatic and her2 is not ReceptorStatus.POSITIVE:
         return Assessment(
             record, False, version, out_of_scope_reason="not known to be HER2-positive metastatic"
+        )
+    stale = stale_record(record, knowledge)
+    if stale is not None:
+        return Assessment(
+            record,
+            True,
+            version,
+            data_needs=(stale,),
+            out_of_scope_reason=stale.summary,
+            stale_record=True,
         )
     needs: list[DataNeed] = []
     if her2 in (ReceptorStatus.UNKNOWN, ReceptorStatus.EQUIVOCAL):
@@ -79,6 +101,12 @@ def assess(
             alerts=alerts(record, knowledge, None),
             data_needs=(DataNeed("knowledge-gap", "No regimen fits: review manually", str(exc)),),
         )
+    found = alerts(record, knowledge, rec)
     return Assessment(
-        record, True, version, recommendation=rec, alerts=alerts(record, knowledge, rec)
+        record,
+        True,
+        version,
+        recommendation=rec,
+        alerts=found,
+        orders_blocked=_orders_blocked(found),
     )

@@ -177,6 +177,13 @@ class PatientRecord:
     lines: tuple[TherapyLine, ...] = ()
     data_issues: tuple[DataIssue, ...] = ()
     early_setting_end: date | None = None  # when the last (neo)adjuvant drug ended
+    # The Patient resource and the record's currency (CLINICAL.md section 1, "in scope at all")
+    birth_date: date | None = None  # the latest day the (possibly partial) birthDate allows
+    deceased: bool = False  # deceasedBoolean true or any deceasedDateTime
+    deceased_date: date | None = None
+    newest_data_date: date | None = None  # newest Condition, medication or Observation date
+    newest_data_source_id: str = ""  # the resource that date is on
+    patient_source_id: str = ""
 
     @property
     def has_breast_cancer(self) -> bool:
@@ -358,4 +365,6 @@ class Assessment:
     recommendation: Recommendation | None = None
     alerts: tuple[Alert, ...] = ()
     data_needs: tuple[DataNeed, ...] = ()
-    out_of_scope_reason: str = ""
+    out_of_scope_reason: str = ""  # why no (or only a data-needed) card: deceased, age, stale
+    stale_record: bool = False  # in scope, but the record is not current: data-needed card only
+    orders_blocked: str = ""  # why no one-click order may be offered (e.g. pregnancy recorded)

@@ -23,6 +23,7 @@ from engine.history import current_drugs, current_exposures, tki_drugs
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import DraftOrder, OrderFinding, PatientRecord, ReceptorStatus, Recommendation
 from engine.next_line import NoRegimenError, recommend
+from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
 from engine.warning_text import component_replacement, make_finding
 
 TDXD = "fam-trastuzumab deruxtecan"
@@ -352,6 +353,10 @@ def _blockade(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
     )
 
 
+def _pregnancy(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    return pregnancy_finding(order, ctx.record, ctx.kb)
+
+
 _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
     _unidentified,
     _ild,
@@ -362,6 +367,7 @@ _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
     _blockade,
     _chemo_endocrine,
     _dose,
+    _pregnancy,
 )
 
 
@@ -387,7 +393,8 @@ def check_orders(
     rec = _recommendation(record, knowledge, jurisdiction)
     ctx = _Ctx(record, knowledge, tuple(orders), rec)
     found = [f for order in orders for check in _CHECKS if (f := check(order, ctx)) is not None]
-    return [_never_tdxd_with_ild(f, record) for f in found]
+    found = [_never_tdxd_with_ild(f, record) for f in found]
+    return [no_antibody_fix_in_pregnancy(f, record, knowledge) for f in found]
 
 
 def _never_tdxd_with_ild(finding: OrderFinding, record: PatientRecord) -> OrderFinding:

@@ -27,6 +27,7 @@ from engine.model import (
     Recommendation,
     Specimen,
 )
+from engine.pregnancy import current_pregnancy, embryo_fetal_toxic, pregnancy_words
 from engine.warning_text import make_alert, override
 
 __all__ = ["alerts", "override"]
@@ -282,6 +283,35 @@ def chemo_endocrine_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
     )
 
 
+def pregnancy_alert(
+    record: PatientRecord, kb: Knowledge, rec: Recommendation | None
+) -> Alert | None:
+    """pregnancy-her2: pregnancy on record with a HER2 antibody/ADC active or recommended."""
+    pregnancy = current_pregnancy(record, kb)
+    if not pregnancy:
+        return None
+    on = [e for e in current_exposures(record) if embryo_fetal_toxic([e.drug], kb)]
+    offered = (
+        embryo_fetal_toxic(
+            [d for o in (rec.preferred, *rec.alternatives) for d in o.regimen.drugs], kb
+        )
+        if rec is not None
+        else []
+    )
+    if not on and not offered:
+        return None
+    ids = [c.source_id for c in pregnancy] + [s for e in on for s in e.source_ids]
+    drugs = ", ".join(embryo_fetal_toxic([e.drug for e in on], kb) if on else offered)
+    return make_alert(
+        kb,
+        "pregnancy-her2",
+        "active" if on else "recommended",
+        ids,
+        pregnancy=pregnancy_words(pregnancy),
+        drugs=drugs,
+    )
+
+
 _PLAIN: tuple[Callable[[PatientRecord, Knowledge], Alert | None], ...] = (
     ild_monitoring_alert,
     anthracycline_alert,
@@ -295,6 +325,7 @@ _WITH_REC: tuple[Callable[[PatientRecord, Knowledge, Recommendation | None], Ale
     cardiac_alert,
     lvef_due_alert,
     tki_alert,
+    pregnancy_alert,
 )
 
 

@@ -12,12 +12,14 @@ from fhir_mappers.her2 import assess_her2, assess_receptor
 from fhir_mappers.lines import settle_lines
 from fhir_mappers.medications import exposures as build_exposures
 from fhir_mappers.observations import observation_facts
+from fhir_mappers.patient import newest_data, patient_facts
+from fhir_mappers.pregnancy import pregnancy_tests
 from fhir_mappers.resources import ResourceSet, collect, now_date
 from fhir_mappers.terminology import Terminology, load_line_rules, load_terminology
 
 _BREAST = ("breast-cancer",)
 _METASTASIS = ("metastasis", "brain-metastasis")
-_RISK = ("ild", "heart-failure", "brain-metastasis")
+_RISK = ("ild", "heart-failure", "brain-metastasis", "pregnancy")
 _RECEPTOR_CONDITIONS = {
     "her2-positive-breast-cancer": ("her2", ReceptorStatus.POSITIVE),
     "her2-negative-breast-cancer": ("her2", ReceptorStatus.NEGATIVE),
@@ -76,6 +78,8 @@ def build_record(
     rs = data if isinstance(data, ResourceSet) else collect(data)
     today = as_of or now_date()
     issues: list[DataIssue] = list(rs.issues)
+    person = patient_facts(rs, patient_id, issues)
+    newest, newest_id = newest_data(rs, today)
 
     conds = condition_facts(rs.of("Condition"), term, issues)
     obs = observation_facts(rs.of("Observation"), term, issues, rs.specimens)
@@ -127,7 +131,8 @@ def build_record(
         metastatic_source_ids=metastatic_ids,
         non_metastatic_staging_ids=tuple(obs.non_metastatic),
         metastases=metastases,
-        conditions=tuple(c for c in conds if c.concept in _RISK),
+        conditions=tuple(c for c in conds if c.concept in _RISK)
+        + tuple(pregnancy_tests(rs.of("Observation"), term, issues)),
         lvef=tuple(sorted(obs.lvef, key=lambda m: (m.date, m.source_id))),
         progressions=tuple(sorted(progressions, key=lambda p: (p.date, p.source_id))),
         exposures=tuple(exps),
@@ -135,4 +140,10 @@ def build_record(
         lines=lines,
         data_issues=tuple(issues),
         early_setting_end=early_end,
+        birth_date=person.birth_date,
+        deceased=person.deceased,
+        deceased_date=person.deceased_date,
+        newest_data_date=newest,
+        newest_data_source_id=newest_id,
+        patient_source_id=person.source_id,
     )

@@ -52,6 +52,7 @@ class Result:
     disagreements: list[str] = field(default_factory=list)
     kind: str = ""
     expected_regimen: str | None = None
+    reason: str = ""  # why out of scope (deceased, under 18, stale record, HER2-negative, ...)
 
 
 def _read(path: Path) -> bytes:
@@ -148,6 +149,7 @@ def run_one(task: Task) -> Result:
         )
         res.warnings, res.data_needed = obs["warnings"], obs["data_needed"]
         res.lines_found = len(result.assessment.record.lines)
+        res.reason = result.assessment.out_of_scope_reason
         if task.truth is not None:
             res.compared = True
             res.kind = str(task.truth.get("kind", ""))
@@ -195,6 +197,7 @@ def run_population(
 CSV_FIELDS = [
     "name", "patient", "kind", "outcome", "line", "timing", "regimen", "expected_regimen",
     "warnings", "data_needed", "lines_found", "ms", "compared", "agrees", "disagreements", "error",
+    "out_of_scope",
 ]  # fmt: skip
 
 
@@ -212,6 +215,7 @@ def write_csv(results: list[Result], path: Path) -> None:
                     r.timing or "", r.regimen or "", r.expected_regimen or "",
                     ";".join(r.warnings), ";".join(r.data_needed), r.lines_found, f"{r.ms:.1f}",
                     "yes" if r.compared else "no", agrees, " | ".join(r.disagreements), r.error,
+                    r.reason,
                 ]
             )  # fmt: skip
 
@@ -236,6 +240,10 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "agree": len(agree),
         "next_line": Counter(r.regimen or f"({r.outcome})" for r in results if not r.error),
         "warnings": Counter(w for r in results for w in r.warnings),
+        # the reason's kind, without its dates: "deceased", "under 18 years old", ...
+        "out_of_scope": Counter(
+            r.reason.split(" (")[0].split(":")[0] for r in results if r.reason and not r.error
+        ),
         "disagreement_fields": fields,
         "disagreements": categories,
         "ms_median": sorted(r.ms for r in results)[len(results) // 2] if results else 0.0,

@@ -102,6 +102,8 @@ def write_html(
         bar_chart(summary["next_line"], "Next-line recommendation (regimen id, or outcome)")
     )
     parts.append(bar_chart(summary["warnings"], "Warnings per rule", "#b5651d"))
+    if summary.get("out_of_scope"):
+        parts.append(bar_chart(summary["out_of_scope"], "Out of scope, or data only (reason)"))
     if compared:
         parts.append(
             bar_chart(
@@ -134,6 +136,7 @@ def write_html(
         )
         for r in bad:
             got = f"{r.outcome} line {r.line} {r.timing or ''} {r.regimen or ''}; warnings {', '.join(r.warnings) or '-'}"
+            got += f"; out of scope: {r.reason}" if r.reason else ""
             problem = r.error or "; ".join(r.disagreements)
             parts.append(
                 f"<tr><td>{escape(r.name)}</td><td>{escape(r.kind)}</td><td>{escape(got)}</td><td>{escape(problem)}</td></tr>"

@@ -23,6 +23,7 @@ SECTION_4 = {
     "chemo-endocrine-concurrent",
     "wrong-product",
     "dose-check",
+    "pregnancy-her2",  # revised CLINICAL.md section 4
 }
 REGIMENS = {
     "thp",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from engine import check_orders, load_knowledge
 from engine.model import DraftOrder, OrderFinding
 from tests import builders as b
@@ -233,8 +235,16 @@ def test_order_whose_drug_cannot_be_read_is_said_unchecked_not_passed_silently()
     }
     empty = {"resourceType": "MedicationRequest", "id": "r2", "status": "draft", "intent": "order"}
     drafts = {"resourceType": "Bundle", "entry": [{"resource": unresolved}, {"resource": empty}]}
+    # Judged while the record is current (its newest data is from 2021): a stale record gets
+    # only the data-needed card (CLINICAL.md section 1, "in scope at all").
     result = order_check(
-        story, drafts, instance="i", patient_id="p1", selections=None, signing=True
+        story,
+        drafts,
+        instance="i",
+        patient_id="p1",
+        selections=None,
+        signing=True,
+        as_of=date(2021, 6, 1),
     )
     assert [(f.rule, f.order_id) for f in result.findings] == [
         ("order-not-checked", "MedicationRequest/r1")

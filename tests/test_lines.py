@@ -274,7 +274,8 @@ def test_rule6_early_relapse_inputs(met: str, relapse: bool) -> None:
         *b.cycles("224905", "trastuzumab", "2018-06-01", 17),
         *b.cycles("1298944", "pertuzumab", "2018-06-01", 17),
     ]  # last cycle 2019-05-03
-    rec = record(*adjuvant, met=met)
+    # a recent LVEF keeps the record current at AS_OF (a stale record gets no regimen)
+    rec = record(*adjuvant, b.lvef(60, "2024-05-01"), met=met)
     assert rec.early_setting_end == date(2019, 5, 3)  # the last adjuvant dose
     assert {e.drug for e in rec.early_exposures} == {"pertuzumab", "trastuzumab"}
     assert rec.lines == ()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import SYNTHEA, her2_ext, hook_request
+from tests.conftest import SYNTHEA, hook_request
 
 RECORDS = sorted(SYNTHEA.glob("*.json.gz")) if SYNTHEA.exists() else []
 HER2_POSITIVE = ("Charlsie105_Smith67", "Clarice719_Kertzmann286", "Lasonya941_Carroll471")
@@ -29,12 +29,21 @@ def test_every_record_is_answered(client: FlaskClient, path: Path) -> None:
         assert cards == [], f"HER2-negative record {path.name} got cards"
 
 
-def test_lasonya_gets_a_next_line_card(client: FlaskClient) -> None:
+def test_lasonya_is_deceased_so_gets_no_cards_though_her_lines_are_read(
+    client: FlaskClient,
+) -> None:
+    """Lasonya's record says she died in 2003: no cards (CLINICAL.md section 1, "in scope at
+    all"; issue 18 class 4). Her picture is still read: three metastatic lines (paclitaxel,
+    doxorubicin, then trastuzumab + endocrine therapy), which made line 4 the next line when
+    the service still advised on deceased patients."""
+    from fhir_mappers import build_record
+
     path = next(p for p in RECORDS if p.name.startswith("Lasonya941_Carroll471"))
     bundle = json.loads(gzip.decompress(path.read_bytes()))
     cards = client.post("/cds-services/her2-next-line", json=hook_request(bundle)).get_json()[
         "cards"
     ]
-    nl = [her2_ext(c) for c in cards if her2_ext(c)["kind"] == "next-line"]
-    assert len(nl) == 1
-    assert nl[0]["line"] == 4  # paclitaxel, doxorubicin, then trastuzumab + endocrine
+    assert cards == []
+    record = build_record(bundle)
+    assert record.deceased and len(record.lines) == 3
+    assert "trastuzumab" in record.lines[-1].drugs
