@@ -45,7 +45,9 @@ def alert_card(
         "detail": detail + sources_markdown(alert.source_ids),
         "indicator": alert.severity,
         "source": source(version, alert.rule, "Safety warning"),
-        "extension": extension("warning", version, rule=alert.rule),
+        "extension": extension(
+            "warning", version, rule=alert.rule, withhold=list(alert.withhold) or None
+        ),
     }
     if alert.override_reasons:
         card["overrideReasons"] = override_reasons(alert.override_reasons)

@@ -17,8 +17,18 @@ from cards.common import (
     source,
     sources_markdown,
 )
-from cards.orders_fhir import medication_request
-from engine.model import Assessment, Coding, PatientRecord, Recommendation, RegimenOption
+from cards.orders_fhir import create_actions
+from engine.knowledge import load_knowledge
+from engine.model import (
+    Assessment,
+    Coding,
+    PatientRecord,
+    Recommendation,
+    RegimenOption,
+    TherapyLine,
+)
+from engine.order_fixes import why_not
+from engine.orders import proposal_findings
 
 OVERRIDE_SYSTEM = "http://her2cds.org/CodeSystem/override-reason"
 # Why a clinician may reasonably choose another regimen than the one recommended.
@@ -39,19 +49,42 @@ def _dose_phrase(option: RegimenOption) -> str:
     return option.regimen.name
 
 
-def summary(rec: Recommendation, record: PatientRecord, problem: bool = False) -> str:
+def current_line(record: PatientRecord) -> TherapyLine | None:
+    """The line being given now, if any (never a line that has ended)."""
+    last = record.lines[-1] if record.lines else None
+    return last if last is not None and line_status(last, record.as_of)[2] else None
+
+
+def holding(assessment: Assessment) -> str:
+    """ ", holding <drug> as the <card> card says" for each drug of the current line that a
+    warning of this answer says to withhold ("" when none)."""
+    current = current_line(assessment.record)
+    if current is None:
+        return ""
+    kb = load_knowledge()
+    parts = []
+    for alert in assessment.alerts:
+        held = [d for d in alert.withhold if d in current.drugs]
+        if held:
+            name = kb.warnings[alert.rule].short if alert.rule in kb.warnings else ""
+            parts.append(f"holding {', '.join(held)} as the {name or alert.rule} card says")
+    return f", {'; '.join(dict.fromkeys(parts))}" if parts else ""
+
+
+def summary(
+    rec: Recommendation, record: PatientRecord, problem: bool = False, held: str = ""
+) -> str:
     """Under 140 characters, naming the line and the regimen. Never says "continue" a current
-    regimen that a warning says is wrong."""
-    if rec.timing == "on-progression" and record.lines and problem:
-        current = record.lines[-1]
+    regimen that a warning says is wrong, and says which drugs to hold when a warning says so."""
+    current = current_line(record) or (record.lines[-1] if record.lines else None)
+    if rec.timing == "on-progression" and current is not None and problem:
         text = (
             f"Review line {current.number} ({current.regimen_name}): see warning; "
             f"next: line {rec.line} {_dose_phrase(rec.preferred)}"
         )
-    elif rec.timing == "on-progression" and record.lines:
-        current = record.lines[-1]
+    elif rec.timing == "on-progression" and current is not None:
         text = (
-            f"Continue line {current.number} ({current.regimen_name}); on progression: "
+            f"Continue line {current.number} ({current.regimen_name}){held}; on progression: "
             f"line {rec.line} {_dose_phrase(rec.preferred)}"
         )
     else:
@@ -93,8 +126,7 @@ def current_regimen_problems(assessment: Assessment) -> list[str]:
     """
     record = assessment.record
     problems: list[str] = []
-    last = record.lines[-1] if record.lines else None
-    current = last if last and line_status(last, record.as_of)[2] else None
+    current = current_line(record)
     if current is not None and not current.her2_directed:
         problems.append(
             f"The current line {current.number} ({current.regimen_name}) has no HER2-directed "
@@ -104,12 +136,20 @@ def current_regimen_problems(assessment: Assessment) -> list[str]:
     return problems
 
 
-def detail(assessment: Assessment, rec: Recommendation) -> str:
+def detail(
+    assessment: Assessment,
+    rec: Recommendation,
+    not_offered: list[tuple[RegimenOption, str]] | None = None,
+    held: str = "",
+) -> str:
     record = assessment.record
     problems = current_regimen_problems(assessment)
     parts = []
     if problems:
-        parts += ["### Current regimen needs attention", *(f"- {p}" for p in problems), ""]
+        heading = "Current regimen needs attention" if current_line(record) else "Needs attention"
+        parts += [f"### {heading}", *(f"- {p}" for p in problems), ""]
+    if held:
+        parts += [f"**Continue the current line{held}.**", ""]
     parts += [
         f"**Metastatic since** {record.metastatic_since.isoformat() if record.metastatic_since else 'unknown date'}"
         f" · **HER2** {record.her2.status.value}"
@@ -139,15 +179,46 @@ def detail(assessment: Assessment, rec: Recommendation) -> str:
         parts += ["", "### Not offered"]
         names = dict(rec.regimen_names)
         parts += [f"- {names.get(rid, rid)}: {why}" for rid, why in rec.excluded]
+    if not_offered:
+        parts += ["", "### No one-click order"]
+        parts += [
+            f"- {o.regimen.name}: ordering it now would be flagged by the order checks ({why}); "
+            "decide with the warning cards and order it by hand if still intended."
+            for o, why in not_offered
+        ]
     if rec.changes_advice:
         parts += ["", "### What would change this advice", *(f"- {c}" for c in rec.changes_advice)]
     return "\n".join(parts) + sources_markdown(rec.source_ids)
 
 
-def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> list[dict[str, Any]]:
-    """One suggestion per offered regimen; only the preferred one is marked recommended."""
-    out = []
+def offered(assessment: Assessment) -> tuple[list[RegimenOption], list[tuple[RegimenOption, str]]]:
+    """(options offered as one-click orders, (option, why not) for the others): an option whose
+    orders our own order checks would flag for this patient is never one click away."""
+    rec = assessment.recommendation
+    if rec is None:
+        return [], []
+    kb = load_knowledge()
+    ok: list[RegimenOption] = []
+    not_ok: list[tuple[RegimenOption, str]] = []
     for option in (rec.preferred, *rec.alternatives):
+        found = proposal_findings(assessment.record, option.regimen.components, kb, rec)
+        if found:
+            not_ok.append((option, why_not(found)))
+        else:
+            ok.append(option)
+    return ok, not_ok
+
+
+def suggestions(
+    rec: Recommendation,
+    patient_id: str,
+    uuids: UuidFactory,
+    options: list[RegimenOption] | None = None,
+) -> list[dict[str, Any]]:
+    """One suggestion per offered regimen (one order per dose phase of each drug); only the
+    preferred one is marked recommended."""
+    out = []
+    for option in (rec.preferred, *rec.alternatives) if options is None else options:
         preferred = option is rec.preferred
         label = f"Order {option.regimen.name}" + (" (recommended)" if preferred else "")
         out.append(
@@ -156,12 +227,7 @@ def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> lis
                 "uuid": uuids(f"suggestion:{option.regimen.id}"),
                 **({"isRecommended": True} if preferred else {}),
                 "actions": [
-                    {
-                        "type": "create",
-                        "description": f"Propose {c.drug} {c.dose} {c.route} {c.schedule}",
-                        "resource": medication_request(c, patient_id),
-                    }
-                    for c in option.regimen.components
+                    a for c in option.regimen.components for a in create_actions(c, patient_id)
                 ],
             }
         )
@@ -183,14 +249,17 @@ def next_line_card(
     if timeline_url:
         links.append(smart_link(timeline_url, assessment.record.patient_id))
     problem = bool(current_regimen_problems(assessment))
+    ok, not_ok = offered(assessment)
+    held = holding(assessment)
+    current = current_line(assessment.record)
     card = {
         "uuid": uuids("next-line"),
-        "summary": summary(rec, assessment.record, problem),
-        "detail": detail(assessment, rec),
+        "summary": summary(rec, assessment.record, problem, held),
+        "detail": detail(assessment, rec, not_ok, held),
         "indicator": "warning" if problem else "info",
         "source": source(version, "next-line", "Next line of therapy"),
-        "suggestions": suggestions(rec, assessment.record.patient_id, uuids),
-        "selectionBehavior": "at-most-one",
+        "suggestions": suggestions(rec, assessment.record.patient_id, uuids, ok),
+        "selectionBehavior": "at-most-one" if ok else None,
         "overrideReasons": override_reasons(NEXT_LINE_OVERRIDES),
         "links": links,
         "extension": extension(
@@ -201,6 +270,9 @@ def next_line_card(
             regimen=regimen_ext(rec.preferred),
             alternatives=[regimen_ext(o) for o in rec.alternatives],
             currentRegimenProblem=problem or None,
+            currentLine=current.number if current else None,
+            currentDrugs=list(current.drugs) if current else None,
+            notOffered=[o.regimen.id for o, _ in not_ok] or None,
         ),
     }
     result: dict[str, Any] = compact(card)

@@ -1,4 +1,4 @@
-"""Order-check cards: one per finding, with a one-click fix (delete the draft, create the fix)."""
+"""Order-check cards: one per finding, with a one-click fix (create the fix, delete the draft)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cards.common import (
     source,
     sources_markdown,
 )
-from cards.orders_fhir import medication_request
+from cards.orders_fhir import create_actions
 from engine.model import OrderFinding
 
 # A FHIR relative reference "Type/id" (FHIR ids: 1-64 of A-Z a-z 0-9 - .): only such a draft can
@@ -32,8 +32,8 @@ def order_card(
     *,
     signing: bool = False,
 ) -> dict[str, Any]:
-    """One card per finding; a finding with a fix gets a suggestion that deletes the draft and
-    creates the replacement. Critical findings stay critical on order-sign."""
+    """One card per finding; a finding with a fix gets a suggestion that creates the replacement
+    and then deletes the draft. Critical findings stay critical on order-sign."""
     severity = finding.severity
     detail = finding.detail
     if finding.evidence:
@@ -50,6 +50,7 @@ def order_card(
             rule=finding.rule,
             order=finding.order_id,
             signing=signing or None,
+            withhold=list(finding.withhold) or None,
         ),
     }
     rep = finding.replacement
@@ -62,25 +63,24 @@ def order_card(
             "so it cannot be replaced in one click)."
         )
     elif rep is not None:
-        create = {
-            "type": "create",
-            "description": f"Order {rep.label}",
-            "resource": medication_request(rep.component, patient_id, intent="order"),
-        }
+        creates = [
+            a
+            for comp in rep.components or (rep.component,)
+            for a in create_actions(comp, patient_id, intent="order", verb="Order")
+        ]
         # "add" keeps the draft (e.g. chemotherapy) and adds the missing drug beside it;
-        # "replace" deletes the draft first, then creates the fix.
-        actions = (
-            [create]
-            if adds
-            else [
-                {
-                    "type": "delete",
-                    "description": f"Remove the draft order {finding.order_id}",
-                    "resourceId": finding.order_id,
-                },
-                create,
-            ]
-        )
+        # "replace" creates the fix FIRST, then deletes the draft: a client that applies only a
+        # suggestion's first action still ends with the right order, never with none.
+        deletes = [
+            {
+                "type": "delete",
+                "description": f"Remove the draft order {rid}",
+                "resourceId": rid,
+            }
+            for rid in (finding.order_id, *rep.also_delete)
+            if _REFERENCE.fullmatch(rid)
+        ]
+        actions = creates if adds else creates + deletes
         card["suggestions"] = [
             {
                 "label": shorten(f"{'Add' if adds else 'Replace with'} {rep.label}", 100),

@@ -272,9 +272,13 @@ def _reasons(
 
 
 def _what_would_change(ctx: _Ctx, preferred: RegimenOption) -> tuple[str, ...]:
-    out = [
-        "Documented progression on the current therapy moves the recommendation to the next line."
-    ]
+    last = ctx.record.lines[-1] if ctx.record.lines else None
+    # only a patient on therapy has a current therapy to progress on (CLINICAL.md: cards agree)
+    out = (
+        ["Documented progression on the current therapy moves the recommendation to the next line."]
+        if last is not None and last.ongoing
+        else []
+    )
     if TDXD in preferred.regimen.drugs:
         out.append("Interstitial lung disease or pneumonitis would rule out T-DXd.")
     if ctx.record.er.status.value == "unknown" and ctx.record.pr.status.value == "unknown":
