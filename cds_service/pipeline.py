@@ -58,7 +58,9 @@ def order_check(
     orders = draft_orders(draft_bundle, selections)
     checked = [o for o in orders if o.selected]
     findings = (
-        check_orders(record, checked, kb, jurisdiction=jurisdiction) if assessment.in_scope else []
+        check_orders(record, checked, kb, jurisdiction=jurisdiction, complete=signing)
+        if assessment.in_scope
+        else []
     )
     cards = render_order_findings(findings, kb.version, patient_id, instance, signing=signing)
     return OrderResult(assessment, orders, findings, cards)

@@ -38,6 +38,17 @@ def offered_in(families: set[str], rec: Recommendation, kb: Knowledge) -> bool:
     return False
 
 
+def _may_become_offered(families: set[str], rec: Recommendation, kb: Knowledge) -> bool:
+    """Whether these drugs are all part of one offered regimen (the rest may follow)."""
+    for option in (rec.preferred, *rec.alternatives):
+        alts = kb.regimens[option.regimen.id].drug_alternatives
+        allowed = {kb.family(d) for d in option.regimen.drugs}
+        allowed |= {kb.family(a) for v in alts.values() for a in v}
+        if families <= allowed:
+            return True
+    return False
+
+
 def regimen_replacement(kb: Knowledge, rec: Recommendation, also: tuple[str, ...]) -> Replacement:
     """The recommended regimen, every component, as the order that replaces the set."""
     preferred = rec.preferred.regimen
@@ -57,8 +68,11 @@ def off_sequence(
     orders: tuple[DraftOrder, ...],
     order: DraftOrder,
     rec: Recommendation | None,
+    complete: bool = True,
 ) -> OrderFinding | None:
-    """One finding per order set, on its first regimen order, when the set is off-sequence."""
+    """One finding per order set, on its first regimen order, when the set is off-sequence
+    (`complete` False: a set still being entered, off-sequence only when nothing offered can
+    complete it)."""
     if rec is None:
         return None
     mine = regimen_orders(orders, kb)
@@ -71,6 +85,8 @@ def off_sequence(
         return None  # continuing (re-ordering) the current line
     running = {kb.family(d) for d in current_drugs(record)}
     if offered_in(every, rec, kb) or offered_in(every | running, rec, kb):
+        return None
+    if not complete and _may_become_offered(every, rec, kb):
         return None
     names = ", ".join(sorted({str(o.drug) for o in mine}))
     preferred = rec.preferred.regimen

@@ -265,10 +265,6 @@ def _blockade(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
     )
 
 
-def _off_sequence(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
-    return off_sequence(ctx.record, ctx.kb, ctx.orders, order, ctx.rec)
-
-
 _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
     _unidentified,
     _ild,
@@ -294,7 +290,11 @@ def _recommendation(
 
 
 def _run(
-    record: PatientRecord, kb: Knowledge, orders: tuple[DraftOrder, ...], rec: Recommendation | None
+    record: PatientRecord,
+    kb: Knowledge,
+    orders: tuple[DraftOrder, ...],
+    rec: Recommendation | None,
+    complete: bool = True,
 ) -> list[OrderFinding]:
     """Every check on every order; off-sequence only where no other check flags the order (it
     then says what the blockade warning would, and more)."""
@@ -305,7 +305,8 @@ def _run(
     off = [
         f
         for o in orders
-        if o.resource_id not in others and (f := _off_sequence(o, ctx)) is not None
+        if o.resource_id not in others
+        and (f := off_sequence(record, kb, orders, o, rec, complete)) is not None
     ]
     if off:
         found = [f for f in found if f.rule != "her2-blockade-stopped"]
@@ -317,15 +318,21 @@ def check_orders(
     orders: list[DraftOrder],
     kb: Knowledge | None = None,
     jurisdiction: str = "FDA",
+    *,
+    complete: bool = True,
 ) -> list[OrderFinding]:
     """All findings on the given orders (each order checked against the patient's picture).
 
+    `complete`: the orders are the whole set being signed (order-sign); at order-select a set
+    still being entered is judged off-sequence only when no offered regimen can complete it.
     A finding's fix is offered only when the orders it leaves would not be flagged themselves."""
     knowledge = kb or load_knowledge()
     rec = _recommendation(record, knowledge, jurisdiction)
     drafts = tuple(orders)
-    found = _run(record, knowledge, drafts, rec)
-    return gate_fixes(knowledge, drafts, found, lambda os: _run(record, knowledge, os, rec))
+    found = _run(record, knowledge, drafts, rec, complete)
+    return gate_fixes(
+        knowledge, drafts, found, lambda os: _run(record, knowledge, os, rec, complete)
+    )
 
 
 def proposal_findings(

@@ -279,3 +279,17 @@ def test_order_whose_drug_cannot_be_read_is_said_unchecked_not_passed_silently()
     (card,) = result.cards
     assert "Medication/not-sent is not included" in card["detail"]
     assert card["indicator"] == "warning"
+
+
+def test_order_select_waits_for_a_regimen_being_entered_but_not_for_one_never_offered() -> None:
+    """At order-select the set may still be incomplete: tucatinib alone may become the ranked
+    tucatinib triplet, lapatinib alone cannot become any offered regimen."""
+    record = record_of(_after_thp(b.lvef(60, "2022-06-05")), "2022-06-15")
+
+    def rules(drug_id: str, complete: bool) -> set[str]:
+        found = check_orders(record, [order(drug_id)], load_knowledge(), complete=complete)
+        return {f.rule for f in found}
+
+    assert "off-sequence" not in rules("tucatinib", complete=False)
+    assert "off-sequence" in rules("tucatinib", complete=True)
+    assert "off-sequence" in rules("lapatinib", complete=False)
