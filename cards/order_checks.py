@@ -81,6 +81,10 @@ def order_card(
             if _REFERENCE.fullmatch(rid)
         ]
         actions = creates if adds else creates + deletes
+        card["detail"] += (
+            f"\n\n**Suggested:** {'add' if adds else 'order instead'} {rep.label} (one click: "
+            + ("adds it beside the draft)." if adds else "orders it, then removes the draft).")
+        )
         card["suggestions"] = [
             {
                 "label": shorten(f"{'Add' if adds else 'Replace with'} {rep.label}", 100),

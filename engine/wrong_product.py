@@ -44,7 +44,7 @@ def wrong_product(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
         target = planned[0] if planned and planned[0] in (order.drug, order.text_drug) else None
         rep = component_replacement(kb, ADC_REGIMEN[target], target) if target else None
         note = (
-            f"The plan points to {target}: the suggestion orders it."
+            f"The plan points to {target}."
             if rep
             else "Clarify which product is meant before signing; no replacement is suggested."
         )
