@@ -81,7 +81,8 @@ def off_sequence(
     ordered = {kb.family(str(o.drug)) for o in mine}
     every = {kb.family(str(o.drug)) for o in orders if o.drug}
     last = record.lines[-1] if record.lines else None
-    if last is not None and last.ongoing and ordered <= {kb.family(d) for d in last.drugs}:
+    continuing = last is not None and (last.ongoing or rec.timing == "on-progression")
+    if last is not None and continuing and ordered <= {kb.family(d) for d in last.drugs}:
         return None  # continuing (re-ordering) the current line
     running = {kb.family(d) for d in current_drugs(record)}
     if offered_in(every, rec, kb) or offered_in(every | running, rec, kb):
@@ -94,14 +95,20 @@ def off_sequence(
     no_her2 = not any(kb.is_her2_directed(str(o.drug)) for o in mine) and not any(
         kb.is_her2_directed(d) for d in current_drugs(record)
     )
-    rep = regimen_replacement(kb, rec, tuple(o.resource_id for o in mine[1:]))
+    # the current line goes on until progression: then nothing is ordered in its place
+    on_therapy = last is not None and rec.timing == "on-progression"
+    rep = (
+        None if on_therapy else regimen_replacement(kb, rec, tuple(o.resource_id for o in mine[1:]))
+    )
     return make_finding(
         kb,
         "off-sequence",
-        "ordered",
+        "ongoing" if on_therapy else "ordered",
         order.resource_id,
         rec.source_ids,
         rep,
+        current=last.number if last else "",
+        current_name=last.regimen_name if last else "",
         ordered=names,
         recommended=preferred.name,
         line=rec.line,

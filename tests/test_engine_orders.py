@@ -293,3 +293,15 @@ def test_order_select_waits_for_a_regimen_being_entered_but_not_for_one_never_of
     assert "off-sequence" not in rules("tucatinib", complete=False)
     assert "off-sequence" in rules("tucatinib", complete=True)
     assert "off-sequence" in rules("lapatinib", complete=False)
+
+
+def test_off_sequence_while_a_line_goes_on_says_continue_and_offers_nothing_in_its_place() -> None:
+    """Status first (CLINICAL.md section 3): an ongoing line without progression continues; an
+    order of another regimen is off-sequence, and no regimen is offered to replace it."""
+    story = her2_story(*regimen(THP, "2022-03-01"), b.lvef(60, "2022-06-01"))
+    f = _rule(_check(story, "2022-06-15", order("lapatinib")), "off-sequence")
+    assert "continue line 1" in f.summary
+    assert f.replacement is None
+    assert not [
+        x for x in _check(story, "2022-06-15", order("trastuzumab")) if x.rule == "off-sequence"
+    ]
