@@ -11,10 +11,14 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
 
+from cds_service import pipeline
 from tests import builders as b
 from tests.conftest import her2_ext, hook_request
 from tests.engine_builders import her2_story, regimen
+from tests.test_cards_properties import AS_OF as PROP_AS_OF
+from tests.test_cards_properties import stories
 
 AS_OF = date(2022, 6, 15)
 THP = ["pertuzumab", "trastuzumab", "docetaxel"]
@@ -236,3 +240,57 @@ def test_tucatinib_and_tdxd_orders_carry_rxnorm_product_codes_and_structured_tim
     assert cape["repeat"]["frequency"] == 2 and cape["repeat"]["periodUnit"] == "d"
     assert cape["repeat"]["boundsDuration"]["value"] == 14
     assert "days 1-14 of 21" in cape["code"]["text"]
+
+
+def _as_drafts(suggestion: dict[str, Any], keep: list[dict[str, Any]]) -> dict[str, Any]:
+    """The draft Bundle after a suggestion: `keep` minus what it deletes, plus what it creates."""
+    out = list(keep)
+    for i, a in enumerate(suggestion["actions"]):
+        if a["type"] == "create":
+            out.append({**a["resource"], "id": f"c{i}"})
+        else:
+            out = [d for d in out if f"MedicationRequest/{d['id']}" != a["resourceId"]]
+    return {"resourceType": "Bundle", "entry": [{"resource": d} for d in out]}
+
+
+def _flags(cards: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {
+        (her2_ext(c)["rule"], str(her2_ext(c).get("order")), c["summary"])
+        for c in cards
+        if c["indicator"] in ("warning", "critical")
+    }
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stories())
+def test_no_suggestion_creates_what_our_own_checks_flag_whatever_the_story(
+    story: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """Property (CLINICAL.md "Cards in one answer agree"): every next-line suggestion, signed for
+    the same patient, and every order-sign fix, applied to the drafts, raises no new warning."""
+    bundle, drafts = story
+
+    def sign(draft_bundle: dict[str, Any]) -> list[dict[str, Any]]:
+        return pipeline.order_check(
+            bundle,
+            draft_bundle,
+            instance="prop",
+            patient_id="prop",
+            selections=None,
+            signing=True,
+            as_of=PROP_AS_OF,
+        ).cards
+
+    pv = pipeline.patient_view(bundle, instance="prop", patient_id="prop", as_of=PROP_AS_OF)
+    for card in pv.cards:
+        for s in card.get("suggestions", []):
+            assert not _flags(sign(_as_drafts(s, []))), s["label"]
+    signed = sign(drafts)
+    before = _flags(signed)
+    kept = [e["resource"] for e in drafts["entry"]]
+    for card in signed:
+        for s in card.get("suggestions", []):
+            after = _flags(sign(_as_drafts(s, kept)))
+            created = {f"MedicationRequest/c{i}" for i in range(len(s["actions"]))}
+            new = {f for f in after if f[1] in created or f not in before}
+            assert not new, (s["label"], new)
