@@ -5,6 +5,7 @@ one-click orders are what their text says (one order per dose phase, structured 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date
 from typing import Any
@@ -13,10 +14,13 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 
+from cards.common import UuidFactory
+from cards.next_line import next_line_card
 from cds_service import pipeline
+from engine.model import Alert
 from tests import builders as b
 from tests.conftest import her2_ext, hook_request
-from tests.engine_builders import her2_story, regimen
+from tests.engine_builders import assess_story, her2_story, regimen
 from tests.test_cards_properties import AS_OF as PROP_AS_OF
 from tests.test_cards_properties import stories
 
@@ -294,3 +298,24 @@ def test_no_suggestion_creates_what_our_own_checks_flag_whatever_the_story(
             created = {f"MedicationRequest/c{i}" for i in range(len(s["actions"]))}
             new = {f for f in after if f[1] in created or f not in before}
             assert not new, (s["label"], new)
+
+
+def test_continue_beside_a_card_withholding_a_drug_of_the_line_says_holding_it() -> None:
+    """CLINICAL.md: a "continue line N" card beside a card that says to withhold a drug of that
+    line says "continue, holding <drug> as the cardiac card says" (any rule with `withhold`)."""
+    story = her2_story(*regimen(THP[:2], "2022-03-01"), b.lvef(60, "2022-06-01"))
+    assessment = assess_story(story, "2022-06-15")
+    hold = Alert(
+        "cardiac-lvef",
+        "warning",
+        "Cardiac function: hold trastuzumab",
+        "detail",
+        withhold=("trastuzumab",),
+    )
+    with_hold = dataclasses.replace(assessment, alerts=(*assessment.alerts, hold))
+    card = next_line_card(with_hold, UuidFactory("t"))
+    assert card is not None
+    assert card["summary"].startswith("Continue line 1")
+    assert "holding trastuzumab as the cardiac card says" in card["summary"]
+    plain = next_line_card(assessment, UuidFactory("t"))
+    assert plain is not None and "holding" not in plain["summary"]
