@@ -52,7 +52,11 @@ def alert_card(
         "indicator": alert.severity,
         "source": source(version, alert.rule, "Safety warning"),
         "extension": extension(
-            "warning", version, rule=alert.rule, basedOn=based_on_extension(sources)
+            "warning",
+            version,
+            rule=alert.rule,
+            basedOn=based_on_extension(sources),
+            withhold=list(alert.withhold) or None,
         ),
     }
     if alert.override_reasons:

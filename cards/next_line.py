@@ -18,7 +18,8 @@ from cards.common import (
     smart_link,
     source,
 )
-from cards.orders_fhir import medication_request
+from cards.orders_fhir import create_actions
+from engine.knowledge import load_knowledge
 from engine.model import (
     Assessment,
     Coding,
@@ -26,7 +27,10 @@ from engine.model import (
     ReceptorStatus,
     Recommendation,
     RegimenOption,
+    TherapyLine,
 )
+from engine.order_fixes import why_not
+from engine.orders import proposal_findings
 
 OVERRIDE_SYSTEM = "http://her2cds.org/CodeSystem/override-reason"
 # Why a clinician may reasonably choose another regimen than the one recommended.
@@ -51,19 +55,42 @@ def _dose_phrase(option: RegimenOption) -> str:
     return option.regimen.name
 
 
-def summary(rec: Recommendation, record: PatientRecord, problem: bool = False) -> str:
+def current_line(record: PatientRecord) -> TherapyLine | None:
+    """The line being given now, if any (never a line that has ended)."""
+    last = record.lines[-1] if record.lines else None
+    return last if last is not None and line_status(last, record.as_of)[2] else None
+
+
+def holding(assessment: Assessment) -> str:
+    """ ", holding <drug> as the <card> card says" for each drug of the current line that a
+    warning of this answer says to withhold ("" when none)."""
+    current = current_line(assessment.record)
+    if current is None:
+        return ""
+    kb = load_knowledge()
+    parts = []
+    for alert in assessment.alerts:
+        held = [d for d in alert.withhold if d in current.drugs]
+        if held:
+            name = kb.warnings[alert.rule].short if alert.rule in kb.warnings else ""
+            parts.append(f"holding {', '.join(held)} as the {name or alert.rule} card says")
+    return f", {'; '.join(dict.fromkeys(parts))}" if parts else ""
+
+
+def summary(
+    rec: Recommendation, record: PatientRecord, problem: bool = False, held: str = ""
+) -> str:
     """Under 140 characters, naming the line and the regimen. Never says "continue" a current
-    regimen that a warning says is wrong."""
-    if rec.timing == "on-progression" and record.lines and problem:
-        current = record.lines[-1]
+    regimen that a warning says is wrong, and says which drugs to hold when a warning says so."""
+    current = current_line(record) or (record.lines[-1] if record.lines else None)
+    if rec.timing == "on-progression" and current is not None and problem:
         text = (
             f"Review line {current.number} ({current.regimen_name}): see warning; "
             f"next: line {rec.line} {_dose_phrase(rec.preferred)}"
         )
-    elif rec.timing == "on-progression" and record.lines:
-        current = record.lines[-1]
+    elif rec.timing == "on-progression" and current is not None:
         text = (
-            f"Continue line {current.number} ({current.regimen_name}); on progression: "
+            f"Continue line {current.number} ({current.regimen_name}){held}; on progression: "
             f"line {rec.line} {_dose_phrase(rec.preferred)}"
         )
     else:
@@ -105,8 +132,7 @@ def current_regimen_problems(assessment: Assessment) -> list[str]:
     """
     record = assessment.record
     problems: list[str] = []
-    last = record.lines[-1] if record.lines else None
-    current = last if last and line_status(last, record.as_of)[2] else None
+    current = current_line(record)
     if current is not None and not current.her2_directed:
         problems.append(
             f"The current line {current.number} ({current.regimen_name}) has no HER2-directed "
@@ -148,13 +174,20 @@ def sources(assessment: Assessment, rec: Recommendation) -> tuple[SourceGroup, .
 
 
 def detail(
-    assessment: Assessment, rec: Recommendation, based_on: tuple[SourceGroup, ...] | None = None
+    assessment: Assessment,
+    rec: Recommendation,
+    not_offered: list[tuple[RegimenOption, str]] | None = None,
+    held: str = "",
+    based_on: tuple[SourceGroup, ...] | None = None,
 ) -> str:
     record = assessment.record
     problems = current_regimen_problems(assessment)
     parts = []
     if problems:
-        parts += ["### Current regimen needs attention", *(f"- {p}" for p in problems), ""]
+        heading = "Current regimen needs attention" if current_line(record) else "Needs attention"
+        parts += [f"### {heading}", *(f"- {p}" for p in problems), ""]
+    if held:
+        parts += [f"**Continue the current line{held}.**", ""]
     parts += [
         f"**Metastatic since** {record.metastatic_since.isoformat() if record.metastatic_since else 'unknown date'}"
         f" · **HER2** {record.her2.status.value}"
@@ -188,16 +221,47 @@ def detail(
         parts += ["", "### Not offered"]
         names = dict(rec.regimen_names)
         parts += [f"- {names.get(rid, rid)}: {why}" for rid, why in rec.excluded]
+    if not_offered:
+        parts += ["", "### No one-click order"]
+        parts += [
+            f"- {o.regimen.name}: ordering it now would be flagged by the order checks ({why}); "
+            "decide with the warning cards and order it by hand if still intended."
+            for o, why in not_offered
+        ]
     if rec.changes_advice:
         parts += ["", "### What would change this advice", *(f"- {c}" for c in rec.changes_advice)]
     groups = sources(assessment, rec) if based_on is None else based_on
     return "\n".join(parts) + based_on_markdown(groups)
 
 
-def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> list[dict[str, Any]]:
-    """One suggestion per offered regimen; only the preferred one is marked recommended."""
-    out = []
+def offered(assessment: Assessment) -> tuple[list[RegimenOption], list[tuple[RegimenOption, str]]]:
+    """(options offered as one-click orders, (option, why not) for the others): an option whose
+    orders our own order checks would flag for this patient is never one click away."""
+    rec = assessment.recommendation
+    if rec is None:
+        return [], []
+    kb = load_knowledge()
+    ok: list[RegimenOption] = []
+    not_ok: list[tuple[RegimenOption, str]] = []
     for option in (rec.preferred, *rec.alternatives):
+        found = proposal_findings(assessment.record, option.regimen.components, kb, rec)
+        if found:
+            not_ok.append((option, why_not(found)))
+        else:
+            ok.append(option)
+    return ok, not_ok
+
+
+def suggestions(
+    rec: Recommendation,
+    patient_id: str,
+    uuids: UuidFactory,
+    options: list[RegimenOption] | None = None,
+) -> list[dict[str, Any]]:
+    """One suggestion per offered regimen (one order per dose phase of each drug); only the
+    preferred one is marked recommended."""
+    out = []
+    for option in (rec.preferred, *rec.alternatives) if options is None else options:
         preferred = option is rec.preferred
         label = f"Order {option.regimen.name}" + (" (recommended)" if preferred else "")
         out.append(
@@ -206,12 +270,7 @@ def suggestions(rec: Recommendation, patient_id: str, uuids: UuidFactory) -> lis
                 "uuid": uuids(f"suggestion:{option.regimen.id}"),
                 **({"isRecommended": True} if preferred else {}),
                 "actions": [
-                    {
-                        "type": "create",
-                        "description": f"Propose {c.drug} {c.dose} {c.route} {c.schedule}",
-                        "resource": medication_request(c, patient_id),
-                    }
-                    for c in option.regimen.components
+                    a for c in option.regimen.components for a in create_actions(c, patient_id)
                 ],
             }
         )
@@ -236,17 +295,22 @@ def next_line_card(
     based_on = sources(assessment, rec)
     # A warning that forbids one-click orders (pregnancy-her2) leaves the text, not the orders.
     blocked = assessment.orders_blocked
-    text = detail(assessment, rec, based_on)
+    ok, not_ok = offered(assessment)
+    if blocked:
+        ok = []
+    held = holding(assessment)
+    current = current_line(assessment.record)
+    text = detail(assessment, rec, not_ok, held, based_on)
     if blocked:
         text = f"**No one-click order is offered:** {blocked}.\n\n{text}"
     card = {
         "uuid": uuids("next-line"),
-        "summary": summary(rec, assessment.record, problem),
+        "summary": summary(rec, assessment.record, problem, held),
         "detail": text,
         "indicator": "warning" if problem else "info",
         "source": source(version, "next-line", "Next line of therapy"),
-        "suggestions": [] if blocked else suggestions(rec, assessment.record.patient_id, uuids),
-        "selectionBehavior": None if blocked else "at-most-one",
+        "suggestions": suggestions(rec, assessment.record.patient_id, uuids, ok),
+        "selectionBehavior": "at-most-one" if ok else None,
         "overrideReasons": override_reasons(NEXT_LINE_OVERRIDES),
         "links": links,
         "extension": extension(
@@ -258,6 +322,9 @@ def next_line_card(
             alternatives=[regimen_ext(o) for o in rec.alternatives],
             currentRegimenProblem=problem or None,
             basedOn=based_on_extension(based_on),
+            currentLine=current.number if current else None,
+            currentDrugs=list(current.drugs) if current else None,
+            notOffered=[o.regimen.id for o, _ in not_ok] or None,
         ),
     }
     result: dict[str, Any] = compact(card)

@@ -1,4 +1,4 @@
-"""Order-check cards: one per finding, with a one-click fix (delete the draft, create the fix)."""
+"""Order-check cards: one per finding, with a one-click fix (create the fix, delete the draft)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cards.common import (
     shorten,
     source,
 )
-from cards.orders_fhir import medication_request
+from cards.orders_fhir import create_actions
 from engine.model import OrderFinding, PatientRecord
 
 # A FHIR relative reference "Type/id" (FHIR ids: 1-64 of A-Z a-z 0-9 - .): only such a draft can
@@ -33,8 +33,8 @@ def order_card(
     signing: bool = False,
     record: PatientRecord | None = None,
 ) -> dict[str, Any]:
-    """One card per finding; a finding with a fix gets a suggestion that deletes the draft and
-    creates the replacement. Critical findings stay critical on order-sign."""
+    """One card per finding; a finding with a fix gets a suggestion that creates the replacement
+    and then deletes the draft. Critical findings stay critical on order-sign."""
     severity = finding.severity
     sources = group_sources(finding.source_ids, record)
     detail = finding.detail
@@ -53,6 +53,7 @@ def order_card(
             order=finding.order_id,
             signing=signing or None,
             basedOn=based_on_extension(sources),
+            withhold=list(finding.withhold) or None,
         ),
     }
     rep = finding.replacement
@@ -65,24 +66,27 @@ def order_card(
             "so it cannot be replaced in one click)."
         )
     elif rep is not None:
-        create = {
-            "type": "create",
-            "description": f"Order {rep.label}",
-            "resource": medication_request(rep.component, patient_id, intent="order"),
-        }
+        creates = [
+            a
+            for comp in rep.components or (rep.component,)
+            for a in create_actions(comp, patient_id, intent="order", verb="Order")
+        ]
         # "add" keeps the draft (e.g. chemotherapy) and adds the missing drug beside it;
-        # "replace" deletes the draft first, then creates the fix.
-        actions = (
-            [create]
-            if adds
-            else [
-                {
-                    "type": "delete",
-                    "description": f"Remove the draft order {finding.order_id}",
-                    "resourceId": finding.order_id,
-                },
-                create,
-            ]
+        # "replace" creates the fix FIRST, then deletes the draft: a client that applies only a
+        # suggestion's first action still ends with the right order, never with none.
+        deletes = [
+            {
+                "type": "delete",
+                "description": f"Remove the draft order {rid}",
+                "resourceId": rid,
+            }
+            for rid in (finding.order_id, *rep.also_delete)
+            if _REFERENCE.fullmatch(rid)
+        ]
+        actions = creates if adds else creates + deletes
+        card["detail"] += (
+            f"\n\n**Suggested:** {'add' if adds else 'order instead'} {rep.label} (one click: "
+            + ("adds it beside the draft)." if adds else "orders it, then removes the draft).")
         )
         card["suggestions"] = [
             {

@@ -60,7 +60,9 @@ def order_check(
     if assessment.stale_record:  # only the data-needed card naming the newest data's date
         return OrderResult(assessment, orders, [], render_assessment(assessment, instance))
     findings = (
-        check_orders(record, checked, kb, jurisdiction=jurisdiction) if assessment.in_scope else []
+        check_orders(record, checked, kb, jurisdiction=jurisdiction, complete=signing)
+        if assessment.in_scope
+        else []
     )
     cards = render_order_findings(
         findings, kb.version, patient_id, instance, signing=signing, record=record

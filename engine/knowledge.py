@@ -63,6 +63,8 @@ class RegimenRule:
     hr_positive_only: bool = False
     min_prior_her2_lines: int = 0
     short: str = ""
+    # drugs an order set may give instead of one of the regimen's drugs (still this regimen)
+    drug_alternatives: dict[str, tuple[str, ...]] = field(default_factory=dict)
     summaries: tuple[tuple[Situation, str], ...] = ()  # situational summaries, first fit wins
     ild_note: str = ""  # said beside the regimen when offered with ILD on record
 
@@ -102,6 +104,7 @@ class WarningRule:
     evidence: tuple[Evidence, ...]
     override_reasons: tuple[tuple[str, str], ...]
     variants: dict[str, WarningVariant]
+    short: str = ""  # how other cards name this one ("the cardiac card")
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,9 @@ def _build(index: dict[str, Any]) -> Knowledge:
     reg_doc = _read("regimens.yaml")
     regimens: dict[str, RegimenRule] = {}
     for r in reg_doc["regimens"]:
-        for drug in (*r["drugs"], *r["key_agents"], *(c["drug"] for c in r["components"])):
+        alts = r.get("drug_alternatives", {})
+        named = [d for k, v in alts.items() for d in (k, *v)]
+        for drug in (*r["drugs"], *r["key_agents"], *(c["drug"] for c in r["components"]), *named):
             if drug not in drugs:
                 raise KnowledgeError(f"regimens.yaml: {r['id']}: unknown drug {drug!r}")
         for ev in r["evidence"]:
@@ -242,6 +247,13 @@ def _build(index: dict[str, Any]) -> Knowledge:
                     dose_value=c.get("dose_value"),
                     dose_unit=c.get("dose_unit"),
                     dose_source=c["dose_source"],
+                    loading_dose_value=c.get("loading_dose_value"),
+                    rxnorm_note=c.get("rxnorm_note", ""),
+                    frequency=c.get("frequency"),
+                    period=c.get("period"),
+                    period_unit=c.get("period_unit"),
+                    cycle_days=c.get("cycle_days"),
+                    days_on=c.get("days_on"),
                 )
                 for c in r["components"]
             ),
@@ -258,6 +270,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
             short=r.get("short", r["name"]),
             summaries=tuple((_situation(x["when"]), x["text"]) for x in r.get("summaries", [])),
             ild_note=r.get("ild_note", ""),
+            drug_alternatives={k: tuple(v) for k, v in alts.items()},
         )
     sequence = tuple(
         SequenceStep(s["prior_her2_lines"], s["preferred"], tuple(s["alternatives"]))
@@ -355,6 +368,7 @@ def _warnings(evidence: dict[str, Evidence]) -> dict[str, WarningRule]:
                 name: WarningVariant(v["summary"], v["detail"], v.get("severity", r["severity"]))
                 for name, v in r["variants"].items()
             },
+            short=r.get("short", ""),
         )
     return out
 

@@ -253,6 +253,13 @@ class Component:
     dose_value: float | None = None
     dose_unit: str | None = None
     dose_source: str = ""  # where the dose comes from ("UNVERIFIED: ..." when not checked)
+    loading_dose_value: float | None = None  # first dose (cycle 1), when it differs
+    rxnorm_note: str = ""  # what the code is ("UNVERIFIED: product code ...") when not verified
+    frequency: int | None = None  # FHIR Timing.repeat: `frequency` doses per `period` `period_unit`
+    period: float | None = None
+    period_unit: str | None = None  # UCUM: "d", "wk"
+    cycle_days: int | None = None  # a cycle of this many days (e.g. 21) ...
+    days_on: int | None = None  # ... of which the drug is given on days 1 to days_on
 
 
 @dataclass(frozen=True)
@@ -337,6 +344,9 @@ class Replacement:
     label: str
     component: Component
     action: str = "replace"  # "replace": delete the draft and order this; "add": keep it, add this
+    # A whole regimen to order instead (off-sequence): every component, `component` first.
+    components: tuple[Component, ...] = ()
+    also_delete: tuple[str, ...] = ()  # other drafts the fix replaces (the rest of the order set)
 
 
 @dataclass(frozen=True)

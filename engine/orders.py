@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from engine.cardiac import (
     anthracycline_with_trastuzumab,
@@ -19,31 +18,25 @@ from engine.cardiac import (
     running_concerned,
 )
 from engine.cardiac_rules import Concerned, judge
-from engine.history import current_drugs, current_exposures, tki_drugs
+from engine.history import current_exposures, tki_drugs
 from engine.knowledge import Knowledge, load_knowledge
-from engine.model import DraftOrder, OrderFinding, PatientRecord, ReceptorStatus, Recommendation
+from engine.model import (
+    Component,
+    DraftOrder,
+    OrderFinding,
+    PatientRecord,
+    ReceptorStatus,
+    Recommendation,
+)
 from engine.next_line import NoRegimenError, recommend
+from engine.off_sequence import off_sequence
+from engine.order_context import ADC_REGIMEN as _ADC_REGIMEN
+from engine.order_context import TDM1, TDXD
+from engine.order_context import OrderCtx as _Ctx
+from engine.order_fixes import flagged, gate_fixes, proposed_orders
 from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
 from engine.warning_text import component_replacement, make_finding
-
-TDXD = "fam-trastuzumab deruxtecan"
-TDM1 = "ado-trastuzumab emtansine"
-_ADC_REGIMEN = {TDXD: "tdxd", TDM1: "tdm1"}
-
-
-@dataclass(frozen=True)
-class _Ctx:
-    record: PatientRecord
-    kb: Knowledge
-    orders: tuple[DraftOrder, ...]
-    rec: Recommendation | None
-
-    def cls(self, drug: str | None) -> str:
-        info = self.kb.drug(drug) if drug else None
-        return info.drug_class if info else ""
-
-    def others(self, order: DraftOrder) -> list[DraftOrder]:
-        return [o for o in self.orders if o.resource_id != order.resource_id]
+from engine.wrong_product import wrong_product as _wrong_product
 
 
 def _unidentified(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
@@ -101,77 +94,6 @@ def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         value=f"{value:g}",
         expected=f"{expected['value']:g}",
         note=expected.get("note", ""),
-    )
-
-
-def _planned_conjugate(order: DraftOrder, ctx: _Ctx) -> tuple[str, str] | None:
-    """(conjugate, how it is planned) when a plain trastuzumab order may be the wrong product."""
-    conj = ctx.kb.agents("conjugates")
-    plain = ctx.kb.agents("plain_trastuzumab")
-    # trastuzumab ordered with a new partner is a new regimen (beyond progression), not a mix-up
-    partners = [o for o in ctx.others(order) if o.drug and o.drug not in plain]
-    running = current_drugs(ctx.record) & conj
-    if running and not partners and not current_drugs(ctx.record) & plain:
-        return sorted(running)[0], "ongoing"
-    if order.dose_unit and order.dose_value is not None:
-        for drug in sorted(conj):
-            dose = ctx.kb.parameters["doses"].get(drug)
-            if dose and order.dose_value == dose["value"] and "kg" in order.dose_unit:
-                return drug, f"dosed as ({order.dose_value:g} mg/kg)"
-    rec = ctx.rec
-    if rec is not None and rec.timing == "now":
-        planned = set(rec.preferred.regimen.drugs) & conj
-        if planned and not partners:
-            return sorted(planned)[0], "the recommended next regimen"
-    return None
-
-
-def _wrong_product(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
-    kb = ctx.kb
-    family = kb.agents("conjugates") | kb.agents("plain_trastuzumab")
-    if (
-        order.drug in family
-        and order.text_drug in family
-        and order.text_drug != order.drug
-        and order.text_drug is not None
-    ):
-        planned = _planned_conjugate(order, ctx)
-        target = planned[0] if planned and planned[0] in (order.drug, order.text_drug) else None
-        rep = component_replacement(kb, _ADC_REGIMEN[target], target) if target else None
-        note = (
-            f"The plan points to {target}: the suggestion orders it."
-            if rep
-            else "Clarify which product is meant before signing; no replacement is suggested."
-        )
-        return make_finding(
-            kb,
-            "wrong-product",
-            "mismatch",
-            order.resource_id,
-            [],
-            rep,
-            code_drug=order.drug,
-            text_drug=order.text_drug,
-            text=order.text,
-            replacement_note=note,
-        )
-    if order.drug not in kb.agents("plain_trastuzumab"):
-        return None
-    planned = _planned_conjugate(order, ctx)
-    if planned is None:
-        return None
-    drug, how = planned
-    ids = [s for e in current_exposures(ctx.record) if e.drug == drug for s in e.source_ids]
-    return make_finding(
-        kb,
-        "wrong-product",
-        "plain",
-        order.resource_id,
-        ids,
-        component_replacement(kb, _ADC_REGIMEN[drug], drug),
-        planned=drug,
-        how=how,
-        facts=f"Plain trastuzumab is ordered while {drug} is {how}",
     )
 
 
@@ -287,11 +209,8 @@ def _tki(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         return None
     fix = _non_tki_replacement(ctx)
     rep = component_replacement(kb, fix[0], fix[1]) if fix else None
-    note = (
-        f"Suggested instead: {rep.label} ({kb.regimens[fix[0]].regimen.name})."
-        if rep and fix
-        else "No non-TKI option is available to suggest."
-    )
+    # the card says the fix when it offers it (a fix our checks would flag is not offered)
+    note = "" if rep else "No non-TKI option is available to suggest."
     return make_finding(
         kb,
         "tki-after-tki",
@@ -382,19 +301,62 @@ def _recommendation(
         return None
 
 
+def _run(
+    record: PatientRecord,
+    kb: Knowledge,
+    orders: tuple[DraftOrder, ...],
+    rec: Recommendation | None,
+    complete: bool = True,
+) -> list[OrderFinding]:
+    """Every check on every order; off-sequence only where no other check flags the order (it
+    then says what the blockade warning would, and more)."""
+    ctx = _Ctx(record, kb, orders, rec)
+    found = [f for order in orders for check in _CHECKS if (f := check(order, ctx)) is not None]
+    found = [_never_tdxd_with_ild(f, record) for f in found]
+    found = [no_antibody_fix_in_pregnancy(f, record, kb) for f in found]
+    others = {f.order_id for f in flagged(found) if f.rule != "her2-blockade-stopped"}
+    off = [
+        f
+        for o in orders
+        if o.resource_id not in others
+        and (f := off_sequence(record, kb, orders, o, rec, complete)) is not None
+    ]
+    if off:
+        found = [f for f in found if f.rule != "her2-blockade-stopped"]
+    return found + off
+
+
 def check_orders(
     record: PatientRecord,
     orders: list[DraftOrder],
     kb: Knowledge | None = None,
     jurisdiction: str = "FDA",
+    *,
+    complete: bool = True,
 ) -> list[OrderFinding]:
-    """All findings on the given orders (each order checked against the patient's picture)."""
+    """All findings on the given orders (each order checked against the patient's picture).
+
+    `complete`: the orders are the whole set being signed (order-sign); at order-select a set
+    still being entered is judged off-sequence only when no offered regimen can complete it.
+    A finding's fix is offered only when the orders it leaves would not be flagged themselves."""
     knowledge = kb or load_knowledge()
     rec = _recommendation(record, knowledge, jurisdiction)
-    ctx = _Ctx(record, knowledge, tuple(orders), rec)
-    found = [f for order in orders for check in _CHECKS if (f := check(order, ctx)) is not None]
-    found = [_never_tdxd_with_ild(f, record) for f in found]
-    return [no_antibody_fix_in_pregnancy(f, record, knowledge) for f in found]
+    drafts = tuple(orders)
+    found = _run(record, knowledge, drafts, rec, complete)
+    return gate_fixes(
+        knowledge, drafts, found, lambda os: _run(record, knowledge, os, rec, complete)
+    )
+
+
+def proposal_findings(
+    record: PatientRecord,
+    components: tuple[Component, ...],
+    kb: Knowledge,
+    rec: Recommendation | None,
+) -> list[OrderFinding]:
+    """The warning and critical findings the orders of these components would raise if signed
+    for this patient (the same checks as order-sign; `rec` is the recommendation offering them)."""
+    return flagged(_run(record, kb, proposed_orders(kb, components), rec))
 
 
 def _never_tdxd_with_ild(finding: OrderFinding, record: PatientRecord) -> OrderFinding:

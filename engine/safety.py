@@ -279,6 +279,7 @@ def chemo_endocrine_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
         "chemo-endocrine-concurrent",
         "active",
         [s for e in (*chemo, *endo) for s in e.source_ids],
+        withhold=sorted({e.drug for e in endo}),  # endocrine therapy waits for chemotherapy to end
         facts=facts,
     )
 

@@ -28,6 +28,7 @@ def make_alert(
     variant: str,
     source_ids: Iterable[str],
     severity: str | None = None,
+    withhold: Iterable[str] = (),
     **fields: object,
 ) -> Alert:
     """An Alert with the words, evidence and override reasons warnings.yaml gives this rule."""
@@ -41,6 +42,7 @@ def make_alert(
         source_ids=tuple(dict.fromkeys(source_ids)),
         evidence=w.evidence,
         override_reasons=tuple(override(c, d) for c, d in w.override_reasons),
+        withhold=tuple(withhold),
     )
 
 

@@ -177,7 +177,8 @@ def test_tdxd_order_with_ild_is_replaced_by_tdm1(
     draft_id = "MedicationRequest/" + s.drafts["entry"][0]["resource"]["id"]  # type: ignore[index]
     (fix,) = card["suggestions"]
     assert fix["isRecommended"] is True
-    delete, create = fix["actions"]
+    # create first, then delete: a client applying only the first action keeps a right order
+    create, delete = fix["actions"]
     assert delete == {
         "type": "delete",
         "description": f"Remove the draft order {draft_id}",
@@ -196,8 +197,10 @@ def test_wrong_tdxd_dose_is_fixed_to_the_breast_cancer_dose(client: FlaskClient)
         for c in call(client, scenarios()["order_select_tdxd_dose"])
         if her2_ext(c)["rule"] == "dose-check"
     ]
-    create = card["suggestions"][0]["actions"][1]["resource"]
-    assert create["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 5.4
+    create, delete = card["suggestions"][0]["actions"]
+    assert (create["type"], delete["type"]) == ("create", "delete")  # create first
+    dosage = create["resource"]["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 5.4
 
 
 def test_order_select_checks_only_the_selected_orders(client: FlaskClient) -> None:

@@ -75,4 +75,7 @@ def test_main_scenarios_are_what_clinical_md_says() -> None:
         (card,) = [c for c in cards if c["extension"]["org.her2cds"]["rule"] == "tdxd-ild"]
         assert cards[0] is card, "the critical ILD card comes first"
         assert card["indicator"] == "critical"
-        assert card["suggestions"][0]["actions"][0]["type"] == "delete"
+        # T-DM1 created first, then the T-DXd draft deleted (CLINICAL.md tdxd-ild, issue 19)
+        actions = card["suggestions"][0]["actions"]
+        assert [a["type"] for a in actions] == ["create", "delete"]
+        assert actions[0]["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "1371041"

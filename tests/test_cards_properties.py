@@ -110,15 +110,19 @@ def test_every_card_keeps_the_rules_whatever_the_story(
         check_response(oc.cards, VERSION)
         for card in oc.cards:
             for s in card.get("suggestions", []):
+                types = [a["type"] for a in s["actions"]]
                 if s["label"].startswith("Add "):
                     # the fix adds the missing drug beside the draft, which stays
-                    assert [a["type"] for a in s["actions"]] == ["create"]
+                    assert set(types) == {"create"}
                     continue
-                assert s["actions"][0] == {
+                # create first, then delete (issue 19: clients applying only the first action)
+                assert types[0] == "create" and "delete" in types
+                assert types == sorted(types)  # every create before any delete
+                assert {
                     "type": "delete",
                     "description": "Remove the draft order MedicationRequest/d1",
                     "resourceId": "MedicationRequest/d1",
-                }
+                } in s["actions"]
 
 
 _LEAVES = (

@@ -12,6 +12,7 @@ import engine.knowledge as knowledge
 from engine.knowledge import KnowledgeError, load_knowledge
 
 SECTION_4 = {
+    "off-sequence",
     "tdxd-ild",
     "tdxd-ild-monitoring",
     "cardiac-lvef",

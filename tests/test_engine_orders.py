@@ -164,13 +164,50 @@ def test_tki_ordered_right_after_a_tki_line() -> None:
     assert f.replacement is not None and f.replacement.drug == TDM1
 
 
-def test_chemotherapy_only_orders_get_trastuzumab_added() -> None:
-    """Seed 001: "Never discontinue all HER2-targeted therapy when disease progresses";
-    "trastuzumab beyond progression should be considered with sequential chemotherapy
-    partners"."""
-    f = _rule(_check(_after_thp(), "2022-06-15", order("capecitabine")), "her2-blockade-stopped")
-    assert f.replacement is not None and f.replacement.drug == "trastuzumab"
-    assert f.replacement.action == "add"  # keep the chemotherapy order, add trastuzumab
+def test_capecitabine_alone_where_tdxd_is_due_names_tdxd_and_offers_it() -> None:
+    """CLINICAL.md section 4 off-sequence: capecitabine alone where T-DXd is recommended names
+    the recommended regimen and offers it (no longer only "add trastuzumab", which steered away
+    from T-DXd without naming it); the missing HER2 blockade is still said."""
+    findings = _check(_after_thp(b.lvef(60, "2022-06-05")), "2022-06-15", order("capecitabine"))
+    f = _rule(findings, "off-sequence")
+    assert f.severity == "warning"
+    assert "T-DXd" in f.summary and "capecitabine" in f.summary
+    assert "no HER2-directed agent" in f.detail
+    assert f.replacement is not None and f.replacement.drug == TDXD
+    assert f.replacement.action == "replace"
+    assert "her2-blockade-stopped" not in {x.rule for x in findings}  # said once, by off-sequence
+
+
+def test_lapatinib_alone_where_tdxd_is_due_is_off_sequence() -> None:
+    f = _rule(
+        _check(_after_thp(b.lvef(60, "2022-06-05")), "2022-06-15", order("lapatinib")),
+        "off-sequence",
+    )
+    assert "trastuzumab deruxtecan (T-DXd)" in f.summary
+    assert f.replacement is not None and f.replacement.drug == TDXD
+
+
+def test_a_ranked_alternative_regimen_is_not_off_sequence_nor_a_wrong_product() -> None:
+    """tucatinib + trastuzumab + capecitabine is a ranked alternative after THP: no off-sequence,
+    and its trastuzumab is not "plain trastuzumab where T-DM1/T-DXd is planned"."""
+    triplet = [
+        order(d, rid=f"MedicationRequest/t{i}")
+        for i, d in enumerate(("tucatinib", "trastuzumab", "capecitabine"))
+    ]
+    findings = _check(_after_thp(b.lvef(60, "2022-06-05")), "2022-06-15", *triplet)
+    assert not {"off-sequence", "wrong-product"} & {f.rule for f in findings}
+
+
+def test_a_fix_that_would_itself_be_flagged_is_not_offered() -> None:
+    """Doxorubicin ordered shortly after trastuzumab: adding trastuzumab (the blockade fix)
+    would be flagged by the anthracycline check, so no fix is one click away."""
+    findings = _check(_after_thp(b.lvef(60, "2022-06-05")), "2022-06-15", order("doxorubicin"))
+    assert any(f.rule == "anthracycline-concurrent" for f in findings)
+    for f in findings:
+        rep = f.replacement
+        assert rep is None or "trastuzumab" not in {
+            c.drug for c in (rep.components or (rep.component,))
+        }
 
 
 def test_endocrine_ordered_during_chemotherapy() -> None:
@@ -252,3 +289,29 @@ def test_order_whose_drug_cannot_be_read_is_said_unchecked_not_passed_silently()
     (card,) = result.cards
     assert "Medication/not-sent is not included" in card["detail"]
     assert card["indicator"] == "warning"
+
+
+def test_order_select_waits_for_a_regimen_being_entered_but_not_for_one_never_offered() -> None:
+    """At order-select the set may still be incomplete: tucatinib alone may become the ranked
+    tucatinib triplet, lapatinib alone cannot become any offered regimen."""
+    record = record_of(_after_thp(b.lvef(60, "2022-06-05")), "2022-06-15")
+
+    def rules(drug_id: str, complete: bool) -> set[str]:
+        found = check_orders(record, [order(drug_id)], load_knowledge(), complete=complete)
+        return {f.rule for f in found}
+
+    assert "off-sequence" not in rules("tucatinib", complete=False)
+    assert "off-sequence" in rules("tucatinib", complete=True)
+    assert "off-sequence" in rules("lapatinib", complete=False)
+
+
+def test_off_sequence_while_a_line_goes_on_says_continue_and_offers_nothing_in_its_place() -> None:
+    """Status first (CLINICAL.md section 3): an ongoing line without progression continues; an
+    order of another regimen is off-sequence, and no regimen is offered to replace it."""
+    story = her2_story(*regimen(THP, "2022-03-01"), b.lvef(60, "2022-06-01"))
+    f = _rule(_check(story, "2022-06-15", order("lapatinib")), "off-sequence")
+    assert "continue line 1" in f.summary
+    assert f.replacement is None
+    assert not [
+        x for x in _check(story, "2022-06-15", order("trastuzumab")) if x.rule == "off-sequence"
+    ]
