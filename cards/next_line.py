@@ -19,7 +19,6 @@ from cards.common import (
     source,
 )
 from cards.orders_fhir import create_actions
-from engine.knowledge import load_knowledge
 from engine.model import (
     Assessment,
     Coding,
@@ -29,8 +28,6 @@ from engine.model import (
     RegimenOption,
     TherapyLine,
 )
-from engine.order_fixes import why_not
-from engine.orders import proposal_findings
 
 OVERRIDE_SYSTEM = "http://her2cds.org/CodeSystem/override-reason"
 # Why a clinician may reasonably choose another regimen than the one recommended.
@@ -63,17 +60,10 @@ def current_line(record: PatientRecord) -> TherapyLine | None:
 
 def holding(assessment: Assessment) -> str:
     """ ", holding <drug> as the <card> card says" for each drug of the current line that a
-    warning of this answer says to withhold ("" when none)."""
-    current = current_line(assessment.record)
-    if current is None:
+    warning of this answer says to withhold ("" when none; the engine decides, cards word it)."""
+    if current_line(assessment.record) is None:
         return ""
-    kb = load_knowledge()
-    parts = []
-    for alert in assessment.alerts:
-        held = [d for d in alert.withhold if d in current.drugs]
-        if held:
-            name = kb.warnings[alert.rule].short if alert.rule in kb.warnings else ""
-            parts.append(f"holding {', '.join(held)} as the {name or alert.rule} card says")
+    parts = [f"holding {drugs} as the {card} card says" for drugs, card in assessment.holding]
     return f", {'; '.join(dict.fromkeys(parts))}" if parts else ""
 
 
@@ -235,20 +225,17 @@ def detail(
 
 
 def offered(assessment: Assessment) -> tuple[list[RegimenOption], list[tuple[RegimenOption, str]]]:
-    """(options offered as one-click orders, (option, why not) for the others): an option whose
-    orders our own order checks would flag for this patient is never one click away."""
+    """(options offered as one-click orders, (option, why not) for the others), as the engine
+    judged them: an option whose orders our own order checks would flag is never one click away."""
     rec = assessment.recommendation
     if rec is None:
         return [], []
-    kb = load_knowledge()
-    ok: list[RegimenOption] = []
-    not_ok: list[tuple[RegimenOption, str]] = []
-    for option in (rec.preferred, *rec.alternatives):
-        found = proposal_findings(assessment.record, option.regimen.components, kb, rec)
-        if found:
-            not_ok.append((option, why_not(found)))
-        else:
-            ok.append(option)
+    options = (rec.preferred, *rec.alternatives)
+    if assessment.offered is None:
+        return list(options), []
+    why = dict(assessment.not_offered)
+    ok = [o for o in options if o.regimen.id in assessment.offered]
+    not_ok = [(o, why[o.regimen.id]) for o in options if o.regimen.id in why]
     return ok, not_ok
 
 

@@ -6,6 +6,7 @@ from engine.discordance import negative_scope_reason
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import Alert, Assessment, DataNeed, PatientRecord, ReceptorStatus
 from engine.next_line import NoRegimenError, recommend
+from engine.one_click import one_click
 from engine.safety import alerts
 from engine.scope import not_in_scope, stale_record
 
@@ -102,6 +103,7 @@ def assess(
             data_needs=(DataNeed("knowledge-gap", "No regimen fits: review manually", str(exc)),),
         )
     found = alerts(record, knowledge, rec)
+    clicks = one_click(record, knowledge, rec, found)
     return Assessment(
         record,
         True,
@@ -109,4 +111,7 @@ def assess(
         recommendation=rec,
         alerts=found,
         orders_blocked=_orders_blocked(found),
+        offered=clicks.offered,
+        not_offered=clicks.not_offered,
+        holding=clicks.holding,
     )

@@ -378,3 +378,8 @@ class Assessment:
     out_of_scope_reason: str = ""  # why no (or only a data-needed) card: deceased, age, stale
     stale_record: bool = False  # in scope, but the record is not current: data-needed card only
     orders_blocked: str = ""  # why no one-click order may be offered (e.g. pregnancy recorded)
+    # Regimen ids whose orders pass our own order checks (None: not judged, every option offered),
+    # (regimen id, why not) for the others, and (drugs held, card) for "continue, holding ...".
+    offered: tuple[str, ...] | None = None
+    not_offered: tuple[tuple[str, str], ...] = ()
+    holding: tuple[tuple[str, str], ...] = ()

@@ -61,6 +61,7 @@ def after_thp(cycles: int, progressions: int = 1, kind: str = "administration") 
         *doses("trastuzumab", "224905", start, cycles, "c", kind),
         *doses("pertuzumab", "1298944", start, cycles, "p", kind),
         *doses("docetaxel", "72962", start, min(cycles, 6), "d", kind),
+        b.lvef(60, "2026-10-01"),  # keeps the record current at AS_OF (a stale one gets no regimen)
     ]
     last = start + timedelta(days=21 * (cycles - 1))
     for k in range(progressions):

@@ -179,8 +179,9 @@ def _check_patient(client: FlaskClient, bundle: dict[str, Any], pid: str, tally:
     current = set(ext.get("currentDrugs", []))
     withheld = {d for c in cards for d in her2_ext(c).get("withhold", [])} & current
     says_continue = nl is not None and re.search(r"\bcontinue\b", nl["summary"], re.IGNORECASE)
+    held = " ".join(re.findall(r"holding ([^;]*?) as the", str(nl["summary"]) if nl else ""))
     for drug in sorted(withheld):
-        if says_continue and f"holding {drug}" not in str(nl["summary"]):
+        if says_continue and drug not in held:
             tally.problems.append(f"{pid}: {nl['summary']!r} without holding {drug}")
     # (c) no card speaks of current therapy when there is none
     if nl is not None and not ext.get("currentLine"):

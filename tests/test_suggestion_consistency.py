@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from cards.common import UuidFactory
 from cards.next_line import next_line_card
 from cds_service import pipeline
+from engine.knowledge import load_knowledge
 from engine.model import Alert
+from engine.one_click import one_click
 from tests import builders as b
 from tests.conftest import her2_ext, hook_request
 from tests.engine_builders import assess_story, her2_story, regimen
@@ -312,7 +314,10 @@ def test_continue_beside_a_card_withholding_a_drug_of_the_line_says_holding_it()
         "detail",
         withhold=("trastuzumab",),
     )
-    with_hold = dataclasses.replace(assessment, alerts=(*assessment.alerts, hold))
+    found = (*assessment.alerts, hold)
+    assert assessment.recommendation is not None
+    clicks = one_click(assessment.record, load_knowledge(), assessment.recommendation, found)
+    with_hold = dataclasses.replace(assessment, alerts=found, holding=clicks.holding)
     card = next_line_card(with_hold, UuidFactory("t"))
     assert card is not None
     assert card["summary"].startswith("Continue line 1")

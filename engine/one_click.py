@@ -1,0 +1,55 @@
+"""Which next-line options may be one click away, and what "continue" must say it holds
+(CLINICAL.md "Cards in one answer agree with each other").
+
+An option whose orders the service's own order checks would flag (warning or critical) for this
+patient is never offered as a one-click order; a "continue line N" beside a warning that says to
+withhold a drug of that line names the drug held and the card that says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.knowledge import Knowledge
+from engine.model import Alert, PatientRecord, Recommendation
+from engine.order_fixes import why_not
+from engine.orders import proposal_findings
+
+
+@dataclass(frozen=True)
+class OneClick:
+    """The options offered as one-click orders, and why the others are not."""
+
+    offered: tuple[str, ...]  # regimen ids, best first
+    not_offered: tuple[tuple[str, str], ...]  # (regimen id, why its orders would be flagged)
+    holding: tuple[tuple[str, str], ...]  # (drugs of the current line held, the card's short name)
+
+
+def _holding(
+    record: PatientRecord, kb: Knowledge, found: tuple[Alert, ...]
+) -> tuple[tuple[str, str], ...]:
+    last = record.lines[-1] if record.lines else None
+    if last is None or not last.ongoing:
+        return ()
+    out: list[tuple[str, str]] = []
+    for alert in found:
+        held = [d for d in alert.withhold if d in last.drugs]
+        if held:
+            name = kb.warnings[alert.rule].short if alert.rule in kb.warnings else ""
+            out.append((", ".join(held), name or alert.rule))
+    return tuple(dict.fromkeys(out))
+
+
+def one_click(
+    record: PatientRecord, kb: Knowledge, rec: Recommendation, found: tuple[Alert, ...]
+) -> OneClick:
+    """Check every option's orders as order-sign would, and collect what "continue" holds."""
+    offered: list[str] = []
+    not_offered: list[tuple[str, str]] = []
+    for option in (rec.preferred, *rec.alternatives):
+        flagged = proposal_findings(record, option.regimen.components, kb, rec)
+        if flagged:
+            not_offered.append((option.regimen.id, why_not(flagged)))
+        else:
+            offered.append(option.regimen.id)
+    return OneClick(tuple(offered), tuple(not_offered), _holding(record, kb, found))
