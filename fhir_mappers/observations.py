@@ -45,7 +45,8 @@ class ObservationFacts:
     progressions: list[ProgressionEvent] = field(default_factory=list)
 
 
-def _effective(obs: dict[str, Any]) -> date | None:
+def effective_date(obs: dict[str, Any]) -> date | None:
+    """When an Observation was made: effective[x], else when it was issued."""
     period = obs.get("effectivePeriod")
     return (
         parse_date(obs.get("effectiveDateTime"))
@@ -301,7 +302,7 @@ def _one(
         return
     receptor = kind.receptor
     validate(obs, issues)
-    when = _effective(obs)
+    when = effective_date(obs)
     sid = ref_id(obs)
     if receptor:
         method = kind.method

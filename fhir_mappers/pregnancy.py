@@ -12,7 +12,8 @@ from datetime import date
 from typing import Any
 
 from engine.model import ConditionFact, DataIssue
-from fhir_mappers.resources import concept_text, parse_date, ref_id
+from fhir_mappers.observations import effective_date
+from fhir_mappers.resources import concept_text, ref_id
 from fhir_mappers.terminology import Terminology
 
 _EXCLUDED_STATUS = frozenset({"entered-in-error", "cancelled", "registered"})
@@ -21,16 +22,6 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 def _words(text: str) -> str:
     return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
-
-
-def _effective(obs: dict[str, Any]) -> date | None:
-    period = obs.get("effectivePeriod")
-    return (
-        parse_date(obs.get("effectiveDateTime"))
-        or parse_date(period.get("start") if isinstance(period, dict) else None)
-        or parse_date(obs.get("effectiveInstant"))
-        or parse_date(obs.get("issued"))
-    )
 
 
 def _reading(value: Any, term: Terminology) -> str | None:
@@ -69,7 +60,7 @@ def _one(
         return None
     reading = _reading(obs.get("valueCodeableConcept", obs.get("valueString")), term)
     name = "hCG test" if any(codes[c] == "hcg" for c in loinc if c in codes) else "status"
-    return _effective(obs), reading, ref_id(obs), f"pregnancy {name}: {reading}"
+    return effective_date(obs), reading, ref_id(obs), f"pregnancy {name}: {reading}"
 
 
 def pregnancy_tests(

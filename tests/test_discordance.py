@@ -180,9 +180,15 @@ def test_a_positive_specimen_is_never_dropped_silently(
     if ("primary", True) in by_kind and metastatic:
         assert assessment.in_scope and her2.status is ReceptorStatus.POSITIVE
         negative = [(days, i) for days, i, p in metastatic if not p]
-        if negative:  # the newest negative metastasis is named beside a positive result
+        positive_met = [days for days, _, p in metastatic if p]
+        if negative:  # a negative metastasis is named beside a positive result
             (card,) = by_rule(cards, "her2-discordance")
-            assert f"Observation/her2-{max(negative)[1]}" in card["detail"]
+            if not positive_met or max(negative)[0] > max(positive_met):
+                # loss: the newest negative metastasis is the result in conflict
+                assert f"Observation/her2-{max(negative)[1]}" in card["detail"]
+            else:  # conversion: a positive metastasis came after; some negative is named
+                negatives = [i for i, (p, _, _) in enumerate(drawn) if not p]
+                assert any(f"Observation/her2-{i}" in card["detail"] for i in negatives)
     if ("metastatic", True) in by_kind:  # a positive metastasis is a positive specimen
         assert assessment.in_scope and her2.status is ReceptorStatus.POSITIVE
     if her2.status is ReceptorStatus.NEGATIVE and any(p for p, _, _ in drawn):
