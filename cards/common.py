@@ -205,9 +205,9 @@ def line_status(line: TherapyLine, as_of: date) -> tuple[str, str, bool]:
     running = line.end is None
     last = line.last_dose if line.last_dose is not None and line.last_dose <= as_of else None
     if running:
-        dates = f"{line.start.isoformat()} to ongoing" + (
-            f" (last dose on {last.isoformat()})" if last else ""
-        )
+        # no "last dose" date while it runs: the drugs still given may have none recorded, and
+        # one stopped drug's last dose is not the line's (CLINICAL.md 2.5)
+        dates = f"{line.start.isoformat()} to ongoing"
     elif last is not None and last == line.end:
         dates = f"{line.start.isoformat()}, last dose on {last.isoformat()}"
     else:

@@ -123,7 +123,10 @@ def current_regimen_problems(assessment: Assessment) -> list[str]:
     record = assessment.record
     problems: list[str] = []
     current = current_line(record)
-    if current is not None and not current.her2_directed:
+    # the engine's blockade warning judges the drugs still given (a line whose antibodies or
+    # TKI stopped while its chemotherapy goes on has no HER2 blockade now)
+    stopped = any(a.rule == "her2-blockade-stopped" for a in assessment.alerts)
+    if current is not None and (stopped or not current.her2_directed):
         problems.append(
             f"The current line {current.number} ({current.regimen_name}) has no HER2-directed "
             "agent: HER2 blockade should continue in HER2-positive metastatic disease."

@@ -27,9 +27,10 @@ from engine.model import (
     PatientRecord,
     ReceptorStatus,
     Recommendation,
+    Replacement,
 )
 from engine.next_line import NoRegimenError, recommend
-from engine.off_sequence import off_sequence
+from engine.off_sequence import off_sequence, regimen_replacement
 from engine.order_context import ADC_REGIMEN as _ADC_REGIMEN
 from engine.order_context import TDM1, TDXD
 from engine.order_context import OrderCtx as _Ctx
@@ -58,14 +59,24 @@ def _ild(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
     ild = ctx.record.conditions_of("ild")
     if order.drug != TDXD or not ild:
         return None
+    rec = ctx.rec
+    fix: Replacement | None
+    if rec is not None and TDXD not in rec.preferred.regimen.drugs:
+        # the regimen this patient's next-line card recommends (T-DM1 may have failed already)
+        fix = regimen_replacement(ctx.kb, rec, ())
+        instead = rec.preferred.regimen.name
+    else:
+        fix = component_replacement(ctx.kb, "tdm1", TDM1)
+        instead = "T-DM1 3.6 mg/kg IV q3w"
     return make_finding(
         ctx.kb,
         "tdxd-ild",
         "ordered",
         order.resource_id,
         [c.source_id for c in ild],
-        component_replacement(ctx.kb, "tdm1", TDM1),
+        fix,
         conditions=", ".join(sorted({c.display or c.concept for c in ild})),
+        instead=instead,
     )
 
 
@@ -201,7 +212,8 @@ def _tki(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         return None
     last = lines[-1]
     previous = tki_drugs(last.drugs, kb)
-    if last.ongoing and order.drug in last.drugs:
+    still = last.current_drugs or last.drugs  # the drugs the ongoing line still gives
+    if last.ongoing and order.drug in still:
         if len(lines) < 2 or not tki_drugs(lines[-2].drugs, kb):
             return None  # continuing the current TKI, not a new one
         previous = tki_drugs(lines[-2].drugs, kb)

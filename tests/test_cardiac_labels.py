@@ -139,9 +139,18 @@ def test_margetuximab_is_monitored_like_trastuzumab() -> None:
 
 
 def test_symptomatic_heart_failure_is_critical() -> None:
-    hf = b.condition("84114007", "Heart failure", "2022-09-01")
+    hf = b.condition("84114007", "Congestive heart failure", "2022-09-01")
     alert = _must(_on([TDXD], 60, 58, extra=(hf,)))
     assert alert.severity == "critical" and alert.withhold == (TDXD,)
+
+
+def test_heart_failure_without_symptoms_recorded_is_a_warning_that_says_so() -> None:
+    """CLINICAL.md section 4: critical when symptomatic. A plain "Heart failure" with LVEF 60%
+    does not say so: a warning naming what is missing, nothing withheld (outside review)."""
+    hf = b.condition("84114007", "Heart failure", "2022-09-01")
+    alert = _must(_on([TDXD], 60, 58, extra=(hf,)))
+    assert alert.severity == "warning" and alert.withhold == ()
+    assert "symptoms not recorded" in alert.detail + alert.summary
 
 
 def test_normal_lvef_on_tdxd_gives_no_cardiac_card() -> None:

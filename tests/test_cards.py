@@ -250,7 +250,7 @@ def test_a_draft_without_id_gets_the_fix_in_words_not_half_a_suggestion(
     assert card["indicator"] == "critical"
     assert "suggestions" not in card and "selectionBehavior" not in card
     assert (
-        "**Fix:** remove this draft and order ado-trastuzumab emtansine 3.6 mg/kg" in card["detail"]
+        "**Fix:** remove this draft and order ado-trastuzumab emtansine (T-DM1)" in card["detail"]
     )
 
 

@@ -23,7 +23,7 @@ def _rules(a: Assessment) -> list[str]:
 def _on_trastuzumab(*lvefs: tuple[float, str], hf: bool = False) -> Assessment:
     extra = [b.lvef(v, when) for v, when in lvefs]
     if hf:
-        extra.append(b.condition("84114007", "Heart failure", "2022-01-01"))
+        extra.append(b.condition("84114007", "Congestive heart failure", "2022-01-01"))
     return assess_story(her2_story(*regimen(THP, "2021-06-15"), *extra), "2022-03-01")
 
 
