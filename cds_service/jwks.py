@@ -27,6 +27,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
 from cds_service.config import PREFIX, ConfigError
+from cds_service.fhir_servers import ServerPatternError, parse_patterns
 
 log = logging.getLogger("her2cds.auth")
 
@@ -36,7 +37,16 @@ MAX_AGE = 3600.0  # a fetched set is fetched again after this long
 MAX_BYTES = 256 * 1024  # a JWK Set larger than this is refused
 MIN_RSA_BITS = 2048
 VARIABLE = f"{PREFIX}TRUSTED_CLIENTS"
-ENTRY_FIELDS = {"iss", "jwks", "jwks_url", "jwks_file", "tenant", "jku", "description"}
+ENTRY_FIELDS = {
+    "iss",
+    "jwks",
+    "jwks_url",
+    "jwks_file",
+    "tenant",
+    "jku",
+    "fhir_servers",
+    "description",
+}
 KEY_FIELDS = ("jwks", "jwks_url", "jwks_file")
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -228,6 +238,7 @@ class TrustedClient:
     keys: StaticKeys | UrlKeys
     tenants: frozenset[str] = frozenset()
     jku: Mapping[str, UrlKeys] = field(default_factory=dict)
+    fhir_servers: tuple[str, ...] = ()  # FHIR servers this client may name as fhirServer
 
     def find_key(self, kid: str, jku: Any) -> VerificationKey | None:
         """The key named `kid`: from the token's jku if this client allows it, else its own."""
@@ -303,7 +314,25 @@ def _client(entry: Any, base: Path, url_keys: Any) -> TrustedClient:
         keys = _file_keys(entry["jwks_file"], base)
     else:
         keys = url_keys(entry["jwks_url"])
-    return TrustedClient(iss, keys, _tenants(entry.get("tenant")), _jku(entry.get("jku"), url_keys))
+    return TrustedClient(
+        iss,
+        keys,
+        _tenants(entry.get("tenant")),
+        _jku(entry.get("jku"), url_keys),
+        _fhir_servers(entry.get("fhir_servers")),
+    )
+
+
+def _fhir_servers(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError("'fhir_servers' must be an array of FHIR server origins or base URLs")
+    try:
+        parse_patterns(tuple(value))
+    except ServerPatternError as exc:
+        raise ConfigError(f"'fhir_servers': {exc}") from exc
+    return tuple(value)
 
 
 def _file_keys(name: Any, base: Path) -> StaticKeys:
