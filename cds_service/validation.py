@@ -78,6 +78,8 @@ def _message(err: ValidationError, where: str) -> str:
         if err.validator == "required":
             reason = "lacks a required field (access_token, token_type)"
         return f"{shown}: {reason}"
+    if err.validator == "pattern" and isinstance(err.instance, str) and "\x00" in err.instance:
+        return f"{shown}: contains a NUL character (U+0000), which cannot be stored"
     return f"{shown}: {_shorten(err.message)}"
 
 
@@ -190,5 +192,9 @@ def validate_feedback(body: dict[str, Any]) -> list[dict[str, Any]]:
         except ValueError as exc:
             raise BadRequest(
                 f"feedback request/feedback/{n}/outcomeTimestamp: not a valid date-time ({exc})"
+            ) from exc
+        except OverflowError as exc:  # valid where it was written, but not a year 1-9999 in UTC
+            raise BadRequest(
+                f"feedback request/feedback/{n}/outcomeTimestamp: outside years 0001-9999 in UTC"
             ) from exc
     return items
