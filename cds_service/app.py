@@ -197,7 +197,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        log.exception("unexpected error on %s", request.path)
+        log.exception("unexpected error on %s", logging_setup.loggable_path(request))
         return json_response(
             operation_outcome("internal error; the service log has the details", "exception"), 500
         )
