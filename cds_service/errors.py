@@ -49,6 +49,10 @@ class PayloadTooLarge(ServiceError):
     status, code = 413, "too-costly"
 
 
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "not-supported"
+
+
 class Unavailable(ServiceError):
     status, code = 503, "transient"
 
