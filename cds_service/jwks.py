@@ -174,6 +174,8 @@ def http_fetch(url: str, timeout: float) -> Any:
 class StaticKeys:
     """Keys given in the trusted-clients file itself or in a local file."""
 
+    failed = False  # a key set in a file never fails to be fetched
+
     def __init__(self, keys: dict[str, VerificationKey], origin: str) -> None:
         self.keys = keys
         self.origin = origin
@@ -194,6 +196,7 @@ class UrlKeys:
         self._keys: dict[str, VerificationKey] = {}
         self._fetched_at: float | None = None  # last successful fetch
         self._tried_at: float | None = None  # last attempt, successful or not
+        self.failed = False  # the last attempt failed: the set could not be fetched
         self._lock = threading.Lock()
 
     def get(self, kid: str) -> VerificationKey | None:
@@ -214,7 +217,9 @@ class UrlKeys:
         except (requests.RequestException, ValueError) as exc:
             # JwksError and JSON errors are ValueErrors; the old keys stay in use.
             log.warning("JWKS fetch failed: url=%s error=%s", self.url, _describe(exc))
+            self.failed = True
             return
+        self.failed = False
         self._keys = keys
         self._fetched_at = now
         log.info("JWKS fetched: url=%s keys=%d", self.url, len(keys))
@@ -240,17 +245,25 @@ class TrustedClient:
     jku: Mapping[str, UrlKeys] = field(default_factory=dict)
     fhir_servers: tuple[str, ...] = ()  # FHIR servers this client may name as fhirServer
 
-    def find_key(self, kid: str, jku: Any) -> VerificationKey | None:
-        """The key named `kid`: from the token's jku if this client allows it, else its own."""
+    def _sources(self, jku: Any) -> list[StaticKeys | UrlKeys]:
         sources: list[StaticKeys | UrlKeys] = []
         if isinstance(jku, str) and jku in self.jku:
             sources.append(self.jku[jku])
         sources.append(self.keys)
-        for source in sources:
+        return sources
+
+    def find_key(self, kid: str, jku: Any) -> VerificationKey | None:
+        """The key named `kid`: from the token's jku if this client allows it, else its own."""
+        for source in self._sources(jku):
             key = source.get(kid)
             if key is not None:
                 return key
         return None
+
+    def keys_unreachable(self, jku: Any) -> bool:
+        """Whether a key set `find_key` looked in could not be fetched on its last try (so an
+        unknown kid may be a key we could not see, not a key that does not exist)."""
+        return any(source.failed for source in self._sources(jku))
 
 
 # --- the trusted-clients file ---------------------------------------------------------------
