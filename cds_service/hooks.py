@@ -83,7 +83,8 @@ def call_service(service_id: str) -> Response:
                 jurisdiction=cfg.jurisdiction,
                 timeline_url=timeline.link_for(patient_id, token),
             )
-        timeline.remember(result.assessment.record, token)
+        caller = g.get("her2cds_client")
+        timeline.remember(result.assessment.record, token, caller.iss if caller else None)
         metrics.cards_emitted(service.id, body, result.cards)
         free_after_response(body, data, result)
         return json_response({"cards": result.cards})
