@@ -39,6 +39,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 0
+    threads: int = 4
+    body_timeout: float = 10.0
     timeout: int = 30
     graceful_timeout: int = 20
     write_delay: float = 0.2
@@ -63,6 +65,10 @@ class Config:
             raise ConfigError(f"{PREFIX}PORT must be between 1 and 65535, not {self.port}")
         if self.workers < 0:
             raise ConfigError(f"{PREFIX}WORKERS must be 0 (from the CPU count) or more")
+        if not 1 <= self.threads <= 64:
+            raise ConfigError(f"{PREFIX}THREADS must be between 1 and 64 threads per worker")
+        if not 0 < self.body_timeout <= 120:
+            raise ConfigError(f"{PREFIX}BODY_TIMEOUT must be between 0 and 120 seconds")
         if self.timeout <= 0 or self.graceful_timeout <= 0:
             raise ConfigError(
                 f"{PREFIX}TIMEOUT and {PREFIX}GRACEFUL_TIMEOUT must be positive seconds"

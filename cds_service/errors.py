@@ -39,6 +39,12 @@ class MethodNotAllowed(ServiceError):
     status, code = 405, "not-supported"
 
 
+class RequestTimeout(ServiceError):
+    """The client stopped sending its request body."""
+
+    status, code = 408, "timeout"
+
+
 class PreconditionFailed(ServiceError):
     """Data neither prefetched nor fetchable (CDS Hooks 2.0: 412)."""
 
