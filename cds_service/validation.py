@@ -111,6 +111,10 @@ def _body_deadline() -> Iterator[None]:
     try:
         yield
     except TimeoutError as exc:
+        # nothing more is read from this client (gunicorn would otherwise wait for the rest of
+        # the body before the next request on the connection); the 408 is still written
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RD)
         raise RequestTimeout(
             f"the request body stopped arriving for {seconds:g} s (HER2CDS_BODY_TIMEOUT)"
         ) from exc

@@ -86,7 +86,8 @@ class Trickler:
             except OSError:
                 return
         with contextlib.suppress(OSError):
-            self.answer = self.sock.recv(65536)
+            while chunk := self.sock.recv(65536):  # until the server closes the connection
+                self.answer += chunk
 
     def close(self) -> None:
         self.trickling.clear()
