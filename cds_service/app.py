@@ -21,6 +21,7 @@ from cds_service.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceError,
+    UnsupportedMediaType,
     operation_outcome,
 )
 from cds_service.feedback import bp as feedback_bp
@@ -101,6 +102,19 @@ def run_warm_up_record() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return view.cards, orders.cards
 
 
+JSON = "application/json"
+
+
+def _no_sniff(response: Response) -> Response:
+    """Answers are what their Content-Type says; JSON answers (cards, patient data, errors) are
+    never stored by a browser or a proxy."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    mimetype = response.mimetype or ""
+    if mimetype == JSON or mimetype.endswith("+json"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def _cors(response: Response, cfg: Config) -> Response:
     origin = request.headers.get("Origin")
     allowed = cfg.cors_origins
@@ -164,11 +178,21 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         length = request.content_length
         if length is not None and length > cfg.max_body_bytes:
             raise PayloadTooLarge(f"the request body is larger than {cfg.max_body_bytes} bytes")
+        if (
+            request.method == "POST"
+            and request.routing_exception is None
+            and (request.mimetype != JSON)
+        ):
+            # also stops "simple" cross-origin posts (text/plain, forms) that skip a preflight
+            raise UnsupportedMediaType(
+                "POST bodies must be application/json, not "
+                f"{(request.mimetype or 'none')[:80]!r} (Content-Type)"
+            )
         return None
 
     @app.after_request
     def _after(response: Response) -> Response:
-        return _cors(response, cfg)
+        return _cors(_no_sniff(response), cfg)
 
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:
@@ -197,7 +221,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        log.exception("unexpected error on %s", request.path)
+        log.exception("unexpected error on %s", logging_setup.loggable_path(request))
         return json_response(
             operation_outcome("internal error; the service log has the details", "exception"), 500
         )

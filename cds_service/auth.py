@@ -134,7 +134,8 @@ class Authenticator:
             raise AuthFailure("unknown-issuer", iss=iss if isinstance(iss, str) else None)
         key = client.find_key(kid, header.get("jku"))
         if key is None:
-            raise AuthFailure("unknown-kid", iss=client.iss)
+            unreachable = client.keys_unreachable(header.get("jku"))
+            raise AuthFailure("jwks-unreachable" if unreachable else "unknown-kid", iss=client.iss)
         if key.algorithm != alg:
             raise AuthFailure("algorithm", iss=client.iss)
         claims = self._verify(token, key, url, client.iss)

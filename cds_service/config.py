@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from cds_service.fhir_servers import ServerPatternError, parse_patterns
+
 PREFIX = "HER2CDS_"
 
 
@@ -23,7 +25,9 @@ class Config:
     max_body_bytes: int = 10 * 1024 * 1024
     fhir_timeout: float = 2.0
     cors_origins: tuple[str, ...] = ("*",)
+    fhir_servers: tuple[str, ...] = ()
     open_fhir_servers: tuple[str, ...] = ()
+    fhir_max_requests: int = 50
     auth: str = "off"
     trusted_clients: str = ""
     public_base_url: str = ""
@@ -35,6 +39,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 0
+    threads: int = 4
+    body_timeout: float = 10.0
     timeout: int = 30
     graceful_timeout: int = 20
     write_delay: float = 0.2
@@ -59,15 +65,23 @@ class Config:
             raise ConfigError(f"{PREFIX}PORT must be between 1 and 65535, not {self.port}")
         if self.workers < 0:
             raise ConfigError(f"{PREFIX}WORKERS must be 0 (from the CPU count) or more")
+        if not 1 <= self.threads <= 64:
+            raise ConfigError(f"{PREFIX}THREADS must be between 1 and 64 threads per worker")
+        if not 0 < self.body_timeout <= 120:
+            raise ConfigError(f"{PREFIX}BODY_TIMEOUT must be between 0 and 120 seconds")
         if self.timeout <= 0 or self.graceful_timeout <= 0:
             raise ConfigError(
                 f"{PREFIX}TIMEOUT and {PREFIX}GRACEFUL_TIMEOUT must be positive seconds"
             )
         if not 0 <= self.write_delay <= 5:
             raise ConfigError(f"{PREFIX}WRITE_DELAY must be between 0 and 5 seconds")
-        bad = [u for u in self.open_fhir_servers if not u.startswith(("http://", "https://"))]
-        if bad:
-            raise ConfigError(f"{PREFIX}OPEN_FHIR_SERVERS: {bad[0]!r} is not an http(s) URL")
+        for name in ("fhir_servers", "open_fhir_servers"):
+            try:
+                parse_patterns(getattr(self, name))
+            except ServerPatternError as exc:
+                raise ConfigError(f"{PREFIX}{name.upper()}: {exc}") from exc
+        if not 1 <= self.fhir_max_requests <= 1000:
+            raise ConfigError(f"{PREFIX}FHIR_MAX_REQUESTS must be between 1 and 1000")
         if self.auth == "required" and not self.trusted_clients:
             raise ConfigError(f"{PREFIX}AUTH=required needs {PREFIX}TRUSTED_CLIENTS (a JSON file)")
         if self.public_base_url and not self.public_base_url.startswith(("https://", "http://")):

@@ -39,6 +39,12 @@ class MethodNotAllowed(ServiceError):
     status, code = 405, "not-supported"
 
 
+class RequestTimeout(ServiceError):
+    """The client stopped sending its request body."""
+
+    status, code = 408, "timeout"
+
+
 class PreconditionFailed(ServiceError):
     """Data neither prefetched nor fetchable (CDS Hooks 2.0: 412)."""
 
@@ -47,6 +53,10 @@ class PreconditionFailed(ServiceError):
 
 class PayloadTooLarge(ServiceError):
     status, code = 413, "too-costly"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "not-supported"
 
 
 class Unavailable(ServiceError):

@@ -49,7 +49,10 @@ _UNIQUE = ("card", "outcome", "outcome_timestamp")
 
 
 def utc_text(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 in UTC with microseconds; the year always has four digits (strftime's %Y
+    does not pad years before 1000 on every platform)."""
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v:%m-%dT%H:%M:%S}.{v.microsecond:06d}Z"
 
 
 def _row(service_id: str, item: dict[str, Any], received_at: str) -> dict[str, Any]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, g
 
 from cds_service import metrics, pipeline, timeline
 from cds_service.after_response import free_after_response
 from cds_service.config import Config
 from cds_service.conformance import checked_after_response
 from cds_service.errors import NotFound
+from cds_service.fhir_servers import FhirAccess, parse_patterns
 from cds_service.prefetch import resolve
 from cds_service.services import BY_ID, SERVICES, prefetch_templates
 from cds_service.validation import parse_body, read_body, validate_request
@@ -28,6 +29,22 @@ def config() -> Config:
     cfg = current_app.config["HER2CDS"]
     assert isinstance(cfg, Config)
     return cfg
+
+
+def fhir_access(cfg: Config) -> FhirAccess:
+    """The FHIR servers this call may read: the configured ones, plus those the trusted-clients
+    file lists for the client that called (when authentication is on)."""
+    own: tuple[str, ...] = ()
+    identity = g.get("her2cds_client")
+    authenticator = current_app.extensions.get("her2cds.auth")
+    if identity is not None and authenticator is not None:
+        client = authenticator.clients.get(identity.iss)
+        own = client.fhir_servers if client is not None else ()
+    return FhirAccess(
+        allowed=parse_patterns((*cfg.fhir_servers, *own)),
+        tokenless=parse_patterns(cfg.open_fhir_servers),
+        max_requests=cfg.fhir_max_requests,
+    )
 
 
 @bp.get("/cds-services")
@@ -51,7 +68,7 @@ def call_service(service_id: str) -> Response:
         prefetch_templates(),
         budget_seconds=cfg.fhir_timeout,
         session=current_app.extensions.get("her2cds.fhir_session"),
-        open_servers=cfg.open_fhir_servers,
+        access=fhir_access(cfg),
     )
     context = body["context"]
     patient_id = str(context["patientId"])
@@ -66,7 +83,8 @@ def call_service(service_id: str) -> Response:
                 jurisdiction=cfg.jurisdiction,
                 timeline_url=timeline.link_for(patient_id, token),
             )
-        timeline.remember(result.assessment.record, token)
+        caller = g.get("her2cds_client")
+        timeline.remember(result.assessment.record, token, caller.iss if caller else None)
         metrics.cards_emitted(service.id, body, result.cards)
         free_after_response(body, data, result)
         return json_response({"cards": result.cards})

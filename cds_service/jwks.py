@@ -27,6 +27,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
 from cds_service.config import PREFIX, ConfigError
+from cds_service.fhir_servers import ServerPatternError, parse_patterns
 
 log = logging.getLogger("her2cds.auth")
 
@@ -36,7 +37,16 @@ MAX_AGE = 3600.0  # a fetched set is fetched again after this long
 MAX_BYTES = 256 * 1024  # a JWK Set larger than this is refused
 MIN_RSA_BITS = 2048
 VARIABLE = f"{PREFIX}TRUSTED_CLIENTS"
-ENTRY_FIELDS = {"iss", "jwks", "jwks_url", "jwks_file", "tenant", "jku", "description"}
+ENTRY_FIELDS = {
+    "iss",
+    "jwks",
+    "jwks_url",
+    "jwks_file",
+    "tenant",
+    "jku",
+    "fhir_servers",
+    "description",
+}
 KEY_FIELDS = ("jwks", "jwks_url", "jwks_file")
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
@@ -164,6 +174,8 @@ def http_fetch(url: str, timeout: float) -> Any:
 class StaticKeys:
     """Keys given in the trusted-clients file itself or in a local file."""
 
+    failed = False  # a key set in a file never fails to be fetched
+
     def __init__(self, keys: dict[str, VerificationKey], origin: str) -> None:
         self.keys = keys
         self.origin = origin
@@ -184,6 +196,7 @@ class UrlKeys:
         self._keys: dict[str, VerificationKey] = {}
         self._fetched_at: float | None = None  # last successful fetch
         self._tried_at: float | None = None  # last attempt, successful or not
+        self.failed = False  # the last attempt failed: the set could not be fetched
         self._lock = threading.Lock()
 
     def get(self, kid: str) -> VerificationKey | None:
@@ -204,7 +217,9 @@ class UrlKeys:
         except (requests.RequestException, ValueError) as exc:
             # JwksError and JSON errors are ValueErrors; the old keys stay in use.
             log.warning("JWKS fetch failed: url=%s error=%s", self.url, _describe(exc))
+            self.failed = True
             return
+        self.failed = False
         self._keys = keys
         self._fetched_at = now
         log.info("JWKS fetched: url=%s keys=%d", self.url, len(keys))
@@ -228,18 +243,27 @@ class TrustedClient:
     keys: StaticKeys | UrlKeys
     tenants: frozenset[str] = frozenset()
     jku: Mapping[str, UrlKeys] = field(default_factory=dict)
+    fhir_servers: tuple[str, ...] = ()  # FHIR servers this client may name as fhirServer
 
-    def find_key(self, kid: str, jku: Any) -> VerificationKey | None:
-        """The key named `kid`: from the token's jku if this client allows it, else its own."""
+    def _sources(self, jku: Any) -> list[StaticKeys | UrlKeys]:
         sources: list[StaticKeys | UrlKeys] = []
         if isinstance(jku, str) and jku in self.jku:
             sources.append(self.jku[jku])
         sources.append(self.keys)
-        for source in sources:
+        return sources
+
+    def find_key(self, kid: str, jku: Any) -> VerificationKey | None:
+        """The key named `kid`: from the token's jku if this client allows it, else its own."""
+        for source in self._sources(jku):
             key = source.get(kid)
             if key is not None:
                 return key
         return None
+
+    def keys_unreachable(self, jku: Any) -> bool:
+        """Whether a key set `find_key` looked in could not be fetched on its last try (so an
+        unknown kid may be a key we could not see, not a key that does not exist)."""
+        return any(source.failed for source in self._sources(jku))
 
 
 # --- the trusted-clients file ---------------------------------------------------------------
@@ -303,7 +327,25 @@ def _client(entry: Any, base: Path, url_keys: Any) -> TrustedClient:
         keys = _file_keys(entry["jwks_file"], base)
     else:
         keys = url_keys(entry["jwks_url"])
-    return TrustedClient(iss, keys, _tenants(entry.get("tenant")), _jku(entry.get("jku"), url_keys))
+    return TrustedClient(
+        iss,
+        keys,
+        _tenants(entry.get("tenant")),
+        _jku(entry.get("jku"), url_keys),
+        _fhir_servers(entry.get("fhir_servers")),
+    )
+
+
+def _fhir_servers(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError("'fhir_servers' must be an array of FHIR server origins or base URLs")
+    try:
+        parse_patterns(tuple(value))
+    except ServerPatternError as exc:
+        raise ConfigError(f"'fhir_servers': {exc}") from exc
+    return tuple(value)
 
 
 def _file_keys(name: Any, base: Path) -> StaticKeys:

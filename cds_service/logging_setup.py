@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -64,6 +65,40 @@ def dict_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
+# Loggers of the HTTP client under requests: their DEBUG lines carry the URL path and query of
+# every FHIR GET (`"GET /fhir/Observation?patient=<id>&code=..." 200`), their warnings the URL
+# of a retried request; paths name patients.
+HTTP_CLIENT_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+)
+_URL_PATH = re.compile(r"(https?://[^\s/'\"?#]+)[/?#][^\s'\"]*")
+_BARE_PATH = re.compile(r"(?<![\w.:/])/[^\s'\"]*")
+
+
+class RedactPaths(logging.Filter):
+    """Rewrites a record's message without URL paths and queries (`/…`): no patient id, name
+    or token from a URL reaches a log line, at any level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _BARE_PATH.sub("/…", _URL_PATH.sub(r"\1/…", message))
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def redact_http_client_logs() -> None:
+    """Install RedactPaths on the HTTP client's loggers (once)."""
+    for name in HTTP_CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactPaths) for f in logger.filters):
+            logger.addFilter(RedactPaths())
+
+
 @lru_cache(maxsize=1024)  # a chart is opened again and again: one HMAC per patient and salt
 def patient_hash(patient_id: str, salt: str) -> str:
     """A stable pseudonym for a patient id: the first 16 hex digits of HMAC-SHA256(salt, id)."""
@@ -87,6 +122,7 @@ def loggable_path(req: Request, limit: int = 200) -> str:
 def init_app(app: Flask, cfg: Config) -> None:
     """Log one JSON-ready line per request on the `her2cds.request` logger."""
     salt = cfg.log_salt or secrets.token_hex(16)
+    redact_http_client_logs()
     log = logging.getLogger(REQUEST_LOGGER)
 
     @app.before_request

@@ -167,7 +167,9 @@ def _documented() -> dict[tuple[str, str], dict[str, Any]]:
             "description": (
                 f"Services: {hooks}. The context must match the service's hook (see the "
                 "HookContext.* schemas). Prefetch keys that are missing, or hold an "
-                "OperationOutcome, are fetched from fhirServer with fhirAuthorization."
+                "OperationOutcome, are fetched from fhirServer with fhirAuthorization, only when "
+                "that server is on the allow-list (HER2CDS_FHIR_SERVERS or the client's "
+                "fhir_servers); otherwise, or when it cannot give the data, 412."
             ),
             "parameters": [_service_id_param()],
             "requestBody": {
@@ -182,8 +184,15 @@ def _documented() -> dict[tuple[str, str], dict[str, Any]]:
                 "400": _outcome("malformed request, wrong hook or context"),
                 "401": _outcome("authentication required or failed"),
                 "404": _outcome("unknown service id"),
-                "412": _outcome("data neither prefetched nor fetchable from fhirServer"),
+                "403": _outcome("this client's tenant may not call the service"),
+                "408": _outcome("the request body stopped arriving"),
+                "412": _outcome(
+                    "data neither prefetched nor fetchable from fhirServer (names the resource "
+                    "type and what the FHIR server answered)"
+                ),
                 "413": _outcome("request body too large"),
+                "415": _outcome("the body is not application/json"),
+                "503": _outcome("credentials cannot be checked now"),
             },
         },
         ("/cds-services/{service_id}/feedback", "post"): {
@@ -201,8 +210,11 @@ def _documented() -> dict[tuple[str, str], dict[str, Any]]:
                 },
                 "400": _outcome("malformed feedback"),
                 "401": _outcome("authentication required or failed"),
+                "403": _outcome("this client's tenant may not call the service"),
                 "404": _outcome("unknown service id"),
+                "408": _outcome("the request body stopped arriving"),
                 "413": _outcome("request body too large"),
+                "415": _outcome("the body is not application/json"),
                 "503": _outcome("the database is not available"),
             },
         },

@@ -2,6 +2,9 @@
 
 - Workers: HER2CDS_WORKERS, or 2 per CPU this process may use (CPU affinity and the cgroup CPU
   quota, so a container limited to 1 CPU gets 2 workers, not 2 per host core), 2 to 8.
+- Threads: each worker answers HER2CDS_THREADS requests at once (gthread), so slow or stalled
+  clients hold threads, not workers, and /healthz keeps answering; a request body that stops
+  arriving for HER2CDS_BODY_TIMEOUT seconds is answered 408 and its thread is freed.
 - Timeouts: a worker silent for HER2CDS_TIMEOUT seconds is restarted; on SIGTERM workers finish
   their requests for up to HER2CDS_GRACEFUL_TIMEOUT seconds (keep it below the orchestrator's
   grace period, 30 s in deploy/k8s).
@@ -100,7 +103,10 @@ def gunicorn_options(cfg: Config, *, host: str, port: int, workers: int | None) 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers or cfg.workers or default_workers(),
-        "worker_class": "sync",
+        # Threads: a client that is slow to send its request holds one thread, not the worker
+        # (with sync workers two stalled clients held both workers until `timeout`).
+        "worker_class": "gthread",
+        "threads": cfg.threads,
         "timeout": cfg.timeout,
         "graceful_timeout": cfg.graceful_timeout,
         "keepalive": 5,

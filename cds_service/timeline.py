@@ -4,7 +4,9 @@ Two ways to get it (see docs/cards.md):
 - `GET /timeline/<patientId>?view=<token>`: the page of a recent patient-view call for that
   patient. The call keeps the part of its picture the page draws (cards.timeline.timeline_record,
   as JSON) in the service's database for a short time (15 minutes), so the card's link opens on
-  any worker or replica; the page is drawn when the link is opened, not on every call. The token
+  any worker or replica; the page is drawn when the link is opened, not on every call. Only the
+  latest call per patient and CDS client is kept (the next call replaces it, and with it the
+  link), so the table holds at most one row per patient and client, whatever the load. The token
   is in the card's SMART link; without it nothing is shown, so patient data is never served for
   a bare (guessable) patient id.
 - `POST /timeline` with a FHIR Bundle (or a list of resources) as the body: the page for that
@@ -44,17 +46,21 @@ bp = Blueprint("timeline", __name__)
 TTL_SECONDS = 15 * 60
 _PRUNE_EVERY = 100  # writes between deletions of expired pages
 
-# One row per hook call: the drawn part of its picture (engine.record_json) and the knowledge
-# version of its cards. (Before 2026.11.22 the rendered HTML was kept, in `timeline_views`.)
+# One row per patient and CDS client: the drawn part of the latest call's picture
+# (engine.record_json), the token its link names, and the knowledge version of its cards.
+# (Before: one row per call in `timeline_pictures`, which grew by the request rate, and before
+# 2026.11.22 the rendered HTML in `timeline_views`; both are no longer read and may be dropped.)
 timeline_pictures = Table(
-    "timeline_pictures",
+    "timeline_latest",
     METADATA,
-    Column("token", String(64), primary_key=True),
-    Column("patient_id", String(64), nullable=False),
+    Column("patient_id", String(64), primary_key=True),
+    Column("client", String(64), primary_key=True),  # sha256 of the caller's iss; "-": no auth
+    Column("token", String(64), nullable=False, index=True),
     Column("knowledge_version", String(64), nullable=False),
     Column("record", Text, nullable=False),
     Column("expires_at", Float, nullable=False, index=True),
 )
+_COLUMNS = ("token", "knowledge_version", "record", "expires_at")
 service_secrets = Table(
     "service_secrets",
     METADATA,
@@ -65,18 +71,21 @@ service_secrets = Table(
 
 @lru_cache(maxsize=4)
 def _upsert(dialect: str) -> Any:
-    """INSERT, or replace the row of a repeated hook call (same token), in one statement built
-    once per dialect (SQLAlchemy compiles a statement per structure)."""
+    """INSERT, or replace the row of the same patient and client, in one statement built once
+    per dialect (SQLAlchemy compiles a statement per structure)."""
     dialects: dict[str, Any] = {"postgresql": postgresql, "sqlite": sqlite}
     if dialect not in dialects:
         return None
     stmt = dialects[dialect].insert(timeline_pictures)
     return stmt.on_conflict_do_update(
-        index_elements=[timeline_pictures.c.token],
-        set_={
-            c: stmt.excluded[c] for c in ("patient_id", "knowledge_version", "record", "expires_at")
-        },
+        index_elements=[timeline_pictures.c.patient_id, timeline_pictures.c.client],
+        set_={c: stmt.excluded[c] for c in _COLUMNS},
     )
+
+
+def client_key(iss: str | None) -> str:
+    """The client column: a fixed-length digest of the caller's issuer, "-" without auth."""
+    return hashlib.sha256(iss.encode()).hexdigest() if iss else "-"
 
 
 _secrets: dict[str, bytes] = {}
@@ -156,25 +165,27 @@ def link_for(patient_id: str, token: str) -> str:
     return f"{_base_url()}/timeline/{quote(patient_id, safe='')}?view={token}"
 
 
-def remember(record: PatientRecord, token: str) -> None:
-    """Keep the picture a hook call's page is drawn from, for the card's timeline link.
+def remember(record: PatientRecord, token: str, client: str | None = None) -> None:
+    """Keep the picture a hook call's page is drawn from, for the card's timeline link, in
+    place of the previous one of that patient and client (`client`: the caller's iss).
 
     Stored after the response is sent (the link is clicked seconds later at the earliest), in
     the call's after-response transaction; best effort: with the database down the link says
     'not available'."""
     defer_write(
         _db(),
-        partial(_write, token, record, load_knowledge().version),
+        partial(_write, token, record, load_knowledge().version, client_key(client)),
         "timeline picture",
     )
 
 
-def _write(token: str, record: PatientRecord, version: str, conn: Connection) -> None:
+def _write(token: str, record: PatientRecord, version: str, client: str, conn: Connection) -> None:
     global _writes
     now = time.time()
     row = {
         "token": token,
         "patient_id": record.patient_id,
+        "client": client,
         "knowledge_version": version,
         "record": record_json.dumps(timeline_record(record)).decode(),
         "expires_at": now + TTL_SECONDS,
@@ -183,7 +194,12 @@ def _write(token: str, record: PatientRecord, version: str, conn: Connection) ->
     if upsert is not None:
         conn.execute(upsert, row)
     else:
-        conn.execute(delete(timeline_pictures).where(timeline_pictures.c.token == token))
+        conn.execute(
+            delete(timeline_pictures).where(
+                timeline_pictures.c.patient_id == record.patient_id,
+                timeline_pictures.c.client == client,
+            )
+        )
         conn.execute(insert(timeline_pictures), row)
     _writes += 1
     if _writes % _PRUNE_EVERY == 0:

@@ -5,18 +5,21 @@ and feedback. Messages name the failing field; values under fhirAuthorization ar
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
-from flask import request
+from flask import current_app, request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from cds_service.errors import BadRequest
+from cds_service.errors import BadRequest, RequestTimeout
 
 SCHEMAS = Path(__file__).parent / "schemas"
 HOOKS = ("patient-view", "order-select", "order-sign")
@@ -78,6 +81,8 @@ def _message(err: ValidationError, where: str) -> str:
         if err.validator == "required":
             reason = "lacks a required field (access_token, token_type)"
         return f"{shown}: {reason}"
+    if err.validator == "pattern" and isinstance(err.instance, str) and "\x00" in err.instance:
+        return f"{shown}: contains a NUL character (U+0000), which cannot be stored"
     return f"{shown}: {_shorten(err.message)}"
 
 
@@ -88,6 +93,39 @@ def _shorten(text: str, limit: int = 300) -> str:
 def _first_error(validator: Draft202012Validator, data: Any) -> ValidationError | None:
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     return errors[0] if errors else None
+
+
+@contextmanager
+def _body_deadline() -> Iterator[None]:
+    """Each read of the body from the client's socket waits at most HER2CDS_BODY_TIMEOUT
+    seconds (gunicorn's socket; other servers keep their own rules): a client that stalls is
+    a 408, and the thread that reads for it is freed."""
+    sock = request.environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket):
+        yield
+        return
+    cfg = current_app.config.get("HER2CDS")
+    seconds = float(getattr(cfg, "body_timeout", 10.0))
+    before = sock.gettimeout()
+    sock.settimeout(seconds)
+    try:
+        yield
+    except TimeoutError as exc:
+        # nothing more is read from this client (gunicorn would otherwise wait for the rest of
+        # the body before the next request on the connection); the 408 is still written
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RD)
+        raise RequestTimeout(
+            f"the request body stopped arriving for {seconds:g} s (HER2CDS_BODY_TIMEOUT)"
+        ) from exc
+    finally:
+        with suppress(OSError):
+            sock.settimeout(before)
+
+
+def _read(reader: Callable[[], bytes]) -> bytes:
+    with _body_deadline():
+        return reader()
 
 
 def read_body() -> bytes:
@@ -105,11 +143,12 @@ def read_body() -> bytes:
     if length is not None:
         if limit is not None and length > limit:
             raise RequestEntityTooLarge()
-        raw: bytes = request.environ["wsgi.input"].read(length) if length else b""
+        stream = request.environ["wsgi.input"]
+        raw: bytes = _read(lambda: stream.read(length)) if length else b""
         if len(raw) != length:
             raise BadRequest(f"the request body ended after {len(raw)} of {length} bytes")
         return raw
-    raw = request.get_data(cache=False)
+    raw = _read(lambda: request.get_data(cache=False))
     if limit is not None and len(raw) >= limit:
         request.stream.read(1)  # past the limit: raises RequestEntityTooLarge (413)
     return raw
@@ -190,5 +229,9 @@ def validate_feedback(body: dict[str, Any]) -> list[dict[str, Any]]:
         except ValueError as exc:
             raise BadRequest(
                 f"feedback request/feedback/{n}/outcomeTimestamp: not a valid date-time ({exc})"
+            ) from exc
+        except OverflowError as exc:  # valid where it was written, but not a year 1-9999 in UTC
+            raise BadRequest(
+                f"feedback request/feedback/{n}/outcomeTimestamp: outside years 0001-9999 in UTC"
             ) from exc
     return items

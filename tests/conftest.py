@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,10 @@ class ClosingClient(FlaskClient):
         response.close()
         return response
 
+
+# The test suite's own FHIR servers (tests.protocol_support.FhirServer) listen on 127.0.0.1 on a
+# free port: the service may read them (HER2CDS_FHIR_SERVERS; unlisted servers are never read).
+os.environ.setdefault("HER2CDS_FHIR_SERVERS", "http://127.0.0.1:*")
 
 # Every Flask app built in the tests (some tests build their own) gets the closing client.
 Flask.test_client_class = ClosingClient

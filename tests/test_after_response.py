@@ -66,14 +66,14 @@ def test_calls_answered_together_are_committed_in_one_transaction(tmp_path: Path
     assert client.post(PATH, json=body).status_code == 200  # also draws the link secret
     after_response.flush()
     counted = commits(app)
-    for i in range(5):
-        body["hookInstance"] = f"call-{i}"
+    for i in range(5):  # five patients: one picture each (a patient's next call replaces it)
+        body = hook_request(load_fixture("her2_after_thp_progression"), patient_id=f"held-{i}")
         assert client.post(PATH, json=body).status_code == 200
     assert counted == [0]
-    assert rows(url, "timeline_pictures") == 1  # the five are held by the worker, not yet committed
+    assert rows(url, "timeline_latest") == 1  # the five are held by the worker, not yet committed
     after_response.flush()
     assert counted == [1]
-    assert rows(url, "timeline_pictures") == 6
+    assert rows(url, "timeline_latest") == 6
     assert rows(url, "card_rule") > 0
 
 
@@ -82,7 +82,7 @@ def test_other_workers_see_the_writes_within_the_delay(tmp_path: Path) -> None:
     client = create_app({"database_url": url, "write_delay": 0.1}).test_client()
     assert client.post(PATH, json=hook_request(load_fixture("her2_ild_after_thp"))).status_code
     deadline = time.monotonic() + 10
-    while rows(url, "timeline_pictures") == 0:
+    while rows(url, "timeline_latest") == 0:
         assert time.monotonic() < deadline, "the worker's thread never committed"
         time.sleep(0.05)  # polling the worker's writer thread
 
@@ -103,9 +103,9 @@ def test_write_delay_zero_commits_at_the_end_of_each_call(tmp_path: Path) -> Non
     assert client.post(PATH, json=hook_request(load_fixture("her2_ild_after_thp"))).status_code
     counted = commits(app)  # after the first call, which also drew the link secret
     for i in range(2):
-        body = hook_request(load_fixture("her2_ild_after_thp"))
+        body = hook_request(load_fixture("her2_ild_after_thp"), patient_id=f"zero-{i}")
         assert client.post(PATH, json=body).status_code == 200
-        assert rows(url, "timeline_pictures") == i + 2
+        assert rows(url, "timeline_latest") == i + 2
     assert counted == [2]
 
 
@@ -187,7 +187,7 @@ def test_a_worker_stopped_with_sigterm_commits_what_it_holds(tmp_path: Path) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert rows(f"sqlite:///{db_file}", "timeline_pictures") == 1, log.read_text()
+    assert rows(f"sqlite:///{db_file}", "timeline_latest") == 1, log.read_text()
 
 
 def test_a_forked_child_neither_commits_nor_waits_for_its_parents_writes(tmp_path: Path) -> None:
@@ -199,13 +199,14 @@ def test_a_forked_child_neither_commits_nor_waits_for_its_parents_writes(tmp_pat
     client = create_app({"database_url": url, "write_delay": 5.0}).test_client()
     assert client.post(PATH, json=hook_request(load_fixture("her2_ild_after_thp"))).status_code
     after_response.flush()
-    assert client.post(PATH, json=hook_request(load_fixture("her2_ild_after_thp"))).status_code
+    second = hook_request(load_fixture("her2_ild_after_thp"), patient_id="fork-2")
+    assert client.post(PATH, json=second).status_code
     with after_response._WRITER._committing:  # as if its thread were committing right now
         pid = os.fork()
     if pid == 0:  # the child: flush must return at once and commit nothing of the parent's
         try:
             after_response.flush()
-            os._exit(0 if rows(url, "timeline_pictures") == 1 else 3)
+            os._exit(0 if rows(url, "timeline_latest") == 1 else 3)
         except BaseException:
             os._exit(4)
     deadline = time.monotonic() + 30
@@ -217,4 +218,4 @@ def test_a_forked_child_neither_commits_nor_waits_for_its_parents_writes(tmp_pat
         time.sleep(0.05)  # polling the child
     assert os.waitstatus_to_exitcode(done[1]) == 0
     after_response.flush()
-    assert rows(url, "timeline_pictures") == 2  # the parent still commits its own
+    assert rows(url, "timeline_latest") == 2  # the parent still commits its own

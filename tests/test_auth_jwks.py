@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -184,3 +185,49 @@ def test_unusable_keys_in_a_published_set_are_skipped(
     assert_rejected(http.get("/cds-services", headers=bearer(token)))
     token = mint(DISCOVERY, clock(), alg="RS384", kid="enc-1")
     assert_rejected(http.get("/cds-services", headers=bearer(token)))
+
+
+@pytest.mark.parametrize("how", ["closed-port", "http-500"])
+def test_an_unreachable_key_set_has_its_own_reason_in_log_and_metric(
+    tmp_path: Path, clock: FakeClock, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 19 item 4: `jwks-unreachable`, not `unknown-kid`, while the set cannot be fetched;
+    once it is fetched again, a kid it does not hold is `unknown-kid`."""
+    from tests.test_metrics import scrape, value
+
+    server = JwksServer()
+    url = f"{server.base}/jwks.json"
+    if how == "closed-port":
+        server.close()
+    else:
+        server.status = 500
+    try:
+        http = _app(tmp_path, clock, {"jwks_url": url})
+        before = scrape(http)
+        caplog.set_level(logging.WARNING, logger="her2cds.auth")
+        assert _get(http, clock) == 401
+        assert _get(http, clock) == 401  # within the minute: not fetched again, same reason
+        reasons = [
+            r.getMessage().split("reason=")[1].split()[0]
+            for r in caplog.records
+            if r.getMessage().startswith("authentication failed")
+        ]
+        assert reasons == ["jwks-unreachable", "jwks-unreachable"]
+        after = scrape(http)
+        metric = "her2cds_auth_failures_total"
+        assert value(after, metric, reason="jwks-unreachable") - value(
+            before, metric, reason="jwks-unreachable"
+        ) == pytest.approx(2)
+        assert value(after, metric, reason="unknown-kid") == value(
+            before, metric, reason="unknown-kid"
+        )
+        if how == "http-500":
+            server.status = 200
+            clock.advance(60)
+            caplog.clear()
+            assert _get(http, clock, kid="not-in-the-set") == 401
+            assert "reason=unknown-kid" in caplog.text
+            assert _get(http, clock) == 200
+    finally:
+        if how != "closed-port":
+            server.close()

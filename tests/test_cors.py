@@ -72,7 +72,12 @@ def test_30_real_responses_carry_allow_origin(client: FlaskClient) -> None:
     assert not {"Access-Control-Allow-Methods", "Access-Control-Max-Age"} & set(
         answer.headers.keys()
     )
-    assert client.post("/cds-services/her2-next-line", data=b"x", headers=h).status_code == 400
+    assert (
+        client.post(
+            "/cds-services/her2-next-line", data=b"x", headers=h, content_type="application/json"
+        ).status_code
+        == 400
+    )
     assert client.post("/cds-services/nope", json=body, headers=h).status_code == 404
     assert client.get("/cds-services/her2-next-line", headers=h).status_code == 405
     feedback = {

@@ -257,7 +257,7 @@ def test_31_every_non_2xx_answer_is_a_json_operation_outcome(tmp_path: Path) -> 
     padded = valid()
     padded["extension"] = {"x": {"pad": "x" * 6000}}
     answers = {
-        400: client.post(PV, data=b"{"),
+        400: client.post(PV, data=b"{", content_type="application/json"),
         404: client.post("/cds-services/nope", json=valid()),
         405: client.get(PV),
         412: client.post(PV, json=no_data),

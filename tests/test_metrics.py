@@ -65,7 +65,12 @@ def test_hook_calls_move_request_latency_and_card_counters(client: FlaskClient) 
 def test_errors_are_counted_by_status_with_bounded_service_label(client: FlaskClient) -> None:
     before = scrape(client)
     assert client.post("/cds-services/no-such-service", json={}).status_code == 404
-    assert client.post("/cds-services/her2-next-line", data=b"{not json").status_code == 400
+    assert (
+        client.post(
+            "/cds-services/her2-next-line", data=b"{not json", content_type="application/json"
+        ).status_code
+        == 400
+    )
     after = scrape(client)
     unknown = {"endpoint": "hooks.call_service", "service": "", "status": "404"}
     bad = {"endpoint": "hooks.call_service", "service": "her2-next-line", "status": "400"}

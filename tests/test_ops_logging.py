@@ -98,7 +98,12 @@ def test_every_request_is_logged_without_query_string(
     client = salted_app.test_client()
     assert client.get("/healthz?x=SECRET").status_code == 200
     assert client.post("/cds-services/nope", json={}).status_code == 404
-    assert client.post("/cds-services/her2-next-line", data=b"[").status_code == 400
+    assert (
+        client.post(
+            "/cds-services/her2-next-line", data=b"[", content_type="application/json"
+        ).status_code
+        == 400
+    )
     assert "SECRET" not in log_lines.getvalue()
     records = lines(log_lines)
     assert [(r["path"], r["status"]) for r in records] == [
