@@ -214,7 +214,9 @@ def detail(
         parts += ["", "### Not offered"]
         names = dict(rec.regimen_names)
         parts += [f"- {names.get(rid, rid)}: {why}" for rid, why in rec.excluded]
-    if not_offered:
+    if not_offered and rec.timing == "on-progression":
+        parts += ["", "### No one-click order", f"- Not offered now: {not_offered[0][1]}."]
+    elif not_offered:
         parts += ["", "### No one-click order"]
         parts += [
             f"- {o.regimen.name}: ordering it now would be flagged by the order checks ({why}); "

@@ -87,9 +87,16 @@ def _option(
     if rule.hr_positive_only and not ctx.record.hr_positive:
         excluded.append((rid, "for hormone-receptor-positive disease only"))
         return None
-    if ctx.hist.prior_her2_lines < rule.min_prior_her2_lines:
+    # the label's "two or more prior anti-HER2 regimens in the metastatic setting": metastatic
+    # lines only, an early relapse does not count here (outside clinical review, neratinib)
+    metastatic_her2 = sum(1 for ln in ctx.record.lines if ln.her2_directed)
+    if metastatic_her2 < rule.min_prior_her2_lines:
         excluded.append(
-            (rid, f"needs {rule.min_prior_her2_lines} or more prior anti-HER2 regimens")
+            (
+                rid,
+                f"needs {rule.min_prior_her2_lines} or more prior anti-HER2 regimens in the "
+                f"metastatic setting ({metastatic_her2} recorded)",
+            )
         )
         return None
     caveats: list[str] = []

@@ -46,6 +46,19 @@ def one_click(
     """Check every option's orders as order-sign would, and collect what "continue" holds."""
     offered: list[str] = []
     not_offered: list[tuple[str, str]] = []
+    if rec.timing == "on-progression":
+        # the current line goes on with no progression recorded: the next line is shown for
+        # when she progresses, not one click away now (outside clinical review: T-DXd could be
+        # signed on top of running HP maintenance)
+        last = record.lines[-1] if record.lines else None
+        why = (
+            f"line {last.number} ({last.regimen_name}) is ongoing with no progression recorded; "
+            "order the next line on progression"
+            if last is not None
+            else "the current line is ongoing with no progression recorded"
+        )
+        not_offered = [(o.regimen.id, why) for o in (rec.preferred, *rec.alternatives)]
+        return OneClick((), tuple(not_offered), _holding(record, kb, found))
     for option in (rec.preferred, *rec.alternatives):
         flagged = proposal_findings(record, option.regimen.components, kb, rec)
         if flagged:

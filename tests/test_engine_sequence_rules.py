@@ -339,3 +339,31 @@ def test_her2_result_from_a_metastatic_lesion_needs_no_specimen_note() -> None:
     assert a.record.her2.status is ReceptorStatus.POSITIVE
     assert not [c for c in _rec(a).changes_advice if "specimen" in c]
     assert "her2-status" not in [al.rule for al in a.alerts]
+
+
+def test_neratinib_needs_two_metastatic_anti_her2_regimens_not_an_early_relapse() -> None:
+    """Outside clinical review: neratinib + capecitabine was one click away after one metastatic
+    line plus an early relapse. NALA / the label: "two or more prior anti-HER2 based regimens in
+    the metastatic setting" (CLINICAL.md section 3: "after 2 or more anti-HER2 regimens")."""
+    story = her2_story(
+        *regimen(THP, "2019-01-01", "2019-05-01"),
+        drug(TDM1, "2019-06-01", "2020-04-01"),
+        drug(TDXD, "2020-10-15", "2021-09-20"),
+        b.progression("2021-09-25"),
+        met="2020-10-01",
+    )
+    rec = _rec(assess_story(story, "2021-10-05"))
+    assert rec.prior_her2_lines == 2 and rec.early_relapse
+    assert "neratinib-capecitabine" not in _ids(rec)
+    why = dict(rec.excluded)["neratinib-capecitabine"]
+    assert "metastatic setting (1 recorded)" in why
+
+
+def test_no_one_click_order_for_the_next_line_while_the_current_one_goes_on() -> None:
+    """Outside clinical review: T-DXd could be signed in one click on top of running HP
+    maintenance. CLINICAL.md section 3 "status first": the next line is what comes on progression."""
+    story = her2_story(*regimen(THP[:2], "2022-03-01"), b.lvef(60, "2022-06-01"))
+    a = assess_story(story, "2022-06-15")
+    assert _rec(a).timing == "on-progression"
+    assert a.offered == ()
+    assert a.not_offered and all("ongoing" in why for _, why in a.not_offered)
