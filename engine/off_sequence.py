@@ -26,10 +26,18 @@ def regimen_orders(orders: tuple[DraftOrder, ...], kb: Knowledge) -> list[DraftO
     return out
 
 
-def offered_in(families: set[str], rec: Recommendation, kb: Knowledge) -> bool:
-    """Whether these drug families give one of the regimens the recommendation offers."""
+def offered_in(
+    families: set[str], rec: Recommendation, kb: Knowledge, ordered: set[str] | None = None
+) -> bool:
+    """Whether these drug families give one of the regimens the recommendation offers; with
+    `ordered`, the drugs ordered must all belong to that regimen (T-DXd ordered beside a running
+    tucatinib triplet is not the triplet, as an outside clinical review found)."""
     for option in (rec.preferred, *rec.alternatives):
         alts = kb.regimens[option.regimen.id].drug_alternatives
+        allowed = {kb.family(d) for d in option.regimen.drugs}
+        allowed |= {kb.family(a) for v in alts.values() for a in v}
+        if ordered is not None and not ordered <= allowed:
+            continue
         if all(
             kb.family(d) in families or any(kb.family(a) in families for a in alts.get(d, ()))
             for d in option.regimen.drugs
@@ -85,7 +93,7 @@ def off_sequence(
     if last is not None and continuing and ordered <= {kb.family(d) for d in last.drugs}:
         return None  # continuing (re-ordering) the current line
     running = {kb.family(d) for d in current_drugs(record)}
-    if offered_in(every, rec, kb) or offered_in(every | running, rec, kb):
+    if offered_in(every, rec, kb) or offered_in(every | running, rec, kb, ordered=every):
         return None
     if not complete and _may_become_offered(every, rec, kb):
         return None

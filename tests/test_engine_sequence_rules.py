@@ -367,3 +367,24 @@ def test_no_one_click_order_for_the_next_line_while_the_current_one_goes_on() ->
     assert _rec(a).timing == "on-progression"
     assert a.offered == ()
     assert a.not_offered and all("ongoing" in why for _, why in a.not_offered)
+
+
+def test_tdxd_reordered_beside_a_running_triplet_after_progressing_on_it_is_flagged() -> None:
+    """Outside clinical review: T-DXd re-ordered after progression on T-DXd, while the tucatinib
+    triplet runs, got no card (the running drugs plus the order contained the triplet, so the set
+    was taken for an offered regimen). CLINICAL.md section 4 off-sequence."""
+    from engine.model import DraftOrder
+    from engine.orders import check_orders
+
+    story = her2_story(
+        *regimen(THP, "2021-02-01", "2022-01-10"),
+        b.progression("2022-01-15"),
+        drug(TDXD, "2022-02-01", "2023-06-01"),
+        b.progression("2023-06-05"),
+        *regimen(TRIPLET, "2023-06-20"),
+        b.lvef(60, "2023-08-01"),
+    )
+    record = assess_story(story, "2023-08-15").record
+    order = DraftOrder("MedicationRequest/d1", TDXD, "her2-adc", "T-DXd 5.4 mg/kg")
+    rules = {f.rule for f in check_orders(record, [order], KB)}
+    assert "off-sequence" in rules, rules
