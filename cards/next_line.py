@@ -20,6 +20,7 @@ from cards.common import (
 )
 from cards.orders_fhir import create_actions
 from engine.model import (
+    Alert,
     Assessment,
     Coding,
     PatientRecord,
@@ -114,22 +115,64 @@ def _option_line(option: RegimenOption) -> str:
     return f"**{option.regimen.name}**: {option.reason}{caveats}{evidence}"
 
 
+# The her2-blockade-stopped variants that say drugs of the latest line stopped with no
+# progression recorded (engine/lapse.py): their summary is the problem, and the line is
+# reviewed, never "continued".
+_LAPSE_VARIANTS = frozenset({"lapsed", "drug-stopped", "line-stopped"})
+# The drug classes of drugs.yaml whose drugs are all HER2-directed (her2_directed: true).
+_HER2_CLASSES = frozenset({"anti-her2-antibody", "anti-her2-adc", "her2-tki"})
+
+
+def lapse_alert(assessment: Assessment) -> Alert | None:
+    return next(
+        (
+            a
+            for a in assessment.alerts
+            if a.rule == "her2-blockade-stopped" and a.variant in _LAPSE_VARIANTS
+        ),
+        None,
+    )
+
+
+def held_all(assessment: Assessment) -> bool:
+    """Whether the warnings hold every HER2-directed drug still given in the current line
+    (then nothing of the line is given: "review", not "continue", second outside review N9)."""
+    current = current_line(assessment.record)
+    if current is None or not assessment.holding:
+        return False
+    held = {d.strip() for drugs, _ in assessment.holding for d in drugs.split(",")}
+    given = set(current.current_drugs or current.drugs)
+    classes = {e.drug: e.drug_class for e in assessment.record.exposures}
+    her2 = {d for d in given if classes.get(d) in _HER2_CLASSES}
+    return bool(held) and bool(her2) and her2 <= held
+
+
 def current_regimen_problems(assessment: Assessment) -> list[str]:
     """Why the regimen given now is wrong, when it is: it drives the card's indicator.
 
-    The current line lacking HER2 blockade, or any critical warning (e.g. T-DXd running with
-    ILD on record), makes the next-line card a warning rather than information.
+    The current line lacking HER2 blockade, its HER2-directed drugs stopped with no reason
+    recorded, every drug of it held, or any critical warning (e.g. T-DXd running with ILD on
+    record), makes the next-line card a warning rather than information.
     """
     record = assessment.record
     problems: list[str] = []
     current = current_line(record)
+    lapse = lapse_alert(assessment)
     # the engine's blockade warning judges the drugs still given (a line whose antibodies or
     # TKI stopped while its chemotherapy goes on has no HER2 blockade now)
     stopped = any(a.rule == "her2-blockade-stopped" for a in assessment.alerts)
-    if current is not None and (stopped or not current.her2_directed):
+    if lapse is not None:
+        problems.append(f"{lapse.summary} (see the warning card).")
+    elif current is not None and (stopped or not current.her2_directed):
         problems.append(
             f"The current line {current.number} ({current.regimen_name}) has no HER2-directed "
             "agent: HER2 blockade should continue in HER2-positive metastatic disease."
+        )
+    if held_all(assessment) and current is not None:
+        drugs = "; ".join(f"{d} as the {card} card says" for d, card in assessment.holding)
+        problems.append(
+            f"Holding {drugs} leaves no HER2-directed drug of line {current.number} given: "
+            f"review line {current.number} rather than continuing it."
         )
     # A warning about a recommended drug (pregnancy with an antibody/ADC recommended) is not a
     # problem of the current regimen when no HER2-directed line is running.
@@ -179,7 +222,7 @@ def detail(
     if problems:
         heading = "Current regimen needs attention" if current_line(record) else "Needs attention"
         parts += [f"### {heading}", *(f"- {p}" for p in problems), ""]
-    if held:
+    if held and not held_all(assessment) and lapse_alert(assessment) is None:
         parts += [f"**Continue the current line{held}.**", ""]
     parts += [
         f"**Metastatic since** {record.metastatic_since.isoformat() if record.metastatic_since else 'unknown date'}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.discordance import negative_scope_reason
 from engine.knowledge import Knowledge, load_knowledge
+from engine.lapse import on_hold
 from engine.model import Alert, Assessment, DataNeed, PatientRecord, ReceptorStatus
 from engine.next_line import NoRegimenError, recommend
 from engine.one_click import one_click
@@ -104,6 +105,7 @@ def assess(
         )
     found = alerts(record, knowledge, rec)
     clicks = one_click(record, knowledge, rec, found)
+    rec = on_hold(rec, record, knowledge, clicks.holding)  # holding all of it is no "continue"
     return Assessment(
         record,
         True,

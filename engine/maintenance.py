@@ -27,11 +27,26 @@ def maintenance_advice(
     antibodies = kb.agents("maintenance_antibodies")
     last = hist.last_line
     if hist.continuing and last is not None:
-        running = {e.drug for e in line_exposures(record, last) if e.ongoing}
+        exposures = line_exposures(record, last)
+        running = {e.drug for e in exposures if e.ongoing}
         chemo_running = _classes(kb, running, "chemotherapy")
         endocrine_running = _classes(kb, running, "endocrine")
         on_antibodies = bool(running & antibodies)
-        if on_antibodies and chemo_running and not endocrine_running:
+        # endocrine therapy of this line no longer given: said, never "add endocrine therapy"
+        # over it (outside review, first pass 5: anastrozole on record, "add" advised)
+        stopped: dict[str, str] = {}
+        for e in exposures:
+            if e.end is not None and e.drug not in running and e.drug_class == "endocrine":
+                stopped[e.drug] = max(stopped.get(e.drug, ""), e.end.isoformat())
+        if on_antibodies and stopped and not endocrine_running:
+            named = ", ".join(f"{d} (last recorded {day})" for d, day in sorted(stopped.items()))
+            advice.append(
+                f"HR-positive: {named} was added to the antibody maintenance but is not "
+                "recorded as given since, and no stop reason or progression is recorded: "
+                "confirm whether it goes on; resume it, or record why it stopped, before "
+                "choosing another endocrine therapy."
+            )
+        elif on_antibodies and chemo_running and not endocrine_running:
             advice.append(
                 f"HR-positive: add endocrine therapy to the antibody maintenance when "
                 f"{', '.join(sorted(chemo_running))} stops, not at the same time."

@@ -324,6 +324,7 @@ class Alert:
     evidence: tuple[Evidence, ...] = ()
     override_reasons: tuple[Coding, ...] = ()
     withhold: tuple[str, ...] = ()  # drug ids this alert says to withhold or discontinue
+    variant: str = ""  # the warnings.yaml variant it was worded from ("lapsed", "active")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from engine.history import History, history, tki_drugs
 from engine.knowledge import Knowledge, RegimenRule, Situation
+from engine.lapse import line_lapse, status_reason, what_would_change
 from engine.maintenance import maintenance_advice
 from engine.model import (
     PatientRecord,
@@ -292,11 +293,10 @@ def _reasons(
     ]
     last = hist.last_line
     if hist.continuing and last is not None:
-        reasons.append(
-            f"Line {last.number} ({last.regimen_name}) is ongoing with no progression recorded: "
-            "continue it until progression or unacceptable toxicity; the regimen below is for "
-            "the next line, on progression."
-        )
+        # HER2-directed drugs of the line stopped: "review", never "continue" (engine/lapse.py)
+        lapse = line_lapse(ctx.record, kb)
+        nxt = len(ctx.record.lines) + 1
+        reasons.append(status_reason(lapse, last, nxt, kb.regimens[preferred.regimen.id].short))
     offers_triplet = TUCATINIB_TRIPLET in [o.regimen.id for o in options]
     if ctx.brain.active and not offers_triplet:
         reasons.append(
@@ -345,11 +345,10 @@ def _reasons(
 def _what_would_change(ctx: _Ctx, preferred: RegimenOption) -> tuple[str, ...]:
     out: list[str] = []
     last = ctx.hist.last_line
-    if ctx.hist.continuing and last is not None:
-        out.append(
-            f"Documented progression on line {last.number} ({last.regimen_name}) moves the "
-            f"recommendation from continuing it to starting line {len(ctx.record.lines) + 1} now."
-        )
+    lapse = line_lapse(ctx.record, ctx.kb) if last is not None else None
+    if last is not None and (ctx.hist.continuing or lapse is not None):
+        short = ctx.kb.regimens[preferred.regimen.id].short or preferred.regimen.name
+        out.append(what_would_change(lapse, last, len(ctx.record.lines) + 1, short))
     out.append(
         "Treatment missing from this record (another metastatic line, or (neo)adjuvant "
         "HER2-directed therapy and its dates) would change the line count and so the regimen."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from engine.history import current_drugs
 from engine.knowledge import Knowledge
+from engine.lapse import ask_why, line_lapse
 from engine.model import DraftOrder, OrderFinding, PatientRecord, Recommendation, Replacement
 from engine.warning_text import make_finding
 
@@ -108,10 +109,13 @@ def off_sequence(
     rep = (
         None if on_therapy else regimen_replacement(kb, rec, tuple(o.resource_id for o in mine[1:]))
     )
+    # HER2-directed drugs of the current line stopped, no progression: never "continue it"
+    lapse = line_lapse(record, kb) if on_therapy else None
+    regimen = kb.regimens[preferred.id].short
     return make_finding(
         kb,
         "off-sequence",
-        "ongoing" if on_therapy else "ordered",
+        ("lapsed" if lapse else "ongoing") if on_therapy else "ordered",
         order.resource_id,
         rec.source_ids,
         rep,
@@ -127,4 +131,7 @@ def off_sequence(
             if no_her2
             else ""
         ),
+        stopped_names=lapse.names if lapse else "",
+        stopped=f"{lapse.listed()} stopped" if lapse else "",
+        ask=ask_why(lapse, rec.line, regimen) if lapse else "",
     )

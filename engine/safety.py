@@ -19,6 +19,7 @@ from engine.cardiac_rules import Concerned, judge
 from engine.discordance import her2_discordance_alert
 from engine.history import current_exposures, tki_drugs
 from engine.knowledge import Knowledge
+from engine.lapse import NOT_RECORDED, Lapse, ask_why, line_lapse, next_words
 from engine.model import (
     Alert,
     Exposure,
@@ -175,10 +176,17 @@ def anthracycline_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
     )
 
 
-def blockade_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
+def blockade_alert(
+    record: PatientRecord, kb: Knowledge, rec: Recommendation | None
+) -> Alert | None:
+    """her2-blockade-stopped: therapy without a HER2-directed agent, or (the lapse variants) the
+    latest line's HER2-directed drugs stopped with no progression recorded (engine/lapse.py)."""
     if record.her2.status is not ReceptorStatus.POSITIVE or not record.metastatic:
         return None
     running = current_exposures(record)
+    lapse = line_lapse(record, kb)
+    if lapse is not None:
+        return _lapse_alert(record, kb, rec, lapse)
     if not running or any(kb.is_her2_directed(e.drug) for e in running):
         return None
     return make_alert(
@@ -187,6 +195,34 @@ def blockade_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
         "active",
         [s for e in running for s in e.source_ids],
         drugs=", ".join(sorted({e.drug for e in running})),
+    )
+
+
+def _lapse_alert(
+    record: PatientRecord, kb: Knowledge, rec: Recommendation | None, lapse: Lapse
+) -> Alert:
+    line = lapse.line
+    regimen = kb.regimens[rec.preferred.regimen.id].short if rec is not None else None
+    nxt = rec.line if rec is not None else None
+    variant = "line-stopped" if lapse.whole_line else "drug-stopped"
+    if not lapse.whole_line and not lapse.blockade_left:
+        variant = "lapsed"
+    return make_alert(
+        kb,
+        "her2-blockade-stopped",
+        variant,
+        [*lapse.source_ids, *line.source_ids],
+        line=line.number,
+        line_name=line.regimen_name,
+        start=line.start.isoformat(),
+        began=", ".join(line.drugs),
+        names=lapse.names,
+        reason=NOT_RECORDED,
+        stopped=lapse.listed(),
+        still=", ".join(lapse.still) or "nothing",
+        last=lapse.last.isoformat(),
+        next=next_words(nxt, None),
+        ask=ask_why(lapse, nxt, regimen),
     )
 
 
@@ -316,7 +352,6 @@ def pregnancy_alert(
 _PLAIN: tuple[Callable[[PatientRecord, Knowledge], Alert | None], ...] = (
     ild_monitoring_alert,
     anthracycline_alert,
-    blockade_alert,
     her2_status_alert,
     chemo_endocrine_alert,
     her2_discordance_alert,
@@ -325,6 +360,7 @@ _WITH_REC: tuple[Callable[[PatientRecord, Knowledge, Recommendation | None], Ale
     ild_alert,
     cardiac_alert,
     lvef_due_alert,
+    blockade_alert,
     tki_alert,
     pregnancy_alert,
 )

@@ -43,6 +43,7 @@ def make_alert(
         evidence=w.evidence,
         override_reasons=tuple(override(c, d) for c, d in w.override_reasons),
         withhold=tuple(withhold),
+        variant=variant,
     )
 
 

@@ -173,24 +173,88 @@ def _last_given(exposures: list[Exposure], before: date, claims: bool) -> date |
     return best
 
 
+def _short(antibodies: frozenset[str], knowledge: Knowledge, full: bool) -> str | None:
+    """The maintenance name of these antibodies (lines.yaml), full or short; None if none."""
+    rules = load_line_rules()
+    names = rules.maintenance_names if full else rules.maintenance_short
+    for needed, name in names:
+        if frozenset(knowledge.family(d) for d in needed) == antibodies:
+            return name
+    return None
+
+
+def _stopped(b: _Building, still: set[str]) -> dict[str, date]:
+    """Drugs of an ongoing line no longer given (no course of their family goes on), with the
+    day each was last given."""
+    out: dict[str, date] = {}
+    for e in b.exposures:
+        if e.end is not None and e.drug not in still:
+            out[e.drug] = max(out.get(e.drug, e.end), e.end)
+    return out
+
+
+def _sequence_name(b: _Building, knowledge: Knowledge) -> str | None:
+    """An ended line whose endocrine / CDK4/6 therapy began after its chemotherapy stopped,
+    named in sequence ("THP then HP + letrozole maintenance"): never as if given together."""
+    rules = load_line_rules()
+    add_ons = [e for e in b.exposures if e.drug_class in rules.add_on_classes]
+    chemo = [e for e in b.exposures if e.drug_class == "chemotherapy"]
+    if not add_ons or not chemo or any(e.end is None for e in chemo):
+        return None
+    added = min(e.start for e in add_ons)
+    if max(e.end or e.start for e in chemo) > added:
+        return None  # given together: the name says so (and the concurrent warning fires)
+    with_add_on = frozenset(
+        knowledge.family(e.drug)
+        for e in b.exposures
+        if e.drug in rules.maintenance_antibodies and (e.end is None or e.end >= added)
+    )
+    short = _short(with_add_on, knowledge, full=False)
+    if short is None:
+        return None
+    rid, induction = regimen_for(b.drugs - {e.drug for e in add_ons}, knowledge)
+    if rid is not None:
+        induction = knowledge.regimens[rid].short or induction
+    extra = " + ".join(sorted({e.drug for e in add_ons}))
+    return f"{induction} then {short} + {extra} maintenance"
+
+
+def _ended_name(b: _Building, knowledge: Knowledge) -> tuple[str | None, str]:
+    regimen_id, name = regimen_for(b.drugs, knowledge)
+    return regimen_id, _sequence_name(b, knowledge) or name
+
+
 def _name(b: _Building, knowledge: Knowledge) -> tuple[str | None, str, tuple[str, ...]]:
     """(regimen id, name, drugs still given): an ongoing line is named by what is still given
-    (THP after its taxane stopped is HP maintenance, CLINICAL.md 2.5)."""
+    (THP after its taxane stopped is HP maintenance, CLINICAL.md 2.5); a drug that stopped
+    other than the chemotherapy of antibody maintenance is named with its last day."""
     drugs = b.drugs
     regimen_id, name = regimen_for(drugs, knowledge)
     if b.last_end is not None:
-        return regimen_id, name, ()
+        return (*_ended_name(b, knowledge), ())
     still = {e.drug for e in b.exposures if e.ongoing}
     if still == drugs:
         return regimen_id, name, tuple(sorted(still))
     rules = load_line_rules()
+    stopped = _stopped(b, still)
+    still_families = {knowledge.family(d) for d in still}
+    stopped = {d: day for d, day in stopped.items() if knowledge.family(d) not in still_families}
+    classes = {e.drug: e.drug_class for e in b.exposures}
+    add_ons = sorted(d for d in still if classes[d] in rules.add_on_classes)
     antibodies = frozenset(knowledge.family(d) for d in still if d in rules.maintenance_antibodies)
-    for needed, maintenance in rules.maintenance_names:
-        if frozenset(knowledge.family(d) for d in needed) == antibodies:
-            extra = sorted(still - set(rules.maintenance_antibodies))
-            name = f"{maintenance} with {' + '.join(extra)}" if extra else maintenance
-            return regimen_id, name, tuple(sorted(still))
-    return regimen_id, regimen_for(still, knowledge)[1], tuple(sorted(still))
+    name = regimen_for(still, knowledge)[1]
+    if still <= rules.maintenance_antibodies | set(add_ons):
+        # chemotherapy dropped while antibodies (or endocrine therapy) go on: maintenance
+        # (CLINICAL.md 2.3), not worth a word
+        stopped = {d: day for d, day in stopped.items() if classes[d] != "chemotherapy"}
+        base = _short(antibodies, knowledge, full=not add_ons) if antibodies else None
+        if base is not None:
+            name = f"{base} + {' + '.join(add_ons)} maintenance" if add_ons else base
+    if stopped:
+        name += "; " + ", ".join(
+            f"{d} stopped {day.isoformat()}" for d, day in sorted(stopped.items())
+        )
+    return regimen_id, name, tuple(sorted(still))
 
 
 def _finish(
@@ -216,7 +280,7 @@ def _finish(
         )
         drugs = b.drugs
         regimen_id, regimen_name, still = (
-            _name(b, knowledge) if nxt is None else (*regimen_for(drugs, knowledge), ())
+            _name(b, knowledge) if nxt is None else (*_ended_name(b, knowledge), ())
         )
         stop_reason: str | None = None
         if progressed:

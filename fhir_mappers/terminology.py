@@ -420,6 +420,8 @@ class LineRules:
     setting_check_days: int = 0
     # (drugs still given, name): what an ongoing line is called once its chemotherapy stopped
     maintenance_names: tuple[tuple[frozenset[str], str], ...] = ()
+    # (drugs, short name) for naming endocrine therapy added to them ("HP + letrozole maintenance")
+    maintenance_short: tuple[tuple[frozenset[str], str], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -436,5 +438,9 @@ def load_line_rules() -> LineRules:
         setting_check_days=int(data.get("setting_check_days", 0)),
         maintenance_names=tuple(
             (frozenset(m["drugs"]), str(m["name"])) for m in data.get("maintenance_names", [])
+        ),
+        maintenance_short=tuple(
+            (frozenset(m["drugs"]), str(m.get("short", m["name"])))
+            for m in data.get("maintenance_names", [])
         ),
     )

@@ -190,7 +190,8 @@ def test_hp_maintenance_with_endocrine_therapy_added_names_both() -> None:
     letrozole = b.statement(*LETROZOLE, ago(100).isoformat(), status="active")
     rec = record(*thp_admins(last_days_ago=7), letrozole, hr_positive=True)
     (line,) = rec.lines
-    assert line.regimen_name == "HP maintenance (pertuzumab + trastuzumab) with letrozole"
+    # outside review (first pass 5): "HP + letrozole maintenance", endocrine therapy named
+    assert line.regimen_name == "HP + letrozole maintenance"
     assert "docetaxel" not in cards_text(rec).split("Continue line 1", 1)[-1][:80]
 
 
