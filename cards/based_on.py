@@ -241,6 +241,12 @@ def _course_entries(
             continue
         end = e.end.isoformat() if e.end else "ongoing"
         dates = "" if span == (e.start, e.end) else f", {e.start.isoformat()} to {end}"
+        if e.end is None:  # say why it counts as ongoing (second outside review, row 4)
+            dates = (
+                f", active since {e.start.isoformat()}, no end recorded"
+                if e.ongoing_basis == "active" or e.last_dose is None
+                else f", since {e.start.isoformat()}, last dose on {e.last_dose.isoformat()}"
+            )
         stopped = ", stopped for progression" if e.stopped_for_progression else ""
         entries.append(f"{e.drug}{dates}{stopped}: {collapsed(mine, ix.key)}")
         ids += [s for s in mine if s not in ids]

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from html import escape
 
 from cards.common import line_status
+from cards.next_line import hr_words
 from engine.model import PatientRecord, ReceptorAssessment
 
 WIDTH = 1100
@@ -294,7 +295,7 @@ def timeline_record(record: PatientRecord) -> PatientRecord:
 def timeline_page(record: PatientRecord, knowledge_version: str) -> str:
     """A complete HTML page (inline CSS and SVG only) for the timeline view."""
     her2 = record.her2.status.value
-    hr = "positive" if record.hr_positive else "negative or unknown"
+    hr = hr_words(record)  # as recorded: positive, negative, or "not recorded"
     meta = record.metastatic_since.isoformat() if record.metastatic_since else "not recorded"
     legend = "".join(
         f'<li><span class="sw" style="background:{COLOURS[k]}"></span>{escape(v)}</li>'

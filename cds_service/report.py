@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from cards.next_line import hr_words
 from engine.model import Assessment, PatientRecord, ReceptorAssessment
 
 _LABELS = {"ild": "ILD/pneumon.", "heart-failure": "Heart failure"}
@@ -27,7 +28,8 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
         out.append(f"  HER2 specimen  {her2.basis.specimen.value}")
     if her2.conflicts:
         out.append(f"  HER2 conflicts {_results(her2)}")
-    hr = "HR-positive" if r.hr_positive else "HR-negative or unknown"
+    # as recorded, never "negative or unknown" (CLINICAL.md section 1)
+    hr = "HR-positive" if r.hr_positive else f"HR {hr_words(r)}"
     out.append(f"  ER / PR        {r.er.status.value} / {r.pr.status.value}  ({hr})")
     out.append(
         "  Metastatic     "
