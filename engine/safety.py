@@ -207,6 +207,12 @@ def _lapse_alert(
     variant = "line-stopped" if lapse.whole_line else "drug-stopped"
     if not lapse.whole_line and not lapse.blockade_left:
         variant = "lapsed"
+    ild = record.conditions_of("ild")
+    note = ""
+    if ild and any(kb.is_her2_directed(s.drug) for s in lapse.stopped):
+        names = ", ".join(sorted({c.display or c.concept for c in ild}))
+        text = kb.warning("her2-blockade-stopped").variants["ild-note"].detail
+        note = " " + " ".join(text.format(conditions=names).split())
     return make_alert(
         kb,
         "her2-blockade-stopped",
@@ -223,6 +229,7 @@ def _lapse_alert(
         last=lapse.last.isoformat(),
         next=next_words(nxt, None),
         ask=ask_why(lapse, nxt, regimen),
+        ild=note,
     )
 
 

@@ -315,3 +315,18 @@ def test_no_card_says_continue_while_a_her2_drug_of_the_line_is_reported_stopped
     if line.ongoing and stopped_her2:
         assert alert is not None and "reason not recorded" in alert.summary
         assert f"Continue line {line.number}" not in text
+
+
+def test_stopped_drug_with_ild_on_record_asks_whether_pneumonitis_stopped_it() -> None:
+    """00149 (N16): T-DM1 stopped after two doses, reason not recorded, ILD on record."""
+    story = her2_story(
+        *(drug(d, "2021-02-01", "2024-06-01") for d in (*HP, "docetaxel")),
+        b.progression("2024-06-05"),
+        *b.doses("1371041", "ado-trastuzumab emtansine", day(100), 2),
+        b.ild("2023-01-01"),
+        b.lvef(60, day(20)),
+    )
+    a = assess_story(story, AS_OF)
+    alert = lapse_alert(a)
+    assert alert is not None and alert.summary.startswith("HER2-directed therapy stopped")
+    assert "ask whether it was the reason; if so, do not resume T-DM1" in alert.detail
