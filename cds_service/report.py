@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from cards.next_line import hr_words
-from engine.model import Assessment, PatientRecord, ReceptorAssessment
+from engine.model import Assessment, PatientRecord, ReceptorAssessment, ReceptorStatus
 
 _LABELS = {"ild": "ILD/pneumon.", "heart-failure": "Heart failure"}
 
@@ -28,8 +27,7 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
         out.append(f"  HER2 specimen  {her2.basis.specimen.value}")
     if her2.conflicts:
         out.append(f"  HER2 conflicts {_results(her2)}")
-    # as recorded, never "negative or unknown" (CLINICAL.md section 1)
-    hr = "HR-positive" if r.hr_positive else f"HR {hr_words(r)}"
+    hr = _hr(r)
     out.append(f"  ER / PR        {r.er.status.value} / {r.pr.status.value}  ({hr})")
     out.append(
         "  Metastatic     "
@@ -107,6 +105,18 @@ def describe(assessment: Assessment, cards: list[dict[str, Any]], source: str = 
         for issue in r.data_issues[:10]:
             out.append(f"    {issue.source_id}: {issue.message}")
     return "\n".join(out) + "\n"
+
+
+def _hr(r: PatientRecord) -> str:
+    """HR status as recorded, never "negative or unknown" (CLINICAL.md section 1)."""
+    if r.hr_positive:
+        return "HR-positive"
+    missing = [n for n, a in (("ER", r.er), ("PR", r.pr)) if a.status is ReceptorStatus.UNKNOWN]
+    if not missing:
+        return "HR-negative"
+    if len(missing) == 2:
+        return "HR not recorded"
+    return f"not HR-positive; {missing[0]} not recorded"
 
 
 def _scope(assessment: Assessment) -> list[str]:

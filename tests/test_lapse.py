@@ -283,7 +283,7 @@ def test_hormone_receptor_status_not_recorded_is_said_so() -> None:
     page = timeline_page(a.record, a.knowledge_version)
     assert "negative or unknown" not in page and "not recorded" in page
     negative = assess_story(her2_story(drug(TDXD, "2024-10-20", status="active")), AS_OF)
-    assert "ER negative, PR not recorded" in describe(negative, [])
+    assert "(not HR-positive; PR not recorded)" in describe(negative, [])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
