@@ -18,9 +18,9 @@ from engine.history import current_exposures, line_exposures
 from engine.knowledge import Knowledge
 from engine.model import PatientRecord, ReceptorStatus, Recommendation, TherapyLine
 
-# What the record says about why a drug stopped. The mappers keep only a stop for progression
-# (statusReason 266721009, which makes the line progressed and so no lapse): any other stop is
-# "reason not recorded".
+# What the record says about why a drug stopped. A stop for progression (statusReason
+# 266721009) makes the line progressed, so no lapse; another recorded reason (statusReason or
+# mCODE termination reason) is quoted; none is "reason not recorded".
 NOT_RECORDED = "reason not recorded"
 
 
@@ -53,6 +53,17 @@ class Lapse:
     @property
     def pronoun(self) -> str:
         return "it" if len(self.stopped) == 1 else "they"
+
+    @property
+    def reason(self) -> str:
+        """ "reason not recorded" unless every stopped drug has a recorded reason."""
+        if all(s.reason != NOT_RECORDED for s in self.stopped):
+            return "reason recorded"
+        return NOT_RECORDED
+
+    @property
+    def action(self) -> str:
+        return "ask why" if self.reason == NOT_RECORDED else "review"
 
     @property
     def resume(self) -> str:
@@ -104,7 +115,8 @@ def line_lapse(record: PatientRecord, kb: Knowledge) -> Lapse | None:
         seen = last.get(e.drug)
         if seen is None or day > seen.last:
             ids = (*(seen.source_ids if seen else ()), *e.source_ids)
-            last[e.drug] = StoppedDrug(e.drug, day, ids)
+            why = f"stop reason recorded: {e.stop_reason}" if e.stop_reason else NOT_RECORDED
+            last[e.drug] = StoppedDrug(e.drug, day, ids, why)
     if not last:
         return None
     return Lapse(

@@ -117,6 +117,7 @@ class Exposure:
     # (first day, last day or None while claimed active) of each resource: a line that a later
     # line replaced ends at its last dose before it, not on the day before the new line.
     spans: tuple[tuple[date, date | None], ...] = field(default=(), compare=False, repr=False)
+    stop_reason: str = ""  # the words of another recorded stop reason ("adverse event"), if any
 
     @property
     def ongoing(self) -> bool:

@@ -19,7 +19,7 @@ from engine.cardiac_rules import Concerned, judge
 from engine.discordance import her2_discordance_alert
 from engine.history import current_exposures, tki_drugs
 from engine.knowledge import Knowledge
-from engine.lapse import NOT_RECORDED, Lapse, ask_why, line_lapse, next_words
+from engine.lapse import Lapse, ask_why, line_lapse, next_words
 from engine.model import (
     Alert,
     Exposure,
@@ -223,7 +223,8 @@ def _lapse_alert(
         start=line.start.isoformat(),
         began=", ".join(line.drugs),
         names=lapse.names,
-        reason=NOT_RECORDED,
+        reason=lapse.reason,
+        action=lapse.action,
         stopped=lapse.listed(),
         still=", ".join(lapse.still) or "nothing",
         last=lapse.last.isoformat(),

@@ -40,6 +40,7 @@ class Point(NamedTuple):
     intent: str | None
     progression: bool
     stated_end: date | None = None  # the end the resource states, for a stop for no response
+    stop_reason: str = ""  # the words of another recorded stop reason (e.g. "adverse event")
 
     @property
     def start(self) -> date:
@@ -115,11 +116,18 @@ class _Course:
             source_ids=tuple(p.source_id for p in pts),
             intent=self.intent,
             stopped_for_progression=any(p.progression for p in pts),
+            stop_reason=next(
+                (p.stop_reason for p in sorted(pts, key=_when, reverse=True) if p.stop_reason), ""
+            ),
             last_dose=last_dose,
             resource_count=len({p.source_id for p in pts}),
             ongoing_basis=basis,
             spans=spans,
         )
+
+
+def _when(p: Point) -> date:
+    return p.shape.last or p.start
 
 
 def _supplied(doses: list[Point], last_dose: date, as_of: date) -> bool:

@@ -294,6 +294,25 @@ def _stopped_for_progression(resource: dict[str, Any], term: Terminology, k: _Co
     return False
 
 
+def _stop_reason(resource: dict[str, Any], k: _Codes) -> str:
+    """The words of a recorded stop reason other than progression (statusReason or the mCODE
+    termination-reason extension), for the cards to quote; "" when none is recorded."""
+    concepts = list(as_list(resource.get("statusReason")))
+    concepts += [
+        ext.get("valueCodeableConcept")
+        for ext in as_list(resource.get("extension"))
+        if isinstance(ext, dict) and ext.get("url") in k.termination_urls
+    ]
+    for c in concepts:
+        if not isinstance(c, dict):
+            continue
+        codings = [x for x in as_list(c.get("coding")) if isinstance(x, dict)]
+        words = c.get("text") or next((x.get("display") for x in codings if x.get("display")), "")
+        if isinstance(words, str) and words.strip():
+            return words.strip()
+    return ""
+
+
 def exposures(
     rs: ResourceSet,
     term: Terminology,
@@ -415,8 +434,9 @@ def _points(
             claim=False, stop=True, last=shape.last or _cap(shape.claimed_on, shape.start, as_of)
         )
     intent = _intent(res, term, k) if has_extension else None
+    reason = "" if progressed else _stop_reason(res, k)  # said on the cards, never decided on
     for drug in drugs:
-        out.append(Point(drug, shape, sid, intent, progressed, stated_end))
+        out.append(Point(drug, shape, sid, intent, progressed, stated_end, reason))
 
 
 def _unnamed(res: dict[str, Any]) -> str:

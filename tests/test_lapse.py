@@ -330,3 +330,15 @@ def test_stopped_drug_with_ild_on_record_asks_whether_pneumonitis_stopped_it() -
     alert = lapse_alert(a)
     assert alert is not None and alert.summary.startswith("HER2-directed therapy stopped")
     assert "ask whether it was the reason; if so, do not resume T-DM1" in alert.detail
+
+
+def test_a_recorded_stop_reason_is_quoted_not_called_missing() -> None:
+    """The card says the recorded reason (CLINICAL.md 2.5: a line records its stop reason)."""
+    tucatinib = drug("tucatinib", "2024-10-20", day(41), status="stopped")
+    tucatinib["statusReason"] = [{"text": "grade 3 diarrhoea"}]
+    story = after_tdxd(drug("capecitabine", "2024-10-20", status="active"), tucatinib)
+    story += trastuzumab_doses(7)
+    alert = lapse_alert(assess_story(story, AS_OF))
+    assert alert is not None
+    assert "stop reason recorded: grade 3 diarrhoea" in alert.detail
+    assert "reason not recorded" not in alert.detail + alert.summary
