@@ -129,8 +129,8 @@ def read_receptor(obs: dict[str, Any], method: str, term: Terminology, answer: A
                 ReceptorStatus.EQUIVOCAL,
                 method,
                 f"HER2/CEP17 ratio {number:g}",
-                f"HER2/CEP17 ratio {number:g} without copy number or interpretation: read as "
-                "equivocal; the ISH interpretation is needed",
+                f"/CEP17 ratio {number:g} without an interpretation (copy numbers are not "
+                "read): read as equivocal; the ISH interpretation is needed",
             )
         if status is not ReceptorStatus.UNKNOWN:
             return Reading(status, "ish", display)
