@@ -289,3 +289,34 @@ def test_a_lone_stopped_order_is_never_dated_at_the_day_the_line_began() -> None
     assert any("progression date is unknown" in i.message for i in rec.data_issues)
     a = assess(rec)
     assert a.recommendation is not None and a.recommendation.timing == "now"
+
+
+_VALUES = {
+    "positive": cc(LNC, "LA6576-8", "Positive"),
+    "negative": cc(LNC, "LA6577-6", "Negative"),
+    "present": cc(LNC, "LA9633-4", "Present"),
+}
+_INTERPRETATIONS = {
+    "positive": cc(V3_INT, "POS"),
+    "negative": cc(SCT, "260385009"),
+    "none": None,
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(value=st.sampled_from(sorted(_VALUES)), interp=st.sampled_from(sorted(_INTERPRETATIONS)))
+def test_property_value_and_interpretation_never_give_a_status_neither_states(
+    value: str, interp: str
+) -> None:
+    """The status read is one that the value or the interpretation states, and never one
+    when they disagree."""
+    concept = _INTERPRETATIONS[interp]
+    bundle = stu3_her2(
+        valueCodeableConcept=_VALUES[value], interpretation=[concept] if concept else None
+    )
+    status = her2(bundle)[0]
+    stated = {s for s in (value, interp) if s in ("positive", "negative")}
+    if len(stated) == 1:
+        assert status.value in stated
+    else:
+        assert status is UNKNOWN
