@@ -6,12 +6,16 @@ from typing import Any
 
 from engine.model import ConditionFact, DataIssue
 from fhir_mappers.resources import coding_codes, concept_text, parse_date, ref_id, validate
+from fhir_mappers.staging import stage_summaries
 from fhir_mappers.terminology import Terminology
 from fhir_mappers.text_match import AFFIRMED
 
 _EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _UNCONFIRMED = frozenset({"unconfirmed", "provisional", "differential"})
 _ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
+# A cancer Condition whose stage summary states a stage other than IV (record.py reads it as
+# non-metastatic staging, like a stage group Observation).
+STAGED_NON_METASTATIC = "staged-non-metastatic"
 
 
 def _onset(cond: dict[str, Any]) -> Any:
@@ -86,7 +90,7 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
     if onset is None:
         issues.append(DataIssue(ref_id(cond), "condition has no onset or recorded date"))
     display = concept_text(code)
-    return [
+    facts = [
         ConditionFact(
             concept=concept,
             display=f"{display} (unconfirmed)" if unconfirmed else display,
@@ -98,6 +102,26 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
         )
         for concept in match.concepts
     ]
+    if "breast-cancer" in match.concepts and "stage" in cond and not unconfirmed:
+        facts.extend(_stage_facts(cond, term, facts[0]))
+    return facts
+
+
+def _stage_facts(
+    cond: dict[str, Any], term: Terminology, cancer: ConditionFact
+) -> list[ConditionFact]:
+    """`Condition.stage.summary` (mCODE): stage IV is metastatic disease, known since the
+    cancer's onset; another stated stage is non-metastatic staging (CLINICAL.md section 1)."""
+    summaries = stage_summaries(cond, term)
+    stage_iv = [text for metastatic, text in summaries if metastatic]
+    if stage_iv:
+        concept, text = "metastasis", stage_iv[0]
+    elif summaries:
+        concept, text = STAGED_NON_METASTATIC, summaries[0][1]
+    else:
+        return []
+    display = f"{cancer.display}: stage summary {text}"
+    return [ConditionFact(concept, display, cancer.onset, cancer.active, cancer.source_id)]
 
 
 def _quote(text: str, limit: int = 80) -> str:

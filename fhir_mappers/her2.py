@@ -26,8 +26,9 @@ from engine.model import ReceptorAssessment, ReceptorResult, ReceptorStatus, Spe
 _DEFINITIVE = (ReceptorStatus.POSITIVE, ReceptorStatus.NEGATIVE)
 # On the same day, an ISH result is more specific than an interpretation, which is more
 # specific than an IHC score, which is more specific than a diagnosis on the problem list.
-# The same rank reads an Observation coded as two methods (observations.py).
-METHOD_RANK = {"ish": 3, "interpretation": 2, "ihc": 1, "condition": 0}
+# The same rank reads an Observation coded as two methods (observations.py). A bare HER2/CEP17
+# ratio without interpretation ("ratio", read as equivocal) is the least specific result.
+METHOD_RANK = {"ish": 4, "interpretation": 3, "ihc": 2, "ratio": 1, "condition": 0}
 
 
 def _key(r: ReceptorResult) -> tuple[date, int, str]:

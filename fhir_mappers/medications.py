@@ -339,7 +339,7 @@ def exposures(
                 _points(res, rs, term, k, knowledge, as_of, issues, points)
             except (AttributeError, TypeError, ValueError, KeyError) as exc:
                 issues.append(DataIssue(ref_id(res), f"medication could not be read: {exc}"))
-    stops = _no_response_events(points)
+    stops = _no_response_events(points, issues)
     known = [*(progressions or ()), *stops]
     merged = merge_courses(points, knowledge, as_of, known, boundary, issues)
     if progressions is not None:
@@ -347,9 +347,12 @@ def exposures(
     return merged
 
 
-def _no_response_events(points: list[Point]) -> list[ProgressionEvent]:
-    """Progression at each stop for no response: its stated end, else the last dose it covers
-    (its administrations up to the next order or statement of the drug), said approximate."""
+def _no_response_events(points: list[Point], issues: list[DataIssue]) -> list[ProgressionEvent]:
+    """Progression at each stop for no response (CLINICAL.md section 1): its stated end, else
+    the last dose it covers (its administrations up to the next order or statement of the
+    drug) or the date a statement was asserted, said approximate; never the day the course
+    began. With no stop date and nothing after the start, the date is unknown: no event (the
+    course still ended in progression), and the record is said to lack it."""
     out: list[ProgressionEvent] = []
     seen: set[str] = set()
     for p in points:
@@ -372,13 +375,30 @@ def _no_response_events(points: list[Point]) -> list[ProgressionEvent]:
             ),
             default=None,
         )
-        when = max(d for d in (last, p.shape.last, p.start) if d is not None)
+        asserted = None if _administration(p) else p.shape.claimed_on
+        after = [d for d in (last, p.shape.last, asserted) if d is not None and d > p.start]
+        earlier = any(q.start < p.start for q in same)  # a later cycle: its own day is a dose
+        if not after and not earlier:
+            issues.append(
+                DataIssue(
+                    p.source_id,
+                    f"stopped for no response, but no stop date and no dose after its start "
+                    f"({p.start.isoformat()}) is recorded: the progression date is unknown "
+                    "(counted as ended in progression); record when it stopped",
+                )
+            )
+            continue
+        when = max(after, default=p.start)
+        how = (
+            "when the stop was asserted"
+            if when == asserted and when != last
+            else "at the last dose"
+        )
         out.append(
             ProgressionEvent(
                 when,
                 p.source_id,
-                "stopped for no response (no stop date recorded: dated at the last dose, "
-                "approximate)",
+                f"stopped for no response (no stop date recorded: dated {how}, approximate)",
             )
         )
     return out

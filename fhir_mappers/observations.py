@@ -17,6 +17,7 @@ from engine.model import (
 )
 from fhir_mappers.codings import CodeSets, CodingKey, coding_key
 from fhir_mappers.her2 import METHOD_RANK
+from fhir_mappers.receptor_values import read_receptor
 from fhir_mappers.resources import (
     as_list,
     concept_text,
@@ -24,6 +25,7 @@ from fhir_mappers.resources import (
     ref_id,
     validate,
 )
+from fhir_mappers.staging import says_metastatic
 from fhir_mappers.terminology import MEMO_SIZE, Terminology
 from fhir_mappers.text_match import AFFIRMED, NEGATED, NegationRules, affirmed_substring
 
@@ -149,6 +151,7 @@ class _Kind:
     metastasis: bool
     stage: bool
     status: bool
+    history: bool
     relevant: bool
 
 
@@ -160,12 +163,11 @@ class _Codes:
     lvef: frozenset[str]
     distant_metastasis: frozenset[str]
     stage_group: frozenset[str]
+    stage_group_snomed: frozenset[str]
+    history_snomed: frozenset[str]
     disease_status: frozenset[str]
-    m1_snomed: frozenset[str]
-    m1_text: frozenset[str]
-    stage_iv_snomed: frozenset[str]
-    stage_iv_text: frozenset[str]
     progression_snomed: frozenset[str]
+    metastatic_status_snomed: frozenset[str]
     relevant: frozenset[str]
     distant_metastasis_snomed: frozenset[str]
     answer_codes: tuple[tuple[ReceptorStatus, frozenset[str], frozenset[str]], ...]
@@ -199,20 +201,23 @@ class _Codes:
                 key=lambda m: METHOD_RANK.get(m, 0),
             )
         snomed_m = bool(sets.snomed & self.distant_metastasis_snomed)
+        snomed_stage = bool(sets.snomed & self.stage_group_snomed)
+        history = bool(sets.snomed & self.history_snomed)
         return _Kind(
             receptor=receptor,
             method=method,
             lvef=bool(codes & self.lvef),
             metastasis=bool(codes & self.distant_metastasis) or snomed_m,
-            stage=bool(codes & self.stage_group),
+            stage=bool(codes & self.stage_group) or snomed_stage,
             status=bool(codes & self.disease_status),
-            relevant=bool(codes & self.relevant) or snomed_m,
+            history=history,
+            relevant=bool(codes & self.relevant) or snomed_m or snomed_stage or history,
         )
 
     @classmethod
     def of(cls, term: Terminology) -> _Codes:
         spec = term.observations["observations"]
-        mets = term.observations["metastasis_values"]
+        statuses = term.observations["disease_status_values"]
         receptors = {r: dict(spec[r]) for r in ("her2", "er", "pr")}
         groups = {
             k: frozenset(spec[k])
@@ -241,13 +246,10 @@ class _Codes:
                 for status in ("negative", "equivocal", "positive")
             ),
             receptors=receptors,
-            m1_snomed=frozenset(mets["m1_snomed"]),
-            m1_text=frozenset(mets["m1_text"]),
-            stage_iv_snomed=frozenset(mets["stage_iv_snomed"]),
-            stage_iv_text=frozenset(mets["stage_iv_text"]),
-            progression_snomed=frozenset(
-                term.observations["disease_status_values"]["progression_snomed"]
-            ),
+            progression_snomed=frozenset(statuses["progression_snomed"]),
+            metastatic_status_snomed=frozenset(statuses.get("metastatic_snomed", [])),
+            stage_group_snomed=frozenset(spec.get("stage_group_snomed", [])),
+            history_snomed=frozenset(spec.get("history_of_metastasis_snomed", [])),
             relevant=relevant,
             distant_metastasis_snomed=m_snomed,
             lvef=groups["lvef"],
@@ -305,21 +307,22 @@ def _one(
     when = effective_date(obs)
     sid = ref_id(obs)
     if receptor:
-        method = kind.method
-        value = obs.get("valueCodeableConcept", obs.get("valueString"))
-        status = _answer(value, term, k)
-        if status is ReceptorStatus.UNKNOWN:
-            issues.append(DataIssue(sid, f"{receptor.upper()} result has no readable value"))
+        reading = read_receptor(obs, kind.method, term, lambda v: _answer(v, term, k))
+        if reading.issue:
+            issues.append(DataIssue(sid, f"{receptor.upper()} {reading.issue}"))
+        if reading.status is ReceptorStatus.UNKNOWN:
+            if not reading.issue:
+                issues.append(DataIssue(sid, f"{receptor.upper()} result has no readable value"))
             return
         if when is None:
             issues.append(DataIssue(sid, f"{receptor.upper()} result has no date"))
         getattr(out, receptor).append(
             ReceptorResult(
-                status=status,
+                status=reading.status,
                 date=when,
-                method=method,
+                method=reading.method,
                 source_id=sid,
-                display=concept_text(value) if isinstance(value, dict) else str(value),
+                display=reading.display,
                 specimen=_specimen(
                     obs, specimens, term.observations["specimen_sites"], term.negation
                 ),
@@ -343,24 +346,49 @@ def _one(
                 continue
             out.lvef.append(Measurement(value, "%", when, sid))
     elif kind.metastasis or kind.stage:
-        value = obs.get("valueCodeableConcept")
-        codes_v = term.code_sets(value).codes
-        text = concept_text(value).lower().strip()
-        lowered = {c.lower() for c in codes_v}
-        m1 = bool(codes_v & k.m1_snomed or text in k.m1_text or lowered & k.m1_text)
-        iv = bool(
-            codes_v & k.stage_iv_snomed or text in k.stage_iv_text or lowered & k.stage_iv_text
-        )
-        if (kind.metastasis and m1) or (kind.stage and iv):
-            if when is None:
-                issues.append(DataIssue(sid, "distant metastasis / stage IV has no date"))
-            out.metastatic.append((when, sid))
-        elif codes_v or text:
+        found = says_metastatic(obs.get("valueCodeableConcept"), term, category=kind.metastasis)
+        if found:
+            _metastatic(out, when, sid, issues, "distant metastasis / stage IV")
+        elif found is False:
             out.non_metastatic.append(sid)
+    elif kind.history:
+        _history(obs, when, sid, issues, out)
     elif kind.status:
-        value = obs.get("valueCodeableConcept")
-        if term.code_sets(value).snomed & k.progression_snomed:
+        snomed = term.code_sets(obs.get("valueCodeableConcept")).snomed
+        if snomed & k.metastatic_status_snomed:
+            _metastatic(out, when, sid, issues, "disease status: distant metastasis present")
+        if snomed & k.progression_snomed:
             if when is None:
                 issues.append(DataIssue(sid, "progression has no date"))
                 return
             out.progressions.append(ProgressionEvent(when, sid, "disease status: worsened"))
+
+
+def _metastatic(
+    out: ObservationFacts, when: date | None, sid: str, issues: list[DataIssue], what: str
+) -> None:
+    if when is None:
+        issues.append(DataIssue(sid, f"{what} has no date"))
+    out.metastatic.append((when, sid))
+
+
+def _history(
+    obs: dict[str, Any],
+    when: date | None,
+    sid: str,
+    issues: list[DataIssue],
+    out: ObservationFacts,
+) -> None:
+    """mCODE HistoryOfMetastaticCancer: valueBoolean false asserts NO history (the IG's
+    modifier); true or absent is a history of metastatic cancer, known by its date."""
+    value = obs.get("valueBoolean")
+    if value is False:
+        out.non_metastatic.append(sid)
+    elif value is True or not any(k.startswith("value") for k in obs):
+        _metastatic(out, when, sid, issues, "history of metastatic cancer")
+    else:
+        issues.append(
+            DataIssue(
+                sid, "history of metastatic cancer with a value that is not a boolean: not read"
+            )
+        )

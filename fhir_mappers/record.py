@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import DataIssue, Exposure, PatientRecord, ReceptorResult, ReceptorStatus
-from fhir_mappers.conditions import condition_facts
+from fhir_mappers.conditions import STAGED_NON_METASTATIC, condition_facts
 from fhir_mappers.her2 import assess_her2, assess_receptor
 from fhir_mappers.lines import settle_lines
 from fhir_mappers.medications import exposures as build_exposures
@@ -129,7 +129,8 @@ def build_record(
         pr=assess_receptor(receptors["pr"]),
         metastatic_since=metastatic_since,
         metastatic_source_ids=metastatic_ids,
-        non_metastatic_staging_ids=tuple(obs.non_metastatic),
+        non_metastatic_staging_ids=tuple(obs.non_metastatic)
+        + tuple(c.source_id for c in conds if c.concept == STAGED_NON_METASTATIC),
         metastases=metastases,
         conditions=tuple(c for c in conds if c.concept in _RISK)
         + tuple(pregnancy_tests(rs.of("Observation"), term, issues)),
