@@ -120,6 +120,7 @@ class Knowledge:
     warnings: dict[str, WarningRule] = field(default_factory=dict)
     never_skip: tuple[NeverSkip, ...] = ()
     evidence_applies: dict[str, str] = field(default_factory=dict)  # evidence id -> situation
+    reload: dict[str, dict[str, Any]] = field(default_factory=dict)  # drugs.yaml `reload`
     cardiac: CardiacKnowledge = field(
         default_factory=lambda: CardiacKnowledge({}, {}, Escalation("hold", ""))
     )
@@ -300,6 +301,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
         never_skip=never_skip,
         evidence_applies={e["id"]: e["applies_when"] for e in evidence_doc if "applies_when" in e},
         cardiac=_cardiac(drugs, evidence, params["agents"]["cardiac_monitored"]),
+        reload=dict(drugs_doc.get("reload") or {}),
     )
 
 
