@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import assess, load_knowledge
-from engine.model import Assessment, PatientRecord, Recommendation, ReceptorStatus, RegimenOption
+from engine.model import Assessment, PatientRecord, ReceptorStatus, Recommendation, RegimenOption
 from engine.regimen_doses import dosed
 from tests import builders as b
 from tests.conftest import her2_ext, hook_request
