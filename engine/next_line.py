@@ -3,10 +3,11 @@
 The sequence row comes from the number of prior HER2-directed lines (history.py); a never-skipped
 regimen (regimens.yaml never_skip: T-DXd) not yet received leads the row. Each regimen of the row
 is then excluded (ILD for the agents of parameters.yaml agents.ild_excluded, HR-positive-only,
-minimum prior lines) or ranked by, in order: key agent already failed, not approved where the
-service runs, TKI right after a TKI, already received, brain-metastasis preference, and the row's
-own order. Summaries and evidence are those that fit the patient (regimens.yaml summaries,
-evidence.yaml applies_when).
+minimum prior lines) or ranked by, in order: key agent already failed (or still given by the
+ongoing line the next one follows), not approved where the service runs, TKI right after a TKI,
+already received, brain-metastasis preference, and the row's own order. Summaries and evidence
+are those that fit the patient (regimens.yaml summaries, evidence.yaml applies_when), and the
+orders are fitted to her (regimen_doses.py: re-loads after a gap, no failed endocrine agent).
 """
 
 from __future__ import annotations
