@@ -36,8 +36,8 @@ def _why_not_first(
         return None
     if promoted is not None and preferred == promoted:
         return (
-            f"{first} is not first here: {kb.regimens[promoted].short} comes before it because "
-            "it has never been given (next reason)."
+            f"{first} is not first here: {kb.regimens[promoted].short} has never been given "
+            "and comes first."
         )
     if ctx.brain.predominant and preferred == TUCATINIB_TRIPLET:
         return None
