@@ -110,6 +110,8 @@ def timeline_table(record: PatientRecord) -> str:
 
 def _option_line(option: RegimenOption) -> str:
     caveats = f" ({'; '.join(option.caveats)})" if option.caveats else ""
+    if option.dose_notes:
+        caveats += f" Orders: {'; '.join(option.dose_notes)}."
     trials = ", ".join(dict.fromkeys(evidence_title(ev) for ev in option.regimen.evidence))
     evidence = f" Evidence: {trials}." if trials else ""
     return f"**{option.regimen.name}**: {option.reason}{caveats}{evidence}"
@@ -243,6 +245,8 @@ def detail(
     ]
     if rec.preferred.caveats:
         parts.append(f"- Caveats: {'; '.join(rec.preferred.caveats)}")
+    if rec.preferred.dose_notes:
+        parts.append(f"- Orders: {'; '.join(rec.preferred.dose_notes)}")
     parts += ["", "### Evidence", evidence_markdown(rec.preferred.regimen.evidence)]
     if rec.early_relapse:
         months = rec.early_relapse_threshold_months
@@ -264,8 +268,10 @@ def detail(
     elif not_offered:
         parts += ["", "### No one-click order"]
         parts += [
-            f"- {o.regimen.name}: ordering it now would be flagged by the order checks ({why}); "
-            "decide with the warning cards and order it by hand if still intended."
+            f"- {o.regimen.name}: {why}."
+            if o.not_orderable
+            else f"- {o.regimen.name}: ordering it now would be flagged by the order checks "
+            f"({why}); decide with the warning cards and order it by hand if still intended."
             for o, why in not_offered
         ]
     if rec.changes_advice:

@@ -32,6 +32,7 @@ class History:
     continuing: bool  # the latest line is ongoing with no progression since it started
     reasons: tuple[str, ...]
     source_ids: tuple[str, ...]
+    refractory: frozenset[str] = frozenset()  # early-relapse agents (relapse, not progression)
 
 
 # The rules ask these of the same record several times per assessment; each keeps its last
@@ -124,7 +125,7 @@ def _early_relapse(
             [
                 f"Metastatic disease {when} of (neo)adjuvant {drugs} ({rule}): early relapse, "
                 "counted as one prior HER2-directed line (trastuzumab-refractory); "
-                f"{drugs} count as received and are not re-offered."
+                f"{drugs} counted as received."
             ],
             frozenset(e.drug for e in adjuvant),
             ids,
@@ -175,4 +176,5 @@ def history(record: PatientRecord, kb: Knowledge) -> History:
         continuing=continuing,
         reasons=tuple(reasons),
         source_ids=relapse_ids,
+        refractory=refractory,
     )

@@ -67,6 +67,7 @@ class RegimenRule:
     drug_alternatives: dict[str, tuple[str, ...]] = field(default_factory=dict)
     summaries: tuple[tuple[Situation, str], ...] = ()  # situational summaries, first fit wins
     ild_note: str = ""  # said beside the regimen when offered with ILD on record
+    ild_evidence: tuple[Evidence, ...] = ()  # cited with its ild_note (tdxd-ild cards)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Knowledge:
     warnings: dict[str, WarningRule] = field(default_factory=dict)
     never_skip: tuple[NeverSkip, ...] = ()
     evidence_applies: dict[str, str] = field(default_factory=dict)  # evidence id -> situation
+    reload: dict[str, dict[str, Any]] = field(default_factory=dict)  # drugs.yaml `reload`
     cardiac: CardiacKnowledge = field(
         default_factory=lambda: CardiacKnowledge({}, {}, Escalation("hold", ""))
     )
@@ -270,6 +272,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
             short=r.get("short", r["name"]),
             summaries=tuple((_situation(x["when"]), x["text"]) for x in r.get("summaries", [])),
             ild_note=r.get("ild_note", ""),
+            ild_evidence=tuple(evidence[e] for e in r.get("ild_evidence", [])),
             drug_alternatives={k: tuple(v) for k, v in alts.items()},
         )
     sequence = tuple(
@@ -300,6 +303,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
         never_skip=never_skip,
         evidence_applies={e["id"]: e["applies_when"] for e in evidence_doc if "applies_when" in e},
         cardiac=_cardiac(drugs, evidence, params["agents"]["cardiac_monitored"]),
+        reload=dict(drugs_doc.get("reload") or {}),
     )
 
 

@@ -284,6 +284,8 @@ class RegimenOption:
     reason: str
     caveats: tuple[str, ...] = ()
     approved: bool = True
+    not_orderable: str = ""  # why no one-click order can carry it (e.g. its endocrine agent)
+    dose_notes: tuple[str, ...] = ()  # how its orders fit this patient (re-load after a gap)
 
 
 @dataclass(frozen=True)

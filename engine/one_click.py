@@ -60,6 +60,10 @@ def one_click(
         not_offered = [(o.regimen.id, why) for o in (rec.preferred, *rec.alternatives)]
         return OneClick((), tuple(not_offered), _holding(record, kb, found))
     for option in (rec.preferred, *rec.alternatives):
+        if option.not_orderable:
+            # e.g. its endocrine agent must be one not yet failed: the clinician chooses it
+            not_offered.append((option.regimen.id, option.not_orderable))
+            continue
         flagged = proposal_findings(record, option.regimen.components, kb, rec)
         if flagged:
             not_offered.append((option.regimen.id, why_not(flagged)))

@@ -65,10 +65,13 @@ def _ild(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         # the regimen this patient's next-line card recommends (T-DM1 may have failed already)
         fix = regimen_replacement(ctx.kb, rec, ())
         instead = rec.preferred.regimen.name
+        rule = ctx.kb.regimens[rec.preferred.regimen.id]
     else:
         fix = component_replacement(ctx.kb, "tdm1", TDM1)
         instead = "T-DM1 3.6 mg/kg IV q3w"
-    return make_finding(
+        rule = ctx.kb.regimens["tdm1"]
+    # the replacement's own ILD note and evidence (T-DM1's pneumonitis warning), only for it
+    finding = make_finding(
         ctx.kb,
         "tdxd-ild",
         "ordered",
@@ -77,7 +80,9 @@ def _ild(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         fix,
         conditions=", ".join(sorted({c.display or c.concept for c in ild})),
         instead=instead,
+        replacement_note=rule.ild_note,
     )
+    return dataclasses.replace(finding, evidence=(*finding.evidence, *rule.ild_evidence))
 
 
 def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:

@@ -66,15 +66,20 @@ def ild_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) 
     if on:
         since = min(e.start for e in on).isoformat()
         ids += [s for e in on for s in e.source_ids]
-        return make_alert(kb, "tdxd-ild", "active", ids, conditions=names, since=since)
-    note = kb.regimens[rec.preferred.regimen.id].ild_note if rec is not None else ""
+        alert = make_alert(kb, "tdxd-ild", "active", ids, conditions=names, since=since)
+        # its text names T-DM1 as the alternative, with T-DM1's own pneumonitis warning
+        return replace(alert, evidence=(*alert.evidence, *kb.regimens["tdm1"].ild_evidence))
+    rule = kb.regimens[rec.preferred.regimen.id] if rec is not None else None
+    note = rule.ild_note if rule is not None else ""
+    # the recommended regimen's own ILD evidence (T-DM1: KADCYLA pulmonary warning), only then
+    extra = rule.ild_evidence if rule is not None else ()
     excluded = kb.agents("ild_excluded")
     early = set(record.early_exposures)
     given = [e for e in (*record.exposures, *early) if e.drug in excluded]
     given = list(dict.fromkeys(given))
     if given:
         ids += [s for e in given for s in e.source_ids]
-        return make_alert(
+        alert = make_alert(
             kb,
             "tdxd-ild",
             "previous",
@@ -83,9 +88,9 @@ def ild_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) 
             given=_given(kb, given, early),
             replacement_note=note,
         )
-    if rec is not None and rec.ild_replaced is not None:
-        rule = kb.regimens[rec.preferred.regimen.id]
-        return make_alert(
+        return replace(alert, evidence=(*alert.evidence, *extra))
+    if rec is not None and rec.ild_replaced is not None and rule is not None:
+        alert = make_alert(
             kb,
             "tdxd-ild",
             "replaced",
@@ -94,6 +99,7 @@ def ild_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) 
             replacement=rule.short or rule.regimen.name,
             replacement_note=note,
         )
+        return replace(alert, evidence=(*alert.evidence, *extra))
     return None
 
 
