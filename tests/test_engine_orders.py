@@ -291,18 +291,21 @@ def test_order_whose_drug_cannot_be_read_is_said_unchecked_not_passed_silently()
     assert card["indicator"] == "warning"
 
 
-def test_order_select_waits_for_a_regimen_being_entered_but_not_for_one_never_offered() -> None:
-    """At order-select the set may still be incomplete: tucatinib alone may become the ranked
-    tucatinib triplet, lapatinib alone cannot become any offered regimen."""
+def test_order_select_flags_a_single_drug_and_names_the_regimen_it_may_become() -> None:
+    """Second outside review N2: lapatinib alone passed silently at order-select because it
+    might still become lapatinib + capecitabine. A set being entered is flagged like a signed
+    one (section 4 off-sequence); the card says which offered regimen it is part of."""
     record = record_of(_after_thp(b.lvef(60, "2022-06-05")), "2022-06-15")
 
-    def rules(drug_id: str, complete: bool) -> set[str]:
+    def off(drug_id: str, complete: bool) -> OrderFinding:
         found = check_orders(record, [order(drug_id)], load_knowledge(), complete=complete)
-        return {f.rule for f in found}
+        return _rule(found, "off-sequence")
 
-    assert "off-sequence" not in rules("tucatinib", complete=False)
-    assert "off-sequence" in rules("tucatinib", complete=True)
-    assert "off-sequence" in rules("lapatinib", complete=False)
+    for complete in (False, True):
+        f = off("tucatinib", complete)
+        assert f.summary.startswith("tucatinib alone is not a recommended regimen")
+        assert "part of tucatinib + trastuzumab + capecitabine" in f.detail
+        assert "part of" not in off("lapatinib", complete).detail  # part of nothing offered
 
 
 def test_off_sequence_while_a_line_goes_on_says_continue_and_offers_nothing_in_its_place() -> None:
