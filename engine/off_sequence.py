@@ -108,7 +108,7 @@ def _line_ongoing(
     last = record.lines[-1]
     still = last.current_drugs or last.drugs
     keep = _allowed(option, kb)  # drugs of the new regimen already running go on
-    stop = [d for d in still if kb.family(d) not in keep] or list(still)
+    stop = ", ".join(sorted(d for d in still if kb.family(d) not in keep))
     what = (
         f"the regimen for line {rec.line} on progression"
         if whole
@@ -126,7 +126,7 @@ def _line_ongoing(
             current_name=name,
             regimen_name=last.regimen_name,
             since=last.start.isoformat(),
-            stop=", ".join(sorted(stop)),
+            stop=f" and stop {stop}" if stop else "",
             ordered=names,
             what=what,
         )

@@ -35,7 +35,7 @@ from engine.off_sequence import off_sequence, regimen_replacement
 from engine.order_context import ADC_REGIMEN as _ADC_REGIMEN
 from engine.order_context import TDM1, TDXD
 from engine.order_context import OrderCtx as _Ctx
-from engine.order_fixes import flagged, gate_fixes, proposed_orders
+from engine.order_fixes import flagged, gate_fixes, one_fix_per_order, proposed_orders
 from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
 from engine.progressed_on import progressed_finding
 from engine.warning_text import component_replacement, make_finding
@@ -374,9 +374,10 @@ def check_orders(
     rec = _recommendation(record, knowledge, jurisdiction)
     drafts = tuple(orders)
     found = _run(record, knowledge, drafts, rec, complete)
-    return gate_fixes(
+    gated = gate_fixes(
         knowledge, drafts, found, lambda os: _run(record, knowledge, os, rec, complete)
     )
+    return one_fix_per_order(gated, "off-sequence")
 
 
 def proposal_findings(

@@ -159,9 +159,13 @@ def test_tki_ordered_right_after_a_tki_line() -> None:
         b.progression("2024-08-01"),
         b.lvef(60, "2024-08-05"),
     )
-    f = _rule(_check(story, "2024-08-15", order("neratinib")), "tki-after-tki")
+    found = _check(story, "2024-08-15", order("neratinib"))
+    f = _rule(found, "tki-after-tki")
     assert "after a TKI (tucatinib)" in f.summary
-    assert f.replacement is not None and f.replacement.drug == TDM1
+    # neratinib alone is off-sequence too: T-DM1 is offered once, on the off-sequence card
+    fixes = [x.replacement.drug for x in found if x.replacement is not None]
+    assert fixes == [TDM1] and _rule(found, "off-sequence").replacement is not None
+    assert "offered on the off-sequence card" in f.detail
 
 
 def test_capecitabine_alone_where_tdxd_is_due_names_tdxd_and_offers_it() -> None:
