@@ -210,6 +210,30 @@ def test_next_line_ordered_on_top_of_running_hp_asks_to_document_progression_and
     assert "stop pertuzumab first" in card["summary"]
 
 
+def test_next_line_keeping_every_running_drug_asks_only_to_document_progression(
+    client: FlaskClient,
+) -> None:
+    """00014: lapatinib added to a running capecitabine line makes lapatinib + capecitabine;
+    nothing is to stop, so the card does not say "stop capecitabine"."""
+    story = _tdxd_failed_then(drug("capecitabine", "2022-01-25"))
+    cards = _hook(client, story, "order-sign", "lapatinib")
+    (card,) = _rule(cards, "off-sequence")
+    assert card["summary"].endswith("no progression recorded: document progression first")
+
+
+def test_tdm1_after_an_early_relapse_on_adjuvant_tdm1_is_flagged(client: FlaskClient) -> None:
+    """Section 2 rule 6: a relapse within 12 months of adjuvant T-DM1 counts it as failed."""
+    story = her2_story(
+        drug("ado-trastuzumab emtansine", "2020-01-15", "2020-09-01"), b.lvef(60, "2022-06-01")
+    )
+    for cards in _both(client, story, "tdm1"):
+        (card,) = _rule(cards, "off-sequence")
+        assert (
+            "metastatic relapse 4.0 months after (neo)adjuvant ado-trastuzumab" in (card["summary"])
+        )
+        assert "trastuzumab deruxtecan (T-DXd)" in card["detail"]
+
+
 def test_re_ordering_the_running_line_is_not_flagged(client: FlaskClient) -> None:
     for cards in _both(client, _hp_ongoing(), "pertuzumab", "trastuzumab"):
         assert not [c for c in cards if c["indicator"] in FLAGGED], cards
