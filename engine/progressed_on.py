@@ -124,16 +124,24 @@ def progressed_finding(
     if f is None or _continuing(record, kb, f):
         return None
     name = drug_label(kb, order.drug)
-    on = drug_label(kb, f.drug)
+    info = kb.drug(f.drug)
+    on = info.short if info and info.short else f.drug
     when = f.when.isoformat() if f.when else "date not recorded"
+    how = ""
     if f.approximate and f.when:
-        when = f"about {when} (last dose; no progression date recorded)"
+        when = f"about {when}"
+        how = " No progression date is recorded: the date is the last dose, approximate."
     rep = (
         regimen_replacement(kb, rec, ())
         if rec is not None and rec.timing == "now" and order.drug not in rec.preferred.regimen.drugs
         else None
     )
-    fields = {"drug": name, "on": on, "when": when, "next": next_line_words(record, rec)}
+    fields = {
+        "drug": name,
+        "on": on,
+        "when": when,
+        "next": how + " " + next_line_words(record, rec),
+    }
     if f.line is None:
         months = f"{f.months:.1f} months" if f.months is not None else "within the threshold"
         return make_finding(

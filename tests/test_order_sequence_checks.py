@@ -103,7 +103,10 @@ def test_tdxd_reordered_while_a_later_line_goes_on_says_it_progressed_on_tdxd(
     for cards in _both(client, story, "tdxd"):
         (card,) = [c for c in cards if "disease progressed on" in c["summary"]]
         assert card["indicator"] == "warning"
-        assert "(T-DXd) (line 2, progression 2022-01-15)" in card["summary"]
+        assert card["summary"] == (
+            "fam-trastuzumab deruxtecan (T-DXd) ordered: disease progressed on T-DXd "
+            "(line 2, progression 2022-01-15)"
+        )
         assert "Line 3" in card["detail"] and "on progression, line 4 is" in card["detail"]
         assert "suggestions" not in card  # the current line goes on: nothing in its place
 
