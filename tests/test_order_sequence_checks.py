@@ -232,7 +232,8 @@ def test_tdm1_after_an_early_relapse_on_adjuvant_tdm1_is_flagged(client: FlaskCl
     for cards in _both(client, story, "tdm1"):
         (card,) = _rule(cards, "off-sequence")
         assert (
-            "metastatic relapse 4.0 months after (neo)adjuvant ado-trastuzumab" in (card["summary"])
+            "T-DM1) ordered: metastatic relapse 4.0 months after (neo)adjuvant T-DM1"
+            in (card["summary"])
         )
         assert "trastuzumab deruxtecan (T-DXd)" in card["detail"]
 
