@@ -368,7 +368,7 @@ def check_orders(
     """All findings on the given orders (each order checked against the patient's picture).
 
     `complete`: the orders are the whole set being signed (order-sign); at order-select a set
-    still being entered is judged off-sequence only when no offered regimen can complete it.
+    still being entered is flagged too, its card naming the offered regimen it may become.
     A finding's fix is offered only when the orders it leaves would not be flagged themselves."""
     knowledge = kb or load_knowledge()
     rec = _recommendation(record, knowledge, jurisdiction)
