@@ -334,3 +334,21 @@ def test_an_order_of_an_agent_that_failed_always_gets_a_warning_or_critical(
         [(ln.number, ln.drugs, ln.ended_in_progression, ln.end) for ln in record.lines],
         found,
     )
+
+
+def test_tdxd_with_ild_while_hp_goes_on_offers_no_next_line_order_now(
+    client: FlaskClient,
+) -> None:
+    """Cards agree (N7): the ILD card names T-DM1, but while HP goes on without progression
+    its one-click would be flagged itself (the next line on top of a running line)."""
+    story = her2_story(
+        drug("docetaxel", "2021-11-01", "2022-03-01"),
+        drug("pertuzumab", "2021-11-01"),
+        drug("trastuzumab", "2021-11-01"),
+        b.ild("2020-03-01"),
+        b.lvef(60, "2022-06-01"),
+    )
+    for cards in _both(client, story, "tdxd"):
+        (card,) = _rule(cards, "tdxd-ild")
+        assert card["indicator"] == "critical" and "suggestions" not in card
+        assert "document progression and stop pertuzumab, trastuzumab first" in card["detail"]
