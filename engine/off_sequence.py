@@ -10,8 +10,17 @@ from __future__ import annotations
 from engine.history import current_drugs
 from engine.knowledge import Knowledge
 from engine.lapse import ask_why, line_lapse
-from engine.model import DraftOrder, OrderFinding, PatientRecord, Recommendation, Replacement
+from engine.model import (
+    DraftOrder,
+    OrderFinding,
+    PatientRecord,
+    Recommendation,
+    RegimenOption,
+    Replacement,
+)
 from engine.warning_text import make_finding
+
+SUMMARY_LIMIT = 140  # CDS Hooks: a card summary is under 140 characters
 
 # the drug classes that make up a regimen (endocrine and CDK4/6 additions to maintenance do not)
 _REGIMEN_CLASSES = ("anti-her2-antibody", "anti-her2-adc", "her2-tki", "chemotherapy")
@@ -27,35 +36,50 @@ def regimen_orders(orders: tuple[DraftOrder, ...], kb: Knowledge) -> list[DraftO
     return out
 
 
+def _allowed(option: RegimenOption, kb: Knowledge) -> set[str]:
+    """The drug families a regimen option may be ordered with (its drugs and their stand-ins)."""
+    alts = kb.regimens[option.regimen.id].drug_alternatives
+    allowed = {kb.family(d) for d in option.regimen.drugs}
+    return allowed | {kb.family(a) for v in alts.values() for a in v}
+
+
 def offered_in(
     families: set[str], rec: Recommendation, kb: Knowledge, ordered: set[str] | None = None
-) -> bool:
-    """Whether these drug families give one of the regimens the recommendation offers; with
+) -> RegimenOption | None:
+    """The regimen the recommendation offers that these drug families give, if any; with
     `ordered`, the drugs ordered must all belong to that regimen (T-DXd ordered beside a running
     tucatinib triplet is not the triplet, as an outside clinical review found)."""
     for option in (rec.preferred, *rec.alternatives):
         alts = kb.regimens[option.regimen.id].drug_alternatives
-        allowed = {kb.family(d) for d in option.regimen.drugs}
-        allowed |= {kb.family(a) for v in alts.values() for a in v}
-        if ordered is not None and not ordered <= allowed:
+        if ordered is not None and not ordered <= _allowed(option, kb):
             continue
         if all(
             kb.family(d) in families or any(kb.family(a) in families for a in alts.get(d, ()))
             for d in option.regimen.drugs
         ):
-            return True
-    return False
+            return option
+    return None
 
 
-def _may_become_offered(families: set[str], rec: Recommendation, kb: Knowledge) -> bool:
-    """Whether these drugs are all part of one offered regimen (the rest may follow)."""
-    for option in (rec.preferred, *rec.alternatives):
-        alts = kb.regimens[option.regimen.id].drug_alternatives
-        allowed = {kb.family(d) for d in option.regimen.drugs}
-        allowed |= {kb.family(a) for v in alts.values() for a in v}
-        if families <= allowed:
-            return True
-    return False
+def completable(families: set[str], rec: Recommendation, kb: Knowledge) -> list[RegimenOption]:
+    """The offered regimens these drugs are all part of (the rest may still be ordered)."""
+    return [o for o in (rec.preferred, *rec.alternatives) if families <= _allowed(o, kb)]
+
+
+def next_line_words(record: PatientRecord, rec: Recommendation | None) -> str:
+    """What the service recommends, in a sentence an order card can end with."""
+    if rec is None:
+        return ""
+    last = record.lines[-1] if record.lines else None
+    if rec.timing == "on-progression" and last is not None:
+        return (
+            f"Line {last.number} ({last.regimen_name}) is ongoing with no progression recorded: "
+            "continue it until progression or unacceptable toxicity; on progression, line "
+            f"{rec.line} is {rec.preferred.regimen.name}."
+        )
+    alternatives = "; ".join(o.regimen.name for o in rec.alternatives)
+    also = f" (ranked alternatives: {alternatives})" if alternatives else ""
+    return f"The regimen recommended for line {rec.line} is {rec.preferred.regimen.name}{also}."
 
 
 def regimen_replacement(kb: Knowledge, rec: Recommendation, also: tuple[str, ...]) -> Replacement:
@@ -71,6 +95,47 @@ def regimen_replacement(kb: Knowledge, rec: Recommendation, also: tuple[str, ...
     )
 
 
+def _line_ongoing(
+    record: PatientRecord,
+    kb: Knowledge,
+    order: DraftOrder,
+    option: RegimenOption,
+    names: str,
+    rec: Recommendation,
+    whole: bool,
+) -> OrderFinding | None:
+    """The next line ordered while the current one goes on with no progression recorded
+    (CLINICAL.md section 3, "Status first"): document progression and stop it first."""
+    last = record.lines[-1]
+    still = last.current_drugs or last.drugs
+    keep = _allowed(option, kb)  # drugs of the new regimen already running go on
+    stop = ", ".join(sorted(d for d in still if kb.family(d) not in keep))
+    what = (
+        f"the regimen for line {rec.line} on progression"
+        if whole
+        else f"part of {option.regimen.name}, a regimen for line {rec.line} on progression"
+    )
+
+    def finding(name: str) -> OrderFinding:
+        return make_finding(
+            kb,
+            "off-sequence",
+            "line-ongoing",
+            order.resource_id,
+            (*last.source_ids, *rec.source_ids),
+            current=last.number,
+            current_name=name,
+            regimen_name=last.regimen_name,
+            since=last.start.isoformat(),
+            stop=f" and stop {stop}" if stop else "",
+            ordered=names,
+            what=what,
+        )
+
+    found = finding(f" ({last.regimen_name})")
+    return found if len(found.summary) < SUMMARY_LIMIT else finding("")
+
+
 def off_sequence(
     record: PatientRecord,
     kb: Knowledge,
@@ -79,9 +144,10 @@ def off_sequence(
     rec: Recommendation | None,
     complete: bool = True,
 ) -> OrderFinding | None:
-    """One finding per order set, on its first regimen order, when the set is off-sequence
-    (`complete` False: a set still being entered, off-sequence only when nothing offered can
-    complete it)."""
+    """One finding per order set, on its first regimen order: off-sequence when the set is
+    none of the offered regimens nor the current line (whatever else is flagged on it; a set
+    still being entered says which offered regimen it may become), line-ongoing when it is the
+    next line ordered while the current one goes on without progression."""
     if rec is None:
         return None
     mine = regimen_orders(orders, kb)
@@ -93,19 +159,21 @@ def off_sequence(
     continuing = last is not None and (last.ongoing or rec.timing == "on-progression")
     if last is not None and continuing and ordered <= {kb.family(d) for d in last.drugs}:
         return None  # continuing (re-ordering) the current line
-    running = {kb.family(d) for d in current_drugs(record)}
-    if offered_in(every, rec, kb) or offered_in(every | running, rec, kb, ordered=every):
-        return None
-    if not complete and _may_become_offered(every, rec, kb):
-        return None
     names = ", ".join(sorted({str(o.drug) for o in mine}))
+    # the current line goes on until progression: then nothing is ordered in its place
+    on_therapy = last is not None and rec.timing == "on-progression"
+    running = {kb.family(d) for d in current_drugs(record)}
+    partial = completable(every, rec, kb)
+    offered = offered_in(every, rec, kb) or offered_in(every | running, rec, kb, ordered=every)
+    if offered is not None:
+        return _line_ongoing(record, kb, order, offered, names, rec, True) if on_therapy else None
+    if on_therapy and partial and not complete:
+        return _line_ongoing(record, kb, order, partial[0], names, rec, False)
     preferred = rec.preferred.regimen
     alternatives = "; ".join(o.regimen.name for o in rec.alternatives)
     no_her2 = not any(kb.is_her2_directed(str(o.drug)) for o in mine) and not any(
         kb.is_her2_directed(d) for d in current_drugs(record)
     )
-    # the current line goes on until progression: then nothing is ordered in its place
-    on_therapy = last is not None and rec.timing == "on-progression"
     rep = (
         None if on_therapy else regimen_replacement(kb, rec, tuple(o.resource_id for o in mine[1:]))
     )
@@ -122,10 +190,17 @@ def off_sequence(
         current=last.number if last else "",
         current_name=last.regimen_name if last else "",
         ordered=names,
+        ordered_alone=f"{names} alone" if len(mine) == 1 else names,
         recommended=preferred.name,
         line=rec.line,
         prior=rec.prior_her2_lines,
         alternatives=f" (ranked alternatives: {alternatives})" if alternatives else "",
+        partial=(
+            f" On its own it is no regimen; it is part of {'; '.join(o.regimen.name for o in partial)}: order the "
+            "rest of that regimen with it if that is the plan."
+            if partial
+            else ""
+        ),
         blockade=(
             "; it also has no HER2-directed agent, and HER2 blockade should continue"
             if no_her2

@@ -12,6 +12,12 @@ TDM1 = "ado-trastuzumab emtansine"
 ADC_REGIMEN = {TDXD: "tdxd", TDM1: "tdm1"}
 
 
+def drug_label(kb: Knowledge, drug: str) -> str:
+    """The drug as cards name it: "fam-trastuzumab deruxtecan (T-DXd)"."""
+    info = kb.drug(drug)
+    return f"{drug} ({info.short})" if info and info.short else drug
+
+
 @dataclass(frozen=True)
 class OrderCtx:
     record: PatientRecord

@@ -82,3 +82,29 @@ def gate_fixes(
         )
         out.append(dataclasses.replace(finding, replacement=None, detail=finding.detail + note))
     return out
+
+
+_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def one_fix_per_order(found: list[OrderFinding], prefer: str) -> list[OrderFinding]:
+    """Two cards on one order never offer the same orders: the most severe card keeps the
+    one-click (on a tie, the `prefer` rule's card, which names the recommended regimen); the
+    other says where it is."""
+    best: dict[tuple[str, frozenset[str]], OrderFinding] = {}
+    for f in found:
+        if f.replacement is None:
+            continue
+        key = (f.order_id, frozenset(c.drug for c in _created(f)))
+        old = best.get(key)
+        rank = (_RANK.get(f.severity, 3), f.rule != prefer)
+        if old is None or rank < (_RANK.get(old.severity, 3), old.rule != prefer):
+            best[key] = f
+    out = []
+    for f in found:
+        key = (f.order_id, frozenset(c.drug for c in _created(f)))
+        if f.replacement is not None and best[key] is not f:
+            note = f" The replacement is offered on the {best[key].rule} card."
+            f = dataclasses.replace(f, replacement=None, detail=f.detail + note)
+        out.append(f)
+    return out

@@ -18,6 +18,7 @@ from engine.cardiac import (
     running_concerned,
 )
 from engine.cardiac_rules import Concerned, judge
+from engine.her2_order import her2_unconfirmed
 from engine.history import current_exposures, tki_drugs
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import (
@@ -34,8 +35,9 @@ from engine.off_sequence import off_sequence, regimen_replacement
 from engine.order_context import ADC_REGIMEN as _ADC_REGIMEN
 from engine.order_context import TDM1, TDXD
 from engine.order_context import OrderCtx as _Ctx
-from engine.order_fixes import flagged, gate_fixes, proposed_orders
+from engine.order_fixes import flagged, gate_fixes, one_fix_per_order, proposed_orders
 from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
+from engine.progressed_on import progressed_finding
 from engine.warning_text import component_replacement, make_finding
 from engine.wrong_product import wrong_product as _wrong_product
 
@@ -224,10 +226,16 @@ def _tki(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         previous = tki_drugs(lines[-2].drugs, kb)
     if not previous:
         return None
-    fix = _non_tki_replacement(ctx)
+    waiting = ctx.rec is not None and ctx.rec.timing == "on-progression"
+    fix = None if waiting else _non_tki_replacement(ctx)
     rep = component_replacement(kb, fix[0], fix[1]) if fix else None
-    # the card says the fix when it offers it (a fix our checks would flag is not offered)
-    note = "" if rep else "No non-TKI option is available to suggest."
+    # the card says the fix when it offers it (a fix our checks would flag is not offered); while
+    # the current line goes on no next-line order is offered (first outside review, finding 7)
+    note = (
+        "The current line goes on with no progression recorded: no replacement is offered."
+        if waiting
+        else ("" if rep else "No non-TKI option is available to suggest.")
+    )
     return make_finding(
         kb,
         "tki-after-tki",
@@ -293,9 +301,15 @@ def _pregnancy(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
     return pregnancy_finding(order, ctx.record, ctx.kb)
 
 
+def _progressed(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    return progressed_finding(ctx.record, ctx.kb, order, ctx.rec)
+
+
 _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
     _unidentified,
+    her2_unconfirmed,
     _ild,
+    _progressed,
     _wrong_product,
     _anthracycline,
     _cardiac,
@@ -305,6 +319,10 @@ _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
     _dose,
     _pregnancy,
 )
+
+
+# findings whose card already names the regimen recommended in the order's place
+_NAME_THE_REGIMEN = ("off-sequence", "tdxd-ild")  # off-sequence here: progressed on it
 
 
 def _recommendation(
@@ -325,13 +343,14 @@ def _run(
     rec: Recommendation | None,
     complete: bool = True,
 ) -> list[OrderFinding]:
-    """Every check on every order; off-sequence only where no other check flags the order (it
-    then says what the blockade warning would, and more)."""
+    """Every check on every order; off-sequence whatever else is flagged (an outside review
+    found a cardiac warning hiding it), except where a finding on the order already names the
+    recommended regimen (progressed on it, tdxd-ild); it says what the blockade warning would."""
     ctx = _Ctx(record, kb, orders, rec)
     found = [f for order in orders for check in _CHECKS if (f := check(order, ctx)) is not None]
     found = [_never_tdxd_with_ild(f, record) for f in found]
     found = [no_antibody_fix_in_pregnancy(f, record, kb) for f in found]
-    others = {f.order_id for f in flagged(found) if f.rule != "her2-blockade-stopped"}
+    others = {f.order_id for f in found if f.rule in _NAME_THE_REGIMEN}  # said on the order
     off = [
         f
         for o in orders
@@ -354,15 +373,16 @@ def check_orders(
     """All findings on the given orders (each order checked against the patient's picture).
 
     `complete`: the orders are the whole set being signed (order-sign); at order-select a set
-    still being entered is judged off-sequence only when no offered regimen can complete it.
+    still being entered is flagged too, its card naming the offered regimen it may become.
     A finding's fix is offered only when the orders it leaves would not be flagged themselves."""
     knowledge = kb or load_knowledge()
     rec = _recommendation(record, knowledge, jurisdiction)
     drafts = tuple(orders)
     found = _run(record, knowledge, drafts, rec, complete)
-    return gate_fixes(
+    gated = gate_fixes(
         knowledge, drafts, found, lambda os: _run(record, knowledge, os, rec, complete)
     )
+    return one_fix_per_order(gated, "off-sequence")
 
 
 def proposal_findings(

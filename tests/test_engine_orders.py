@@ -159,9 +159,13 @@ def test_tki_ordered_right_after_a_tki_line() -> None:
         b.progression("2024-08-01"),
         b.lvef(60, "2024-08-05"),
     )
-    f = _rule(_check(story, "2024-08-15", order("neratinib")), "tki-after-tki")
+    found = _check(story, "2024-08-15", order("neratinib"))
+    f = _rule(found, "tki-after-tki")
     assert "after a TKI (tucatinib)" in f.summary
-    assert f.replacement is not None and f.replacement.drug == TDM1
+    # neratinib alone is off-sequence too: T-DM1 is offered once, on the off-sequence card
+    fixes = [x.replacement.drug for x in found if x.replacement is not None]
+    assert fixes == [TDM1] and _rule(found, "off-sequence").replacement is not None
+    assert "offered on the off-sequence card" in f.detail
 
 
 def test_capecitabine_alone_where_tdxd_is_due_names_tdxd_and_offers_it() -> None:
@@ -291,18 +295,21 @@ def test_order_whose_drug_cannot_be_read_is_said_unchecked_not_passed_silently()
     assert card["indicator"] == "warning"
 
 
-def test_order_select_waits_for_a_regimen_being_entered_but_not_for_one_never_offered() -> None:
-    """At order-select the set may still be incomplete: tucatinib alone may become the ranked
-    tucatinib triplet, lapatinib alone cannot become any offered regimen."""
+def test_order_select_flags_a_single_drug_and_names_the_regimen_it_may_become() -> None:
+    """Second outside review N2: lapatinib alone passed silently at order-select because it
+    might still become lapatinib + capecitabine. A set being entered is flagged like a signed
+    one (section 4 off-sequence); the card says which offered regimen it is part of."""
     record = record_of(_after_thp(b.lvef(60, "2022-06-05")), "2022-06-15")
 
-    def rules(drug_id: str, complete: bool) -> set[str]:
+    def off(drug_id: str, complete: bool) -> OrderFinding:
         found = check_orders(record, [order(drug_id)], load_knowledge(), complete=complete)
-        return {f.rule for f in found}
+        return _rule(found, "off-sequence")
 
-    assert "off-sequence" not in rules("tucatinib", complete=False)
-    assert "off-sequence" in rules("tucatinib", complete=True)
-    assert "off-sequence" in rules("lapatinib", complete=False)
+    for complete in (False, True):
+        f = off("tucatinib", complete)
+        assert f.summary.startswith("tucatinib alone is not a recommended regimen")
+        assert "part of tucatinib + trastuzumab + capecitabine" in f.detail
+        assert "part of" not in off("lapatinib", complete).detail  # part of nothing offered
 
 
 def test_off_sequence_while_a_line_goes_on_says_continue_and_offers_nothing_in_its_place() -> None:
