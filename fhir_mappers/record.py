@@ -12,7 +12,7 @@ from fhir_mappers.her2 import assess_her2, assess_receptor
 from fhir_mappers.lines import settle_lines
 from fhir_mappers.medications import exposures as build_exposures
 from fhir_mappers.observations import observation_facts
-from fhir_mappers.patient import newest_data, patient_facts
+from fhir_mappers.patient import death_issues, newest_data, patient_facts
 from fhir_mappers.pregnancy import pregnancy_tests
 from fhir_mappers.resources import ResourceSet, collect, now_date
 from fhir_mappers.terminology import Terminology, load_line_rules, load_terminology
@@ -80,6 +80,7 @@ def build_record(
     issues: list[DataIssue] = list(rs.issues)
     person = patient_facts(rs, patient_id, issues)
     newest, newest_id = newest_data(rs, today)
+    issues.extend(death_issues(person, newest, newest_id))
 
     conds = condition_facts(rs.of("Condition"), term, issues)
     obs = observation_facts(rs.of("Observation"), term, issues, rs.specimens)
