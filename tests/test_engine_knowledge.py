@@ -44,7 +44,7 @@ REGIMENS = {
 # Notices about the data rather than clinical warnings: no trial to cite.
 DATA_NOTICES = {"order-not-checked"}
 # Warnings CLINICAL.md section 1 asks for (a card naming the facts that disagree).
-SECTION_1 = {"her2-discordance"}
+SECTION_1 = {"her2-discordance", "uncertain-fact"}
 
 
 def test_every_section_4_warning_is_in_the_data_file() -> None:

@@ -1,0 +1,131 @@
+"""Uncertain facts said as cards (CLINICAL.md: "never hides uncertainty"; section 1, negated
+and uncertain text; outside review 2, N3).
+
+An uncertain mention ("? pneumonitis") is not a fact and a coded Condition recorded
+unconfirmed is counted only where it restricts a drug; when such a fact would rule out a drug
+or change the regimen (warnings.yaml `uncertain_facts`), the patient-view says so and asks for
+confirmation, and an order of a drug it concerns gets a card too (a warning there also holds
+that drug's one-click orders: the one-click options pass the same order checks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from engine.knowledge import Knowledge
+from engine.knowledge_uncertain import UncertainRule
+from engine.model import Alert, DraftOrder, OrderFinding, PatientRecord, UncertainFact
+from engine.order_context import OrderCtx
+from engine.warning_text import make_alert, make_finding
+
+SUMMARY_LIMIT = 139  # CDS Hooks: a summary under 140 characters
+_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def _settled(record: PatientRecord, rule: UncertainRule) -> bool:
+    """An established (not doubted) fact of the same concept makes the doubt moot."""
+    return any(
+        c.concept == rule.concept and not c.verification and (rule.history_counts or c.active)
+        for c in (*record.conditions, *record.metastases)
+    )
+
+
+def open_doubts(record: PatientRecord, kb: Knowledge) -> list[tuple[UncertainFact, UncertainRule]]:
+    """The uncertain facts that would change advice and that nothing established settles,
+    once per concept and resource, the most severe for an order first."""
+    out: dict[tuple[str, str], tuple[UncertainFact, UncertainRule]] = {}
+    for fact in record.uncertain:
+        rule = kb.uncertain_facts.get(fact.concept)
+        if rule is None or _settled(record, rule):
+            continue
+        out.setdefault((fact.concept, fact.source_id), (fact, rule))
+    return sorted(out.values(), key=lambda fr: _RANK.get(fr[1].order_severity, 3))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _fields(fact: UncertainFact, rule: UncertainRule, quote: int) -> dict[str, object]:
+    finding = fact.phrase or rule.name
+    return {
+        "finding": finding,
+        "Finding": finding[:1].upper() + finding[1:],
+        "text": _clip(fact.text, quote).replace("'", "’"),
+        "source_id": fact.source_id,
+        "name": rule.name,
+        "status": fact.status,
+        "confirm": rule.confirm,
+        "consequence": rule.consequence,
+        "if_confirmed": rule.if_confirmed,
+        "meanwhile": rule.meanwhile,
+    }
+
+
+def _alert(kb: Knowledge, fact: UncertainFact, rule: UncertainRule) -> Alert:
+    """The resource is named in the summary when it fits (under 140 characters), else in the
+    detail and "Based on" only; a long text is quoted shorter."""
+    variant = "counted" if fact.counted else "text"
+    named = f", {fact.source_id}"
+    tries = [
+        (quote, recorded, source)
+        for quote in (40, 20)
+        for recorded, source in ((" recorded", named), ("", named), (" recorded", ""), ("", ""))
+    ]
+    alerts = (
+        make_alert(
+            kb,
+            "uncertain-fact",
+            variant,
+            [fact.source_id],
+            None,  # severity: the variant's
+            (),  # withhold: nothing
+            recorded=recorded,
+            source=source,
+            **_fields(fact, rule, quote),
+        )
+        for quote, recorded, source in tries
+    )
+    alert = _first_fitting(alerts)
+    return dataclasses.replace(alert, evidence=rule.evidence)
+
+
+def _first_fitting(alerts: Iterator[Alert]) -> Alert:
+    """The first alert whose summary fits, else the last (then shortened by the card)."""
+    last: Alert | None = None
+    for last in alerts:
+        if len(last.summary) <= SUMMARY_LIMIT:
+            return last
+    assert last is not None
+    return last
+
+
+def uncertain_alerts(record: PatientRecord, kb: Knowledge) -> list[Alert]:
+    """One warning per uncertain fact that would change advice (patient-view)."""
+    return [_alert(kb, fact, rule) for fact, rule in open_doubts(record, kb)]
+
+
+def uncertain_order_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
+    """An order of a drug an open doubt concerns ("T-DXd ordered with possible pneumonitis
+    recorded"). A doubted fact that is counted already has its own order check (tdxd-ild)."""
+    if order.drug is None:
+        return None
+    for fact, rule in open_doubts(ctx.record, ctx.kb):
+        if fact.counted or order.drug not in rule.drugs:
+            continue
+        info = ctx.kb.drug(order.drug)
+        finding = make_finding(
+            ctx.kb,
+            "uncertain-fact",
+            "ordered",
+            order.resource_id,
+            [fact.source_id],
+            None,  # no replacement: the fix is to confirm or exclude the finding first
+            rule.order_severity,
+            drug=(info.short or info.name) if info else order.drug,
+            source="",
+            **_fields(fact, rule, 30),
+        )
+        return dataclasses.replace(finding, evidence=rule.evidence)
+    return None
