@@ -221,3 +221,14 @@ def test_property_an_uncertain_ild_mention_never_gets_a_tdxd_one_click_and_alway
     cards = result.cards
     assert doubt_cards(cards), f"{text!r}: {[c['summary'] for c in cards]}"
     assert not offers_tdxd(cards), text
+
+
+def test_no_order_sign_fix_creates_tdxd_while_ild_is_unconfirmed(client: FlaskClient) -> None:
+    """Lapatinib alone is off-sequence where T-DXd is recommended; its fix would order T-DXd,
+    which our own checks flag while pneumonitis is unconfirmed: no such fix is offered."""
+    lapatinib = b.request("480167", "lapatinib", "2026-06-01", status="draft", rid="draft-lap")
+    ctx = {"draftOrders": drafts(lapatinib)}
+    plain = call(client, story(), "order-sign", **ctx)
+    assert offers_tdxd(plain)  # the control: the fix orders T-DXd
+    doubted = call(client, story(text_condition("? pneumonitis")), "order-sign", **ctx)
+    assert not offers_tdxd(doubted)
