@@ -110,6 +110,13 @@ def _broken_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
             "unknown drug",
         ),
         ("regimens.yaml", "approvals: [FDA]", "approvals: [PMDA]", "regimens.yaml"),
+        (
+            "warnings.yaml",
+            "drugs: [fam-trastuzumab deruxtecan]",
+            "drugs: [enhertu]",
+            "uncertain_facts: ild: unknown drug",
+        ),
+        ("warnings.yaml", "order_severity: warning", "order_severity: urgent", "warnings.yaml"),
     ],
 )
 def test_bad_knowledge_is_refused(
