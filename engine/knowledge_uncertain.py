@@ -22,6 +22,7 @@ class UncertainRule:
     if_confirmed: str
     meanwhile: str
     evidence: tuple[Evidence, ...]
+    while_on: str = ""  # what to do when one of `drugs` is running ("" : the plain card)
 
 
 def parse_uncertain(
@@ -48,5 +49,6 @@ def parse_uncertain(
             if_confirmed=words("if_confirmed"),
             meanwhile=words("meanwhile"),
             evidence=tuple(evidence[x] for x in e["evidence"] if x in evidence),
+            while_on=words("while_on") if "while_on" in e else "",
         )
     return out, errors

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+from engine.history import current_exposures
 from engine.knowledge import Knowledge
 from engine.knowledge_uncertain import UncertainRule
 from engine.model import Alert, DraftOrder, OrderFinding, PatientRecord, UncertainFact
@@ -63,10 +64,31 @@ def _fields(fact: UncertainFact, rule: UncertainRule, quote: int) -> dict[str, o
     }
 
 
-def _alert(kb: Knowledge, fact: UncertainFact, rule: UncertainRule) -> Alert:
+def _running(
+    record: PatientRecord, kb: Knowledge, rule: UncertainRule
+) -> tuple[dict[str, object], list[str]]:
+    """The concerned drug running now, as the `active` card names it, and its resources
+    (nothing when none is running, or the concept has no `while_on` advice)."""
+    on = [e for e in current_exposures(record) if e.drug in rule.drugs]
+    if not on or not rule.while_on:
+        return {}, []
+    first = min(on, key=lambda e: e.start)
+    info = kb.drug(first.drug)
+    name = (info.short or info.name) if info else first.drug
+    fields: dict[str, object] = {
+        "drug": name,
+        "since": first.start.isoformat(),
+        "while_on": rule.while_on,
+    }
+    return fields, [s for e in on for s in e.source_ids]
+
+
+def _alert(record: PatientRecord, kb: Knowledge, fact: UncertainFact, rule: UncertainRule) -> Alert:
     """The resource is named in the summary when it fits (under 140 characters), else in the
     detail and "Based on" only; a long text is quoted shorter."""
-    variant = "counted" if fact.counted else "text"
+    running, on_ids = ({}, []) if fact.counted else _running(record, kb, rule)
+    variant = "counted" if fact.counted else ("active" if running else "text")
+    ids = [fact.source_id, *on_ids]
     named = f", {fact.source_id}"
     tries = [
         (quote, recorded, source)
@@ -78,12 +100,13 @@ def _alert(kb: Knowledge, fact: UncertainFact, rule: UncertainRule) -> Alert:
             kb,
             "uncertain-fact",
             variant,
-            [fact.source_id],
+            ids,
             None,  # severity: the variant's
             (),  # withhold: nothing
             recorded=recorded,
             source=source,
             **_fields(fact, rule, quote),
+            **running,
         )
         for quote, recorded, source in tries
     )
@@ -103,7 +126,7 @@ def _first_fitting(alerts: Iterator[Alert]) -> Alert:
 
 def uncertain_alerts(record: PatientRecord, kb: Knowledge) -> list[Alert]:
     """One warning per uncertain fact that would change advice (patient-view)."""
-    return [_alert(kb, fact, rule) for fact, rule in open_doubts(record, kb)]
+    return [_alert(record, kb, fact, rule) for fact, rule in open_doubts(record, kb)]
 
 
 def uncertain_order_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:

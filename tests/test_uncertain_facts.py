@@ -19,7 +19,15 @@ from engine import assess
 from fhir_mappers import build_record
 from tests import builders as b
 from tests.conftest import ROOT, her2_ext, hook_request
-from tests.scope_builders import AS_OF, call, drafts, pinned_today, story, tdxd_draft
+from tests.scope_builders import (
+    AS_OF,
+    TDXD_RXNORM,
+    call,
+    drafts,
+    pinned_today,
+    story,
+    tdxd_draft,
+)
 
 __all__ = ["pinned_today"]  # the autouse fixture: today pinned to AS_OF
 
@@ -232,3 +240,15 @@ def test_no_order_sign_fix_creates_tdxd_while_ild_is_unconfirmed(client: FlaskCl
     assert offers_tdxd(plain)  # the control: the fix orders T-DXd
     doubted = call(client, story(text_condition("? pneumonitis")), "order-sign", **ctx)
     assert not offers_tdxd(doubted)
+
+
+def test_a_possible_pneumonitis_on_tdxd_asks_to_evaluate_now(client: FlaskClient) -> None:
+    """On T-DXd, a suspected pneumonitis may be the drug's ILD: evaluate now, label grading."""
+    on_tdxd = b.statement(TDXD_RXNORM, "Enhertu", "2026-01-10", rid="ms-tdxd")
+    cards = call(client, story(on_tdxd, text_condition("suspected pneumonitis", rid="c9")))
+    [card] = doubt_cards(cards)
+    assert "on T-DXd, unconfirmed: confirm (CT chest, pulmonology) now" in card["summary"]
+    assert "interrupt T-DXd until resolved" in card["detail"]
+    assert "since 2026-01-10" in card["detail"]
+    ids = [i for g in her2_ext(card)["basedOn"] for i in g["ids"]]
+    assert "Condition/c9" in ids and "MedicationStatement/ms-tdxd" in ids
