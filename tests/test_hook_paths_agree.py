@@ -109,3 +109,18 @@ def test_the_her2_conversion_on_a_metastasis_reaches_every_hook(
             summaries = [c["summary"] for c in cards]
             assert any(s.startswith("HER2 status changed") for s in summaries), summaries
             assert not any("specimen not recorded" in c["detail"] for c in cards)
+
+
+def test_a_client_without_the_specimen_prefetch_still_gets_an_answer(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that prefetches the template set from before the Specimen template and gives
+    no FHIR server gets the cards it got before (the specimen said not recorded), not a 412."""
+    monkeypatch.setattr("fhir_mappers.record.now_date", lambda: DEFAULT_AS_OF)
+    bundle, _ = patient_bundle(SEED, 92, DEFAULT_AS_OF)
+    body = hook_request(bundle)
+    del body["prefetch"]["specimens"]
+    resp = client.post(SERVICES["patient-view"], json=body)
+    assert resp.status_code == 200
+    cards = resp.get_json()["cards"]
+    assert any("specimen not recorded" in c["detail"] for c in cards)
