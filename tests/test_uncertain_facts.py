@@ -252,3 +252,16 @@ def test_a_possible_pneumonitis_on_tdxd_asks_to_evaluate_now(client: FlaskClient
     assert "since 2026-01-10" in card["detail"]
     ids = [i for g in her2_ext(card)["basedOn"] for i in g["ids"]]
     assert "Condition/c9" in ids and "MedicationStatement/ms-tdxd" in ids
+
+
+def test_suspected_brain_metastases_inform_a_tdxd_order_without_holding_it(
+    client: FlaskClient,
+) -> None:
+    """With extracranial disease on record T-DXd stays preferred whether or not the brain
+    metastases are confirmed (DESTINY-Breast12): the order card informs, the one-click stays."""
+    bundle = story(text_condition("Suspected brain metastases", rid="cond10"))
+    assert offers_tdxd(call(client, bundle))
+    signed = call(client, bundle, "order-sign", draftOrders=drafts(tdxd_draft()))
+    [card] = doubt_cards(signed)
+    assert card["indicator"] == "info"
+    assert card["summary"].startswith("T-DXd ordered with possible brain metastases recorded")
