@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from engine.history import current_exposures
 from engine.knowledge import Knowledge
@@ -32,29 +33,45 @@ def _settled(record: PatientRecord, rule: UncertainRule) -> bool:
     )
 
 
-def open_doubts(record: PatientRecord, kb: Knowledge) -> list[tuple[UncertainFact, UncertainRule]]:
+@dataclass(frozen=True)
+class Doubt:
+    """One open doubt: the first mention (its words go on the card), its rule, and every
+    resource that names the same concept the same way (one card per problem)."""
+
+    fact: UncertainFact
+    rule: UncertainRule
+    ids: tuple[str, ...]
+
+
+def open_doubts(record: PatientRecord, kb: Knowledge) -> list[Doubt]:
     """The uncertain facts that would change advice and that nothing established settles,
-    once per concept and resource, the most severe for an order first."""
-    out: dict[tuple[str, str], tuple[UncertainFact, UncertainRule]] = {}
+    once per concept (and counted or not), the most severe for an order first."""
+    found: dict[tuple[str, bool], list[UncertainFact]] = {}
     for fact in record.uncertain:
         rule = kb.uncertain_facts.get(fact.concept)
-        if rule is None or _settled(record, rule):
-            continue
-        out.setdefault((fact.concept, fact.source_id), (fact, rule))
-    return sorted(out.values(), key=lambda fr: _RANK.get(fr[1].order_severity, 3))
+        if rule is not None and not _settled(record, rule):
+            found.setdefault((fact.concept, fact.counted), []).append(fact)
+    doubts = [
+        Doubt(
+            facts[0], kb.uncertain_facts[concept], tuple(dict.fromkeys(f.source_id for f in facts))
+        )
+        for (concept, _), facts in found.items()
+    ]
+    return sorted(doubts, key=lambda d: _RANK.get(d.rule.order_severity, 3))
 
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
-def _fields(fact: UncertainFact, rule: UncertainRule, quote: int) -> dict[str, object]:
+def _fields(doubt: Doubt, quote: int) -> dict[str, object]:
+    fact, rule = doubt.fact, doubt.rule
     finding = fact.phrase or rule.name
     return {
         "finding": finding,
         "Finding": finding[:1].upper() + finding[1:],
         "text": _clip(fact.text, quote).replace("'", "’"),
-        "source_id": fact.source_id,
+        "source_id": ", ".join(doubt.ids),
         "name": rule.name,
         "status": fact.status,
         "confirm": rule.confirm,
@@ -83,12 +100,13 @@ def _running(
     return fields, [s for e in on for s in e.source_ids]
 
 
-def _alert(record: PatientRecord, kb: Knowledge, fact: UncertainFact, rule: UncertainRule) -> Alert:
+def _alert(record: PatientRecord, kb: Knowledge, doubt: Doubt) -> Alert:
     """The resource is named in the summary when it fits (under 140 characters), else in the
     detail and "Based on" only; a long text is quoted shorter."""
+    fact, rule = doubt.fact, doubt.rule
     running, on_ids = ({}, []) if fact.counted else _running(record, kb, rule)
     variant = "counted" if fact.counted else ("active" if running else "text")
-    ids = [fact.source_id, *on_ids]
+    ids = [*doubt.ids, *on_ids]
     named = f", {fact.source_id}"
     tries = [
         (quote, recorded, source)
@@ -105,7 +123,7 @@ def _alert(record: PatientRecord, kb: Knowledge, fact: UncertainFact, rule: Unce
             (),  # withhold: nothing
             recorded=recorded,
             source=source,
-            **_fields(fact, rule, quote),
+            **_fields(doubt, quote),
             **running,
         )
         for quote, recorded, source in tries
@@ -126,7 +144,7 @@ def _first_fitting(alerts: Iterator[Alert]) -> Alert:
 
 def uncertain_alerts(record: PatientRecord, kb: Knowledge) -> list[Alert]:
     """One warning per uncertain fact that would change advice (patient-view)."""
-    return [_alert(record, kb, fact, rule) for fact, rule in open_doubts(record, kb)]
+    return [_alert(record, kb, doubt) for doubt in open_doubts(record, kb)]
 
 
 def uncertain_order_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
@@ -134,8 +152,9 @@ def uncertain_order_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | No
     recorded"). A doubted fact that is counted already has its own order check (tdxd-ild)."""
     if order.drug is None:
         return None
-    for fact, rule in open_doubts(ctx.record, ctx.kb):
-        if fact.counted or order.drug not in rule.drugs:
+    for doubt in open_doubts(ctx.record, ctx.kb):
+        rule = doubt.rule
+        if doubt.fact.counted or order.drug not in rule.drugs:
             continue
         info = ctx.kb.drug(order.drug)
         finding = make_finding(
@@ -143,12 +162,12 @@ def uncertain_order_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | No
             "uncertain-fact",
             "ordered",
             order.resource_id,
-            [fact.source_id],
+            doubt.ids,
             None,  # no replacement: the fix is to confirm or exclude the finding first
             rule.order_severity,
             drug=(info.short or info.name) if info else order.drug,
             source="",
-            **_fields(fact, rule, 30),
+            **_fields(doubt, 30),
         )
         return dataclasses.replace(finding, evidence=rule.evidence)
     return None

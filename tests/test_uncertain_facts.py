@@ -265,3 +265,13 @@ def test_suspected_brain_metastases_inform_a_tdxd_order_without_holding_it(
     [card] = doubt_cards(signed)
     assert card["indicator"] == "info"
     assert card["summary"].startswith("T-DXd ordered with possible brain metastases recorded")
+
+
+def test_two_mentions_of_one_doubt_give_one_card_naming_both(client: FlaskClient) -> None:
+    bundle = story(
+        text_condition("? pneumonitis", rid="c1"), text_condition("possible ILD", rid="c2")
+    )
+    [card] = doubt_cards(call(client, bundle))
+    ids = [i for g in her2_ext(card)["basedOn"] for i in g["ids"]]
+    assert {"Condition/c1", "Condition/c2"} <= set(ids)
+    assert "Condition/c1, Condition/c2" in card["detail"]
