@@ -27,7 +27,10 @@ from cds_service.fhir_servers import FhirAccess, origin_of
 log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
-OPTIONAL_KEYS = frozenset({"patient"})
+# Keys whose absence (not prefetched, no FHIR server to read) still allows an answer: the
+# Patient (scope facts unknown), and the Specimens a receptor result names (a client that
+# prefetches the older template set keeps working; the specimen is then said not recorded).
+OPTIONAL_KEYS = frozenset({"patient", "specimens"})
 MAX_WORKERS = 6
 DENY_ALL = FhirAccess()
 __all__ = ["is_outcome", "render_template", "resolve", "template_type"]

@@ -63,6 +63,9 @@ def prefetch_templates() -> dict[str, str]:
         "medicationRequests": f"MedicationRequest?patient={PATIENT}",
         "medicationAdministrations": f"MedicationAdministration?patient={PATIENT}",
         "observations": f"Observation?patient={PATIENT}&code={obs_codes}",
+        # the tested specimen (primary tumour or metastasis) that a receptor Observation names:
+        # without it a HER2 conversion on a metastasis is invisible to the hooks
+        "specimens": f"Specimen?patient={PATIENT}",
     }
 
 

@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from engine.knowledge_cardiac import CardiacKnowledge, Escalation, parse_cardiac
+from engine.knowledge_uncertain import UncertainRule, parse_uncertain
 from engine.model import Component, Evidence, Regimen
 
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
@@ -125,6 +126,7 @@ class Knowledge:
     cardiac: CardiacKnowledge = field(
         default_factory=lambda: CardiacKnowledge({}, {}, Escalation("hold", ""))
     )
+    uncertain_facts: dict[str, UncertainRule] = field(default_factory=dict)  # warnings.yaml
 
     def drug(self, drug_id: str) -> DrugInfo | None:
         return self.drugs.get(drug_id)
@@ -304,6 +306,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
         evidence_applies={e["id"]: e["applies_when"] for e in evidence_doc if "applies_when" in e},
         cardiac=_cardiac(drugs, evidence, params["agents"]["cardiac_monitored"]),
         reload=dict(drugs_doc.get("reload") or {}),
+        uncertain_facts=_uncertain(set(drugs), evidence),
     )
 
 
@@ -353,6 +356,13 @@ def _cardiac(
         if label.evidence not in evidence:
             raise KnowledgeError(f"cardiac.yaml: {label.drug}: unknown evidence {label.evidence!r}")
     return cardiac
+
+
+def _uncertain(drugs: set[str], evidence: dict[str, Evidence]) -> dict[str, UncertainRule]:
+    table, errors = parse_uncertain(_read("warnings.yaml"), drugs, evidence)
+    if errors:
+        raise KnowledgeError(f"warnings.yaml: uncertain_facts: {'; '.join(errors)}")
+    return table
 
 
 def _warnings(evidence: dict[str, Evidence]) -> dict[str, WarningRule]:

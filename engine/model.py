@@ -78,6 +78,21 @@ class ConditionFact:
 
 
 @dataclass(frozen=True)
+class UncertainFact:
+    """A fact the record names but does not establish: an uncertain mention in text ("?
+    pneumonitis", "suspected brain metastases": not counted), or a coded Condition recorded
+    unconfirmed, provisional or differential (counted where it restricts a drug). Which of
+    them changes advice is the engine's knowledge (warnings.yaml `uncertain_facts`)."""
+
+    concept: str  # "ild", "brain-metastasis", ...
+    phrase: str  # the term as matched or coded ("pneumonitis")
+    text: str  # the record's own words ("? pneumonitis")
+    source_id: str
+    status: str  # "uncertain" (text), or the coded "unconfirmed" / "provisional" / "differential"
+    counted: bool = False  # also counted as the fact (a ConditionFact with `verification` set)
+
+
+@dataclass(frozen=True)
 class Measurement:
     """A numeric observation (LVEF in %)."""
 
@@ -177,6 +192,7 @@ class PatientRecord:
     early_exposures: tuple[Exposure, ...] = ()  # the (neo)adjuvant / curative ones
     lines: tuple[TherapyLine, ...] = ()
     data_issues: tuple[DataIssue, ...] = ()
+    uncertain: tuple[UncertainFact, ...] = ()  # named but not established (see UncertainFact)
     early_setting_end: date | None = None  # when the last (neo)adjuvant drug ended
     # The Patient resource and the record's currency (CLINICAL.md section 1, "in scope at all")
     birth_date: date | None = None  # the latest day the (possibly partial) birthDate allows

@@ -38,6 +38,7 @@ from engine.order_context import OrderCtx as _Ctx
 from engine.order_fixes import flagged, gate_fixes, one_fix_per_order, proposed_orders
 from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
 from engine.progressed_on import progressed_finding
+from engine.uncertain import uncertain_order_check
 from engine.warning_text import component_replacement, make_finding
 from engine.wrong_product import wrong_product as _wrong_product
 
@@ -318,6 +319,7 @@ _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
     _chemo_endocrine,
     _dose,
     _pregnancy,
+    uncertain_order_check,
 )
 
 

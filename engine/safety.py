@@ -29,6 +29,7 @@ from engine.model import (
     Specimen,
 )
 from engine.pregnancy import current_pregnancy, embryo_fetal_toxic, pregnancy_words
+from engine.uncertain import uncertain_alerts
 from engine.warning_text import make_alert, override
 
 __all__ = ["alerts", "override"]
@@ -384,6 +385,7 @@ def alerts(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) -> 
     """Every warning that applies, most severe first."""
     found = [a for f in _WITH_REC if (a := f(record, kb, rec)) is not None]
     found += [a for g in _PLAIN if (a := g(record, kb)) is not None]
+    found += uncertain_alerts(record, kb)  # facts named but unconfirmed that change advice
     if record.her2.discordance:  # a metastasis was tested: the discordance card says it all
         found = [a for a in found if a.rule != "her2-status"]
     order = {"critical": 0, "warning": 1, "info": 2}

@@ -29,8 +29,17 @@ def months_before(day: date, months: int) -> date:
 def not_in_scope(record: PatientRecord, kb: Knowledge) -> str:
     """Why this patient gets no cards at all ("" when alive and adult, or of unknown age)."""
     if record.deceased:
-        when = f" on {record.deceased_date.isoformat()}" if record.deceased_date else ""
-        return f"deceased (the Patient record says the patient died{when})"
+        died = record.deceased_date
+        when = f" on {died.isoformat()}" if died else ""
+        newest = record.newest_data_date
+        # not a card (a deceased patient gets none), but the contradiction is said wherever the
+        # reason is shown (CLI, population results); the data issue names the resource
+        later = (
+            f"; inconsistent: clinical data is dated up to {newest.isoformat()}, after the death"
+            if died is not None and newest is not None and newest > died
+            else ""
+        )
+        return f"deceased (the Patient record says the patient died{when}{later})"
     adult = int(kb.param("scope", "adult_age_years"))
     birth = record.birth_date
     if birth is not None and age_on(birth, record.as_of) < adult:

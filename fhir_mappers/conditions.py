@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.model import ConditionFact, DataIssue
+from engine.model import ConditionFact, DataIssue, UncertainFact
 from fhir_mappers.resources import coding_codes, concept_text, parse_date, ref_id, validate
 from fhir_mappers.staging import stage_summaries
 from fhir_mappers.terminology import Terminology
@@ -27,7 +27,12 @@ def _onset(cond: dict[str, Any]) -> Any:
     )
 
 
-def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> list[ConditionFact]:
+def _one(
+    cond: dict[str, Any],
+    term: Terminology,
+    issues: list[DataIssue],
+    uncertain: list[UncertainFact],
+) -> list[ConditionFact]:
     code = cond.get("code")
     if isinstance(code, str) and code.strip():
         # A bare string where a CodeableConcept belongs: read it as text, and say so.
@@ -40,10 +45,11 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
     if any(v in _EXCLUDED_VERIFICATION for v in verification):
         return []  # a coded refutation decides over any text
     sid = ref_id(cond)
-    for concept, text in match.uncertain:
+    for name, text, concept, phrase in match.uncertain:
         issues.append(
-            DataIssue(sid, f"{_quote(text)} in text: uncertain, not counted as {concept}; confirm")
+            DataIssue(sid, f"{_quote(text)} in text: uncertain, not counted as {name}; confirm")
         )
+        uncertain.append(UncertainFact(concept, phrase, _one_line(text), sid, "uncertain"))
     unconfirmed = next((v for v in verification if v in _UNCONFIRMED), "")
     if match.text_assertion != AFFIRMED and match.concepts:
         # Coded, but its own text negates or doubts it ("pneumonitis ruled out"). A coded
@@ -90,6 +96,11 @@ def _one(cond: dict[str, Any], term: Terminology, issues: list[DataIssue]) -> li
     if onset is None:
         issues.append(DataIssue(ref_id(cond), "condition has no onset or recorded date"))
     display = concept_text(code)
+    if unconfirmed:  # counted, and said as unconfirmed wherever it changes advice
+        uncertain.extend(
+            UncertainFact(concept, display, _one_line(display), sid, unconfirmed, counted=True)
+            for concept in match.concepts
+        )
     facts = [
         ConditionFact(
             concept=concept,
@@ -124,19 +135,28 @@ def _stage_facts(
     return [ConditionFact(concept, display, cancer.onset, cancer.active, cancer.source_id)]
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _quote(text: str, limit: int = 80) -> str:
-    one = " ".join(text.split())
+    one = _one_line(text)
     return '"' + (one if len(one) <= limit else one[: limit - 3] + "...") + '"'
 
 
 def condition_facts(
-    conditions: list[dict[str, Any]], term: Terminology, issues: list[DataIssue]
+    conditions: list[dict[str, Any]],
+    term: Terminology,
+    issues: list[DataIssue],
+    uncertain: list[UncertainFact] | None = None,
 ) -> list[ConditionFact]:
-    """Map each recognised Condition to one fact per concept it carries; never raise."""
+    """Map each recognised Condition to one fact per concept it carries; never raise. Mentions
+    that are uncertain, and coded facts recorded unconfirmed, go to `uncertain` too."""
     facts: list[ConditionFact] = []
+    doubted = uncertain if uncertain is not None else []
     for cond in conditions:
         try:
-            facts.extend(_one(cond, term, issues))
+            facts.extend(_one(cond, term, issues, doubted))
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
             issues.append(DataIssue(ref_id(cond), f"condition could not be read: {exc}"))
     return facts

@@ -124,3 +124,18 @@ def newest_data(rs: ResourceSet, as_of: date) -> tuple[date | None, str]:
                 if d <= as_of and (newest is None or d > newest):
                     newest, source = d, ref_id(resource)
     return newest, source
+
+
+def death_issues(person: PatientFacts, newest: date | None, newest_id: str) -> list[DataIssue]:
+    """Clinical data dated after the recorded death: the record contradicts itself (a wrong
+    death date, or another patient's data). Said as a data issue, never as a card."""
+    if person.deceased_date is None or newest is None or newest <= person.deceased_date:
+        return []
+    return [
+        DataIssue(
+            person.source_id,
+            f"inconsistent record: deceasedDateTime {person.deceased_date.isoformat()}, but "
+            f"clinical data is dated up to {newest.isoformat()} ({newest_id}); check the death "
+            "date and whether the data belong to this patient",
+        )
+    ]

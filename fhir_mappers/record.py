@@ -6,13 +6,20 @@ from datetime import date
 from typing import Any
 
 from engine.knowledge import Knowledge, load_knowledge
-from engine.model import DataIssue, Exposure, PatientRecord, ReceptorResult, ReceptorStatus
+from engine.model import (
+    DataIssue,
+    Exposure,
+    PatientRecord,
+    ReceptorResult,
+    ReceptorStatus,
+    UncertainFact,
+)
 from fhir_mappers.conditions import STAGED_NON_METASTATIC, condition_facts
 from fhir_mappers.her2 import assess_her2, assess_receptor
 from fhir_mappers.lines import settle_lines
 from fhir_mappers.medications import exposures as build_exposures
 from fhir_mappers.observations import observation_facts
-from fhir_mappers.patient import newest_data, patient_facts
+from fhir_mappers.patient import death_issues, newest_data, patient_facts
 from fhir_mappers.pregnancy import pregnancy_tests
 from fhir_mappers.resources import ResourceSet, collect, now_date
 from fhir_mappers.terminology import Terminology, load_line_rules, load_terminology
@@ -80,8 +87,10 @@ def build_record(
     issues: list[DataIssue] = list(rs.issues)
     person = patient_facts(rs, patient_id, issues)
     newest, newest_id = newest_data(rs, today)
+    issues.extend(death_issues(person, newest, newest_id))
 
-    conds = condition_facts(rs.of("Condition"), term, issues)
+    uncertain: list[UncertainFact] = []
+    conds = condition_facts(rs.of("Condition"), term, issues, uncertain)
     obs = observation_facts(rs.of("Observation"), term, issues, rs.specimens)
 
     receptors = {"her2": list(obs.her2), "er": list(obs.er), "pr": list(obs.pr)}
@@ -140,6 +149,7 @@ def build_record(
         early_exposures=tuple(early),
         lines=lines,
         data_issues=tuple(issues),
+        uncertain=tuple(uncertain),
         early_setting_end=early_end,
         birth_date=person.birth_date,
         deceased=person.deceased,

@@ -88,12 +88,14 @@ class MedicationMatch:
 class ConditionMatch:
     """The concepts a Condition's code names (empty: text mentions none as a fact), how its
     text asserts them (a coded match whose text negates it: "negated"), and the concepts its
-    text mentions as uncertain, by name, with the text (never facts; said as data issues)."""
+    text mentions as uncertain, by name, with the text (never facts; said as data issues and,
+    where the engine's knowledge says the fact would change advice, as a card)."""
 
     concepts: tuple[str, ...]
     site: str | None
     text_assertion: str = AFFIRMED
-    uncertain: tuple[tuple[str, str], ...] = ()
+    # (name, the text, concept, the phrase matched) per uncertain mention
+    uncertain: tuple[tuple[str, str, str, str], ...] = ()
 
 
 MEMO_SIZE = 4096
@@ -272,7 +274,12 @@ class Terminology:
             return None
         pos, dropped = reader.match(texts)
         uncertain = tuple(
-            (_label(self.conditions[i]), texts[0] if texts else m.phrase)
+            (
+                _label(self.conditions[i]),
+                texts[0] if texts else m.phrase,
+                self.conditions[i].concept,
+                m.phrase,
+            )
             for i, m in dropped
             if m.assertion != NEGATED and (pos is None or i != pos)
         )

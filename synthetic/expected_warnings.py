@@ -113,6 +113,24 @@ def warnings(
         # names it as unconfirmed is accepted (CLINICAL.md: for facts that block a drug,
         # unconfirmed is "stated as such")
         opt["tdxd-ild"] = "uncertain ILD mention: naming it as unconfirmed is accepted"
+    active_brain = any(
+        s.kind == "brain"
+        and s.status in ("active", "recurrence", "relapse")
+        and s.verification == "confirmed"
+        for s in j.sites
+    )
+    doubts = {
+        "ild": not ild,  # ILD ever settles the doubt
+        "brain": not active_brain,  # only an active brain metastasis settles it
+    }
+    for topic, open_doubt in doubts.items():
+        if open_doubt and any(
+            e.kind == f"text-{topic}" and e.verification == "uncertain" for e in j.events
+        ):
+            # CLINICAL.md opening ("never hides uncertainty") and section 1: an uncertain
+            # mention of a fact that blocks a drug (ILD: T-DXd) or changes the regimen (brain
+            # metastases) is not a fact, and a card says it is unconfirmed (review 2, N3)
+            req["uncertain-fact"] = f"uncertain {topic} mention: said as unconfirmed"
     if TDXD in cur and ild:
         # Tolerance: CLINICAL.md section 4 lists tdxd-ild (critical, T-DXd active with ILD) and
         # tdxd-ild-monitoring (info, on T-DXd) without saying whether both show. The engine shows

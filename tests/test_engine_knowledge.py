@@ -44,7 +44,7 @@ REGIMENS = {
 # Notices about the data rather than clinical warnings: no trial to cite.
 DATA_NOTICES = {"order-not-checked"}
 # Warnings CLINICAL.md section 1 asks for (a card naming the facts that disagree).
-SECTION_1 = {"her2-discordance"}
+SECTION_1 = {"her2-discordance", "uncertain-fact"}
 
 
 def test_every_section_4_warning_is_in_the_data_file() -> None:
@@ -110,6 +110,13 @@ def _broken_copy(tmp_path: Path, name: str, old: str, new: str) -> Path:
             "unknown drug",
         ),
         ("regimens.yaml", "approvals: [FDA]", "approvals: [PMDA]", "regimens.yaml"),
+        (
+            "warnings.yaml",
+            "drugs: [fam-trastuzumab deruxtecan]",
+            "drugs: [enhertu]",
+            "uncertain_facts: ild: unknown drug",
+        ),
+        ("warnings.yaml", "order_severity: warning", "order_severity: urgent", "warnings.yaml"),
     ],
 )
 def test_bad_knowledge_is_refused(

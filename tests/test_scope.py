@@ -102,11 +102,35 @@ def test_a_partial_birth_date_that_may_be_under_18_is_not_taken_for_an_adult() -
 
 
 def test_the_reason_names_the_death_date() -> None:
-    a = assess(build_record(story(deceasedDateTime="2001-01-01"), as_of=AS_OF))
+    # died after the newest clinical data (2026-05-01): a consistent record
+    a = assess(build_record(story(deceasedDateTime="2026-05-20"), as_of=AS_OF))
     assert not a.in_scope
     assert (
-        a.out_of_scope_reason == "deceased (the Patient record says the patient died on 2001-01-01)"
+        a.out_of_scope_reason == "deceased (the Patient record says the patient died on 2026-05-20)"
     )
+    assert not [i for i in a.record.data_issues if "inconsistent" in i.message]
+
+
+def test_clinical_data_after_the_death_is_a_data_issue_not_a_card(
+    client: FlaskClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside review 2 (synth-00103: died 2011, data from 2026): still no cards, but the
+    contradiction is said in the data issues, the out-of-scope reason (CLI, population)."""
+    bundle = story(deceasedDateTime="2001-01-01")
+    record = build_record(bundle, as_of=AS_OF)
+    issues = [i for i in record.data_issues if i.message.startswith("inconsistent record")]
+    assert [i.source_id for i in issues] == [record.patient_source_id]
+    assert "2001-01-01" in issues[0].message and "2026-05-01" in issues[0].message
+    a = assess(record)
+    assert not a.in_scope
+    assert "inconsistent: clinical data is dated up to 2026-05-01" in a.out_of_scope_reason
+    assert call(client, bundle) == []
+    path = tmp_path / "dead.json"
+    path.write_text(json.dumps(bundle))
+    assert main(["evaluate", str(path), "--as-of", AS_OF.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert "Data issues (1)" in out and "inconsistent record: deceasedDateTime 2001-01-01" in out
+    assert "Cards (0)" in out
 
 
 @settings(max_examples=40, deadline=None)
@@ -230,6 +254,7 @@ def test_population_results_say_why_out_of_scope(tmp_path: Path) -> None:
     assert main(["population", "--in", str(data), "--out", str(out), "--jobs", "1"]) == 0
     rows = {r["name"]: r for r in csv.DictReader((out / "results.csv").open(encoding="utf-8"))}
     assert rows["dead.json"]["out_of_scope"].startswith("deceased")
+    assert "inconsistent: clinical data is dated up to" in rows["dead.json"]["out_of_scope"]
     assert rows["child.json"]["out_of_scope"].startswith("under 18")
     assert rows["dead.json"]["outcome"] == "none"
     assert "Out of scope" in (out / "report.html").read_text(encoding="utf-8")
