@@ -324,6 +324,7 @@ class Alert:
     evidence: tuple[Evidence, ...] = ()
     override_reasons: tuple[Coding, ...] = ()
     withhold: tuple[str, ...] = ()  # drug ids this alert says to withhold or discontinue
+    also: tuple[str, ...] = ()  # other rules this one card says too (lvef-due on the cardiac card)
 
 
 @dataclass(frozen=True)
