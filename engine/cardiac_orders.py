@@ -23,10 +23,16 @@ MONITORING = (*LVEF_RULES, "tdxd-ild-monitoring")
 
 
 def lvef_finding(
-    record: PatientRecord, kb: Knowledge, drugs: list[str], order_id: str
+    record: PatientRecord,
+    kb: Knowledge,
+    drugs: list[str],
+    order_id: str,
+    beside: tuple[str, ...] = (),
 ) -> OrderFinding | None:
     """The LVEF finding for these ordered drugs: each judged by its own label (cardiac-lvef),
-    with the lvef-due words when no LVEF is recent; lvef-due alone when no label rule is met."""
+    with the lvef-due words when no LVEF is recent; lvef-due alone when no label rule is met.
+    `beside`: other HER2-directed drugs ordered with them, whose label's LVEF rule (or its
+    absence) is named too."""
     drugs = list(dict.fromkeys(drugs))
     running = running_concerned(record, kb)
     mine = {c.drug: c for c in running}
@@ -38,7 +44,8 @@ def lvef_finding(
     continuing = [d for d in drugs if d in given and kb.is_her2_directed(d)]
     due = [d for d in drugs if d in continuing or d in kb.agents("lvef_baseline")]
     overdue, last, ids = lvef_overdue(record, kb)
-    labels, evidence = label_monitoring(kb, [d for d in drugs if kb.is_her2_directed(d)])
+    named = [d for d in (*drugs, *beside) if kb.is_her2_directed(d)]
+    labels, evidence = label_monitoring(kb, named)
     if verdict is not None:
         words = ""
         if overdue and due:
@@ -113,9 +120,10 @@ def one_lvef_finding(
         return found
     concerned = {f.order_id for f in lvef} - stopped
     drugs = [str(o.drug) for o in orders if o.resource_id in concerned and o.drug]
+    beside = tuple(str(o.drug) for o in orders if o.drug and o.resource_id not in stopped)
     keep = [f for f in found if f.rule not in LVEF_RULES]
     first = next((f.order_id for f in lvef if f.order_id in concerned), None)
-    one = lvef_finding(record, kb, drugs, first) if first is not None and drugs else None
+    one = lvef_finding(record, kb, drugs, first, beside) if first is not None and drugs else None
     if one is None:
         return keep
     at = found.index(next(f for f in lvef if f.order_id == first))
