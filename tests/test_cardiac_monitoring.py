@@ -168,7 +168,7 @@ def test_hold_not_swap_is_said_for_a_drug_being_given() -> None:
         *regimen(HP, "2021-06-15"), b.lvef(66, "2021-06-01"), b.lvef(44, "2022-02-20")
     )
     found = _lvef_findings(_orders(story, "2022-03-01", "trastuzumab"))
-    assert len(found) == 1 and "the fix is to hold trastuzumab, not to swap it" in found[0].detail
+    assert len(found) == 1 and "the fix is to hold trastuzumab, not to swap" in found[0].detail
 
 
 def test_title_never_says_zero_points_below_baseline() -> None:
