@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import check_orders, load_knowledge
+from engine.cardiac import label_monitoring
 from engine.model import Alert, Assessment, OrderFinding
 from tests import builders as b
 from tests.conftest import hook_request
@@ -277,3 +278,29 @@ def test_at_most_one_lvef_card_per_answer(
     story = her2_story(*(regimen(HP, "2021-01-15") if on_hp else []), *extra)
     assert len(_lvef_alerts(assess_story(story, "2022-03-01"))) <= 1
     assert len(_lvef_findings(_orders(story, "2022-03-01", *ordered))) <= 1
+
+
+def test_labels_without_an_lvef_rule_name_known_unmonitored_drugs() -> None:
+    """Every "no LVEF rule" entry is a HER2-directed drug the cardiac rules do not judge, and
+    every label's monitoring words are shown marked unverified until checked."""
+    kb = load_knowledge()
+    assert {"tucatinib", "neratinib"} <= set(kb.cardiac.no_lvef_rule)
+    for drug_id in kb.cardiac.no_lvef_rule:
+        assert kb.drug(drug_id) is not None and kb.is_her2_directed(drug_id), drug_id
+        assert drug_id not in kb.agents("cardiac_monitored"), drug_id
+    for drug_id, label in kb.cardiac.labels.items():
+        words, cited = label_monitoring(kb, [drug_id])
+        assert label.monitoring in words and [e.id for e in cited] == [label.evidence]
+        assert label.monitoring_verified or "unverified" in words, drug_id
+
+
+def test_lvef_due_on_hp_cites_each_label_and_the_next_lines_baseline() -> None:
+    """On HP with no recent LVEF: PERJETA's and HERCEPTIN's words; T-DXd, the next line on
+    progression, needs that LVEF as its baseline too (ENHERTU cited)."""
+    story = her2_story(*regimen(HP, "2021-06-15"), b.lvef(64, "2021-06-01"))
+    alert = _one(assess_story(story, "2022-03-01"))
+    assert alert.rule == "lvef-due" and "on pertuzumab, trastuzumab" in alert.summary
+    cited = {e.id for e in alert.evidence}
+    assert cited == {"pertuzumab-label", "trastuzumab-label", "tdxd-label"}
+    assert "PERJETA" in alert.detail and "HERCEPTIN" in alert.detail
+    assert f"The next regimen contains {TDXD}" in alert.detail
