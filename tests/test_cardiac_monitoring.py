@@ -62,14 +62,14 @@ def test_baseline_lvef_before_tdxd_cites_the_enhertu_label_not_herceptin() -> No
     alert = _one(assess_story(_after_thp(b.lvef(62, "2021-01-10")), "2022-06-20"))
     assert alert.rule == "lvef-due"
     cited = {e.id for e in alert.evidence}
-    assert cited == {"tdxd-label"}, cited
+    assert cited == {"tdxd-label-lvef"}, cited
     assert "ENHERTU" in alert.detail and "HERCEPTIN" not in alert.detail
 
 
 def test_tdm1_order_cites_kadcyla_and_a_triplet_order_says_tukysa_has_no_lvef_rule() -> None:
     story = _after_thp(b.lvef(62, "2021-01-10"))
     tdm1 = _lvef_findings(_orders(story, "2022-06-20", TDM1))
-    assert len(tdm1) == 1 and {e.id for e in tdm1[0].evidence} == {"tdm1-label"}
+    assert len(tdm1) == 1 and {e.id for e in tdm1[0].evidence} == {"tdm1-label-lvef"}
     assert "KADCYLA" in tdm1[0].detail
     triplet = _lvef_findings(_orders(story, "2022-06-20", "tucatinib", "trastuzumab"))
     assert len(triplet) == 1
@@ -301,6 +301,6 @@ def test_lvef_due_on_hp_cites_each_label_and_the_next_lines_baseline() -> None:
     alert = _one(assess_story(story, "2022-03-01"))
     assert alert.rule == "lvef-due" and "on pertuzumab, trastuzumab" in alert.summary
     cited = {e.id for e in alert.evidence}
-    assert cited == {"pertuzumab-label", "trastuzumab-label", "tdxd-label"}
+    assert cited == {"pertuzumab-label", "trastuzumab-label", "tdxd-label-lvef"}
     assert "PERJETA" in alert.detail and "HERCEPTIN" in alert.detail
     assert f"The next regimen contains {TDXD}" in alert.detail
