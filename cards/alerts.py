@@ -57,6 +57,7 @@ def alert_card(
             rule=alert.rule,
             basedOn=based_on_extension(sources),
             withhold=list(alert.withhold) or None,
+            alsoRules=list(alert.also) or None,
         ),
     }
     if alert.override_reasons:

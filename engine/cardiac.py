@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from engine.cardiac_rules import Concerned
 from engine.history import DAYS_PER_MONTH, current_exposures
 from engine.knowledge import Knowledge
-from engine.model import Exposure, PatientRecord
+from engine.model import Evidence, Exposure, PatientRecord
 
 
 def monitored_exposures(record: PatientRecord, kb: Knowledge) -> list[Exposure]:
@@ -38,6 +38,26 @@ def lvef_overdue(record: PatientRecord, kb: Knowledge) -> tuple[bool, str, tuple
     last = series[-1]
     overdue = last.date < record.as_of - timedelta(days=days)
     return overdue, f"Last LVEF {last.value:g}% on {last.date.isoformat()}", (last.source_id,)
+
+
+def label_monitoring(kb: Knowledge, drugs: list[str]) -> tuple[str, tuple[Evidence, ...]]:
+    """What each drug's own label says about LVEF monitoring (once per label), and the labels
+    to cite; a HER2-directed drug whose label has no LVEF rule is said to have none."""
+    ck = kb.cardiac
+    said: dict[str, str] = {}
+    cite: list[str] = []
+    for drug in dict.fromkeys(drugs):
+        label = ck.label_for(drug)
+        none = ck.no_lvef_rule.get(drug)
+        if label is not None:
+            words = ck.say("monitoring", label=label.label, monitoring=label.monitoring)
+            mark = "" if label.monitoring_verified else " " + ck.say("monitoring_unverified")
+            said.setdefault(label.label, words + mark)
+            cite.append(label.evidence)
+        elif none is not None:
+            mark = "" if none.verified else " " + ck.say("monitoring_unverified")
+            said.setdefault(none.label, f"{none.label}: {none.says}{mark}.")
+    return " ".join(said.values()), tuple(kb.evidence[e] for e in dict.fromkeys(cite))
 
 
 def due_months(kb: Knowledge) -> int:

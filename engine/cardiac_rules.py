@@ -9,7 +9,7 @@ HER2-directed therapy running now, else the earliest value recorded (said as suc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TypedDict
 
 from engine.knowledge import Knowledge
@@ -28,6 +28,7 @@ class CardFields(TypedDict):
     series: str
     verdicts: str
     recheck: str
+    note: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class DrugVerdict:
     label: CardiacLabel
     action: str | None  # strongest action its label calls for, None when no rule is met
     text: str  # the sentence for the card's detail
+    repeat_due: date | None = None  # the label's repeat after an LVEF that met one of its rules
 
     @property
     def withholds(self) -> bool:
@@ -63,10 +65,25 @@ class CardiacVerdict:
     criteria: str
     series: str
     source_ids: tuple[str, ...]
+    overdue: str = ""  # "Repeat LVEF overdue since ..." when a label's repeat has not been done
 
     @property
     def withhold(self) -> tuple[str, ...]:
         return tuple(v.drug for v in self.verdicts if v.withholds)
+
+    def note(self, kb: Knowledge) -> str:
+        """Why no replacement order: hold a drug being given; the review decides on a new one."""
+        held = [v.drug for v in self.verdicts if v.withholds]
+        running = [
+            d for d in held if any(v.drug == d and v.how == "running" for v in self.verdicts)
+        ]
+        new = [d for d in held if d not in running]
+        said = []
+        if running:
+            said.append(kb.cardiac.say("hold_not_swap", drugs=" and ".join(running)))
+        if new:
+            said.append(kb.cardiac.say("not_started", drugs=" and ".join(new)))
+        return " ".join(said)
 
     def actions(self, kb: Knowledge) -> str:
         """What the labels say, drugs with the same action named together."""
@@ -94,18 +111,25 @@ class CardiacVerdict:
             "actions": self.actions(kb),
             "series": self.series,
             "verdicts": " ".join(v.text for v in self.verdicts),
-            "recheck": self.recheck(kb),
+            "recheck": self.overdue or self.recheck(kb),
+            "note": self.note(kb),
         }
 
     def recheck(self, kb: Knowledge) -> str:
-        """The recheck sentence of each drug whose rule is met (all drugs when none is)."""
+        """The recheck sentence of each drug whose rule is met (all drugs when none is); where
+        no LVEF rule is met (heart failure alone), what the label says about monitoring."""
+        ck = kb.cardiac
         met = [v for v in self.verdicts if v.action is not None] or list(self.verdicts)
         seen: dict[str, str] = {}
         for v in sorted(met, key=lambda v: v.label.recheck_days or 10**6):
-            key = "recheck" if v.label.recheck_days else "recheck_none"
-            seen.setdefault(
-                v.label.drug, kb.cardiac.say(key, recheck=v.label.recheck, name=_name(kb, v.drug))
-            )
+            lab = v.label
+            if lab.recheck_days and v.repeat_due is None:
+                mark = "" if lab.monitoring_verified else " " + ck.say("monitoring_unverified")
+                words = ck.say("monitoring", label=lab.label, monitoring=lab.monitoring) + mark
+            else:
+                key = "recheck" if lab.recheck_days else "recheck_none"
+                words = ck.say(key, recheck=lab.recheck, name=_name(kb, v.drug))
+            seen.setdefault(lab.drug, words)
         return " ".join(seen.values())
 
 
@@ -153,6 +177,7 @@ def _judge(
     hf: list[ConditionFact],
     base_start: date | None,
 ) -> tuple[DrugVerdict, list[str]]:
+    """One drug by its label: the strongest action met, its sentence, and the evidence ids."""
     ck, label = kb.cardiac, kb.cardiac.labels[c.drug]
     lln = float(kb.param("cardiac", "lvef_low"))
     critical = float(kb.param("cardiac", "lvef_critical"))
@@ -160,6 +185,7 @@ def _judge(
     found: list[tuple[str, str]] = []  # (action, what is met)
     ids: list[str] = []
     facts = ck.say("no_lvef")
+    repeat_due: date | None = None
     if series:
         base, pre = _baseline(series, c.start if c.how == "running" else base_start)
         latest = series[-1]
@@ -171,17 +197,23 @@ def _judge(
             date=base.date.isoformat(),
             name=name,
         )
+        key = "facts" if drop > 0 else "facts_same" if drop == 0 else "facts_rise"
         facts = ck.say(
-            "facts",
+            key,
             latest=f"{latest.value:g}",
             latest_date=latest.date.isoformat(),
             baseline=btext,
             drop=f"{drop:g}",
+            rise=f"{-drop:g}",
         )
         after = [m for m in series if m.date > base.date] or [latest]
         holds = tuple(r for r in label.rules if r.action not in ("review", "recheck"))
         flags = [bool(_met(holds, m.value, base.value - m.value, lln)) for m in after]
-        for rule in _met(label.rules, latest.value, drop, lln):
+        met_rules = _met(label.rules, latest.value, drop, lln)
+        if any(r.action != "recheck" for r in met_rules):
+            # quote only the rule that decides: a hold rule met outranks "continue; repeat" (N9)
+            met_rules = [r for r in met_rules if r.action != "recheck"]
+        for rule in met_rules:
             found.append((rule.action, ck.say("rule_met", says=rule.says)))
             prev = after[-2] if len(after) > 1 else None
             if rule.confirmed and prev and rule.met(prev.value, base.value - prev.value, lln):
@@ -200,6 +232,8 @@ def _judge(
             found.append((u.action, u.says.format(critical=f"{critical:g}")))
         if found:
             ids += [latest.source_id, base.source_id]
+            if label.recheck_days:
+                repeat_due = latest.date + timedelta(days=label.recheck_days)
     symptomatic = [x for x in hf if _symptomatic(x, kb)]
     names = ", ".join(sorted({x.display or x.concept for x in hf}))
     if symptomatic:
@@ -224,19 +258,41 @@ def _judge(
             "" if label.verified else ck.say("unverified"),
         )
     ).strip()
-    return DrugVerdict(c.drug, c.how, label, action, text), ids
+    return DrugVerdict(c.drug, c.how, label, action, text, repeat_due), ids
 
 
-def _criteria(kb: Knowledge, series: list[Measurement], base_start: date | None) -> str:
+def _criteria(
+    kb: Knowledge, series: list[Measurement], base_start: date | None, due: date | None
+) -> str:
     base, _ = _baseline(series, base_start)
     latest = series[-1]
     when = {"latest": f"{latest.value:g}", "date": latest.date.isoformat()}
+    if due is not None:
+        return kb.cardiac.say("criteria_overdue", due=due.isoformat(), **when)
     if base is latest:
         return kb.cardiac.say("criteria_single", **when)
     drop = base.value - latest.value
-    if drop >= 0:
-        return kb.cardiac.say("criteria_drop", drop=f"{drop:g}", base=f"{base.value:g}", **when)
-    return kb.cardiac.say("criteria_rise", rise=f"{-drop:g}", base=f"{base.value:g}", **when)
+    key = "criteria_drop" if drop > 0 else "criteria_same" if drop == 0 else "criteria_rise"
+    return kb.cardiac.say(key, drop=f"{drop:g}", rise=f"{-drop:g}", base=f"{base.value:g}", **when)
+
+
+def _overdue(
+    kb: Knowledge, verdicts: list[DrugVerdict], series: list[Measurement], as_of: date
+) -> tuple[date | None, str]:
+    """The earliest label repeat after the latest LVEF that has passed with no newer LVEF."""
+    late = [v for v in verdicts if v.action and v.repeat_due and v.repeat_due < as_of]
+    if not late or not series:
+        return None, ""
+    first = min(late, key=lambda v: (v.repeat_due or date.max, v.drug))
+    due = first.repeat_due or as_of
+    words = kb.cardiac.say(
+        "overdue",
+        due=due.isoformat(),
+        date=series[-1].date.isoformat(),
+        name=_name(kb, first.drug),
+        recheck=first.label.recheck,
+    )
+    return due, words
 
 
 def judge(
@@ -270,7 +326,8 @@ def judge(
     )
     # only the label's "continue; repeat LVEF" row is met: continuing is what the label says
     concern = any(v.action not in (None, "recheck") for v in verdicts)
-    criteria = [_criteria(kb, series, base_start)] if series else []
+    due, overdue = _overdue(kb, verdicts, series, record.as_of)
+    criteria = [_criteria(kb, series, base_start, due)] if series else []
     if hf:
         criteria.append(kb.cardiac.say("criteria_hf"))
     text = "LVEF series: " + ", ".join(f"{m.value:g}% ({m.date.isoformat()})" for m in series[-6:])
@@ -280,4 +337,5 @@ def judge(
         criteria="; ".join(criteria),
         series=text if series else "No LVEF on record",
         source_ids=tuple(dict.fromkeys(ids)),
+        overdue=overdue,
     )

@@ -75,6 +75,18 @@ class CardiacLabel:
     verification: str
     persistent: Escalation | None = None
     max_holds: Escalation | None = None
+    monitoring: str = ""  # what the label says about LVEF before and during treatment
+    monitoring_verified: bool = False
+
+
+@dataclass(frozen=True)
+class NoLvefRule:
+    """A HER2-directed drug whose label has no LVEF rule: the cards say so."""
+
+    drug: str
+    label: str
+    says: str
+    verified: bool
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,7 @@ class CardiacKnowledge:
     under_critical: Escalation
     actions_before_start: dict[str, str] = field(default_factory=dict)
     wording: dict[str, str] = field(default_factory=dict)
+    no_lvef_rule: dict[str, NoLvefRule] = field(default_factory=dict)
 
     def say(self, key: str, **fields: object) -> str:
         return self.wording[key].format(**fields)
@@ -128,6 +141,8 @@ def parse_cardiac(doc: dict[str, Any]) -> CardiacKnowledge:
             verification=" ".join(entry["verification"].split()),
             persistent=_escalation(entry.get("persistent")),
             max_holds=_escalation(entry.get("max_holds")),
+            monitoring=" ".join(entry["monitoring"].split()),
+            monitoring_verified=not entry["monitoring_verification"].startswith("UNVERIFIED"),
         )
         for drug in label.covers:
             labels[drug] = label
@@ -138,4 +153,8 @@ def parse_cardiac(doc: dict[str, Any]) -> CardiacKnowledge:
         under_critical=Escalation(under["action"], under["says"]),
         wording=dict(doc["wording"]),
         actions_before_start=dict(doc["actions_before_start"]),
+        no_lvef_rule={
+            n["drug"]: NoLvefRule(n["drug"], n["label"], n["says"], n["verified"])
+            for n in doc["no_lvef_rule"]
+        },
     )

@@ -344,6 +344,7 @@ class Alert:
     override_reasons: tuple[Coding, ...] = ()
     withhold: tuple[str, ...] = ()  # drug ids this alert says to withhold or discontinue
     variant: str = ""  # the warnings.yaml variant it was worded from ("lapsed", "active")
+    also: tuple[str, ...] = ()  # other rules this one card says too (lvef-due on the cardiac card)
 
 
 @dataclass(frozen=True)

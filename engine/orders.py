@@ -11,13 +11,10 @@ from collections.abc import Callable
 
 from engine.cardiac import (
     anthracycline_with_trastuzumab,
-    due_months,
     is_anthracycline,
     is_trastuzumab_containing,
-    lvef_overdue,
-    running_concerned,
 )
-from engine.cardiac_rules import Concerned, judge
+from engine.cardiac_orders import cardiac_check, ild_monitoring_check, one_lvef_finding
 from engine.her2_order import her2_unconfirmed
 from engine.history import current_exposures, tki_drugs
 from engine.knowledge import Knowledge, load_knowledge
@@ -158,50 +155,6 @@ def _anthracycline(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
     return None
 
 
-def _cardiac(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
-    """cardiac-lvef by the ordered drug's own label; else lvef-due (baseline before starting)."""
-    kb, record, drug = ctx.kb, ctx.record, order.drug
-    if drug is None:
-        return None
-    running = running_concerned(record, kb)
-    mine = next((c for c in running if c.drug == drug), None)
-    if drug in kb.agents("cardiac_monitored"):
-        this = mine or Concerned(drug, "ordered")
-        base_start = min((c.start for c in running if c.start), default=None)
-        verdict = judge(record, kb, [this], base_start)
-        if verdict is not None:
-            finding = make_finding(
-                kb,
-                "cardiac-lvef",
-                "ordered",
-                order.resource_id,
-                verdict.source_ids,
-                severity=verdict.severity,
-                drug=drug,
-                **verdict.fields(kb),
-            )
-            evidence = verdict.evidence(kb)
-            return dataclasses.replace(finding, withhold=verdict.withhold, evidence=evidence)
-    continuing = any(e.drug == drug for e in current_exposures(record)) and kb.is_her2_directed(
-        drug
-    )
-    if not continuing and drug not in kb.agents("lvef_baseline"):
-        return None
-    overdue, last, ids = lvef_overdue(record, kb)
-    if not overdue:
-        return None
-    return make_finding(
-        kb,
-        "lvef-due",
-        "continuing" if continuing else "ordered",
-        order.resource_id,
-        ids,
-        drug=drug,
-        months=due_months(kb),
-        last=last,
-    )
-
-
 def _non_tki_replacement(ctx: _Ctx) -> tuple[str, str] | None:
     """(regimen id, drug) of the best non-TKI option the recommendation offers."""
     if ctx.rec is None:
@@ -313,7 +266,8 @@ _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
     _progressed,
     _wrong_product,
     _anthracycline,
-    _cardiac,
+    cardiac_check,
+    ild_monitoring_check,
     _tki,
     _blockade,
     _chemo_endocrine,
@@ -384,7 +338,7 @@ def check_orders(
     gated = gate_fixes(
         knowledge, drafts, found, lambda os: _run(record, knowledge, os, rec, complete)
     )
-    return one_fix_per_order(gated, "off-sequence")
+    return one_lvef_finding(record, knowledge, drafts, one_fix_per_order(gated, "off-sequence"))
 
 
 def proposal_findings(

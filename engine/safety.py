@@ -6,16 +6,9 @@ Each function decides whether one rule applies; the words come from warnings.yam
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
-from engine.cardiac import (
-    anthracycline_with_trastuzumab,
-    due_months,
-    lvef_overdue,
-    monitored_exposures,
-    running_concerned,
-)
-from engine.cardiac_rules import Concerned, judge
+from engine.cardiac import anthracycline_with_trastuzumab
+from engine.cardiac_alerts import lvef_alert
 from engine.discordance import her2_discordance_alert
 from engine.history import current_exposures, tki_drugs
 from engine.knowledge import Knowledge
@@ -111,60 +104,6 @@ def ild_monitoring_alert(record: PatientRecord, kb: Knowledge) -> Alert | None:
     since = min(e.start for e in on).isoformat()
     return make_alert(
         kb, "tdxd-ild-monitoring", "active", [s for e in on for s in e.source_ids], since=since
-    )
-
-
-def _planned(
-    record: PatientRecord, kb: Knowledge, rec: Recommendation | None, agents: str
-) -> list[str]:
-    """Drugs of the `agents` list the recommendation starts now (not already running)."""
-    if rec is None or rec.timing != "now":
-        return []
-    running = {e.drug for e in current_exposures(record)}
-    return sorted((set(rec.preferred.regimen.drugs) & kb.agents(agents)) - running)
-
-
-def cardiac_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) -> Alert | None:
-    """cardiac-lvef: each monitored drug running or recommended now, judged by its own label."""
-    on = running_concerned(record, kb)
-    planned = [Concerned(d, "planned") for d in _planned(record, kb, rec, "cardiac_monitored")]
-    if not on and not planned:
-        return None
-    verdict = judge(record, kb, [*on, *planned])
-    if verdict is None:
-        return None
-    ids = [s for e in monitored_exposures(record, kb) for s in e.source_ids]
-    alert = make_alert(
-        kb,
-        "cardiac-lvef",
-        "active" if on else "planned",
-        [*verdict.source_ids, *ids],
-        severity=verdict.severity,
-        drugs=", ".join(c.drug for c in (on or planned)),
-        **verdict.fields(kb),
-    )
-    return replace(alert, withhold=verdict.withhold, evidence=verdict.evidence(kb))
-
-
-def lvef_due_alert(
-    record: PatientRecord, kb: Knowledge, rec: Recommendation | None
-) -> Alert | None:
-    """lvef-due: on HER2-directed therapy, or an antibody/ADC to start now, with no recent LVEF."""
-    on = [e for e in current_exposures(record) if kb.is_her2_directed(e.drug)]
-    planned = _planned(record, kb, rec, "lvef_baseline")
-    if not on and not planned:
-        return None
-    overdue, last, ids = lvef_overdue(record, kb)
-    if not overdue:
-        return None
-    return make_alert(
-        kb,
-        "lvef-due",
-        "active" if on else "planned",
-        [*ids, *(s for e in on for s in e.source_ids)],
-        months=due_months(kb),
-        drugs=", ".join(sorted({e.drug for e in on})) if on else ", ".join(planned),
-        last=last,
     )
 
 
@@ -373,8 +312,7 @@ _PLAIN: tuple[Callable[[PatientRecord, Knowledge], Alert | None], ...] = (
 )
 _WITH_REC: tuple[Callable[[PatientRecord, Knowledge, Recommendation | None], Alert | None], ...] = (
     ild_alert,
-    cardiac_alert,
-    lvef_due_alert,
+    lvef_alert,
     blockade_alert,
     tki_alert,
     pregnancy_alert,

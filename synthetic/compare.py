@@ -35,6 +35,7 @@ def observe(cards: list[dict[str, Any]]) -> dict[str, Any]:
             obs["regimen"] = (ext.get("regimen") or {}).get("id")
         elif kind == "warning" and ext.get("rule"):
             obs["warnings"].append(str(ext["rule"]))
+            obs["warnings"] += [str(r) for r in ext.get("alsoRules") or ()]  # one card, two rules
         elif kind == "data-needed":
             obs["data_needed"].append(str(ext.get("missing", "")))
     obs["warnings"] = sorted(set(obs["warnings"]))

@@ -78,7 +78,7 @@ def test_tdxd_60_to_42_interrupts_by_the_tdxd_rule_with_3_week_recheck() -> None
     assert "ENHERTU" in alert.detail and "3 weeks" in alert.detail
     assert "4 weeks" not in alert.detail  # not the trastuzumab rule
     assert "verified" in alert.detail  # the label rule is not yet checked against DailyMed
-    assert [e.id for e in alert.evidence] == ["tdxd-label"]  # its own label, not all six
+    assert [e.id for e in alert.evidence] == ["tdxd-label-lvef"]  # its own label, not all six
 
 
 def test_trastuzumab_60_to_45_withholds_under_lln_with_drop_of_10_or_more() -> None:

@@ -223,10 +223,12 @@ def test_endocrine_ordered_during_chemotherapy() -> None:
 
 
 def test_clean_order_has_no_findings() -> None:
-    """The recommended regimen, at its dose, with a recent normal LVEF, raises nothing."""
-    assert not _check(
+    """The recommended regimen, at its dose, with a recent normal LVEF, raises no warning; a
+    T-DXd order gets only the tdxd-ild-monitoring info (CLINICAL.md section 4: "on T-DXd")."""
+    found = _check(
         _after_thp(b.lvef(60, "2022-06-05")), "2022-06-15", order(TDXD, dose=(5.4, "mg/kg"))
     )
+    assert [(f.rule, f.severity) for f in found] == [("tdxd-ild-monitoring", "info")]
 
 
 def test_trastuzumab_with_new_partner_after_tdm1_progression_is_not_a_mix_up() -> None:
