@@ -6,6 +6,7 @@ Each function decides whether one rule applies; the words come from warnings.yam
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from engine.cardiac import anthracycline_with_trastuzumab
 from engine.cardiac_alerts import lvef_alert
