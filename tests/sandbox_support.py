@@ -181,9 +181,15 @@ def sandbox_url(site: str, fhir: str, patient_id: str, service: str) -> str:
 # ---------------------------------------------------------------------------- the service
 
 
+EXAMPLE_CLIENTS = ROOT / "examples" / "trusted-clients.sandbox-local.json"
+
+
 def trusted_clients(path: Path) -> Path:
-    """The documented trusted-clients file (README, "Trusted clients"), trusting the sandbox
-    through the local copy of its public key set (offline: its jku is never fetched)."""
+    """The trusted-clients file (README, "Trusted clients") that trusts the sandbox through the
+    local copy of its public key set (offline: its jku is never fetched): the README's example
+    when ../shared is beside the repository, else the same entry written to `path`."""
+    if (ROOT.parent / "shared").resolve() == SHARED.resolve():
+        return EXAMPLE_CLIENTS
     path.write_text(
         json.dumps([{"iss": SANDBOX_ISS, "jwks_file": str(SANDBOX_JWKS)}]), encoding="utf-8"
     )
@@ -218,8 +224,7 @@ class Service:
             HER2CDS_AUTH="required",
             HER2CDS_TRUSTED_CLIENTS=str(trusted_clients(self.workdir / "trusted-clients.json")),
             HER2CDS_DATABASE_URL=f"sqlite:///{self.database}",
-            HER2CDS_FHIR_SERVERS=self.fhir,
-            HER2CDS_OPEN_FHIR_SERVERS=self.fhir,
+            HER2CDS_OPEN_FHIR_SERVERS=self.fhir,  # allowed, and without a token (README)
         )
         return env
 
