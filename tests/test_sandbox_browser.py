@@ -103,12 +103,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def page(stack: Stack) -> Iterator[Any]:
+def exchange() -> list[Any]:
+    """Every response the service gave the sandbox during one test (page.on("response"))."""
+    return []
+
+
+@pytest.fixture
+def page(stack: Stack, exchange: list[Any]) -> Iterator[Any]:
     context = stack.browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    ours = stack.service.url + "/"
+    page.on("response", lambda r: exchange.append(r) if r.url.startswith(ours) else None)
     yield page
     context.close()
+
+
+def every_call_ok(exchange: list[Any], stack: Stack, hooks: dict[str, int]) -> None:
+    """Each call the sandbox made to the service succeeded, each signed with its JWT (auth is
+    required, so a 200 is a verified token), and each hook was called at least that often."""
+    assert exchange
+    for r in exchange:
+        assert r.status == 200, (r.request.method, r.url, r.status)
+        assert r.request.headers.get("authorization", "").startswith("Bearer "), r.url
+    for service_id, least in hooks.items():
+        calls = [r for r in exchange if stack.hook(service_id)(r)]
+        assert len(calls) >= least, (service_id, len(calls))
 
 
 def answered(response: Any, stack: Stack) -> list[dict[str, Any]]:
@@ -170,7 +190,7 @@ def test_auth_is_on_a_call_without_the_sandbox_jwt_is_refused(stack: Stack) -> N
 
 
 def test_patient_view_shows_the_ild_warning_and_t_dm1_and_stores_an_override(
-    stack: Stack, page: Any
+    stack: Stack, page: Any, exchange: list[Any]
 ) -> None:
     with page.expect_response(stack.hook("her2-next-line"), timeout=TIMEOUT_MS) as call:
         page.goto(stack.url)
@@ -216,10 +236,11 @@ def test_patient_view_shows_the_ild_warning_and_t_dm1_and_stores_an_override(
     assert row["outcome"] == "overridden" and row["service_id"] == "her2-next-line"
     assert reasons[row["override_code"]] == chosen
     view(page).get_by_text(warning["summary"], exact=True).wait_for(state="detached")
+    every_call_ok(exchange, stack, {"her2-next-line": 1})
 
 
 def test_rx_view_lapatinib_alone_is_off_sequence_and_the_suggestion_leaves_t_dm1(
-    stack: Stack, page: Any
+    stack: Stack, page: Any, exchange: list[Any]
 ) -> None:
     with page.expect_response(stack.hook("her2-next-line"), timeout=TIMEOUT_MS):
         page.goto(stack.url)
@@ -250,10 +271,11 @@ def test_rx_view_lapatinib_alone_is_off_sequence_and_the_suggestion_leaves_t_dm1
     (row,) = stack.feedback(off["uuid"])
     assert row["outcome"] == "accepted"
     assert json.loads(row["accepted_suggestions"]) == [off["suggestions"][0]["uuid"]]
+    every_call_ok(exchange, stack, {"her2-next-line": 1, "her2-order-select": 3})
 
 
 def test_rx_sign_capecitabine_alone_is_off_sequence_and_signs_clean_after_the_suggestion(
-    stack: Stack, page: Any
+    stack: Stack, page: Any, exchange: list[Any]
 ) -> None:
     with page.expect_response(stack.hook("her2-next-line"), timeout=TIMEOUT_MS):
         page.goto(stack.url)
@@ -278,3 +300,4 @@ def test_rx_sign_capecitabine_alone_is_off_sequence_and_signs_clean_after_the_su
     again = answered(resigned.value, stack)
     assert not [c for c in again if c["indicator"] in ("warning", "critical")]
     on_screen(page, again)
+    every_call_ok(exchange, stack, {"her2-next-line": 1, "her2-order-sign": 2})
