@@ -75,6 +75,14 @@ def shifted(bundle: dict[str, Any], newest: date) -> dict[str, Any]:
     return out
 
 
+def made_current(bundle: dict[str, Any], today: date | None = None) -> dict[str, Any]:
+    """`bundle` shifted so that its newest date is 14 days before the first of this month: a
+    current record (CLINICAL.md: stale after 18 months), and the same dates all month long (the
+    screenshot the browser test writes changes only when the cards do, or once a month)."""
+    first = (today or date.today()).replace(day=1)
+    return shifted(bundle, first - timedelta(days=14))
+
+
 # ---------------------------------------------------------------------------- a FHIR server
 
 CAPABILITY = {
@@ -277,9 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     fhir.add_argument("bundle", type=Path)
     fhir.add_argument("--port", type=int, default=8086)
     args = parser.parse_args(argv)
-    bundle = shifted(
-        json.loads(args.bundle.read_text(encoding="utf-8")), date.today() - timedelta(days=14)
-    )
+    bundle = made_current(json.loads(args.bundle.read_text(encoding="utf-8")))
     resources = [e["resource"] for e in bundle.get("entry", [])]
     server = CorsFhirServer(resources, port=args.port).start()
     patients = [r["id"] for r in resources if r.get("resourceType") == "Patient"]

@@ -18,7 +18,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -32,8 +31,8 @@ from tests.sandbox_support import (
     SANDBOX_ISS,
     CorsFhirServer,
     Service,
+    made_current,
     sandbox_url,
-    shifted,
     skip_reason,
     static_site,
 )
@@ -81,7 +80,7 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from playwright.sync_api import sync_playwright
 
-    bundle = shifted(load_fixture("her2_ild_after_thp"), date.today() - timedelta(days=14))
+    bundle = made_current(load_fixture("her2_ild_after_thp"))
     fhir = CorsFhirServer([e["resource"] for e in bundle["entry"]]).start()
     service = Service(tmp_path_factory.mktemp("sandbox"), fhir.url)
     try:
@@ -210,6 +209,14 @@ def test_patient_view_shows_the_ild_warning_and_t_dm1_and_stores_an_override(
     timeline = view(page).get_by_role("button", name="Therapy timeline", exact=False)
     assert timeline.count() == 1 and timeline.is_enabled()
     assert page.get_by_text("Cannot launch SMART link", exact=False).count() == 0
+    with page.context.expect_page() as opened:  # an absolute link opens in a new tab
+        timeline.click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    assert tab.url.startswith(f"{stack.service.url}/timeline/{PATIENT}?view=")
+    tab.locator("svg").first.wait_for()
+    assert "Therapy timeline" in tab.title()
+    tab.close()
 
     # the cards as the README shows them (the developer panel folded away)
     page.get_by_role("button", name="CDS Developer Panel").click()
