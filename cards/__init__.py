@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards.alerts import alert_card, data_needed_card
-from cards.common import UuidFactory, smart_link
+from cards.common import UuidFactory, unbroken_titles
 from cards.next_line import next_line_card
 from cards.order_checks import order_card
 from engine.model import Assessment, OrderFinding, PatientRecord
@@ -18,15 +18,13 @@ def render_assessment(
 ) -> list[dict[str, Any]]:
     """patient-view cards: data needed, warnings (most severe first), then the next-line card.
 
-    `timeline_url` (absolute) adds a SMART link to the timeline view on warning and next-line
-    cards. Out-of-scope patients get no cards at all.
+    `timeline_url` (absolute) adds a link to the timeline view on the next-line card (once, not
+    on every card). Out-of-scope patients get no cards at all.
     """
     if not assessment.in_scope:
         return []
     uuids = UuidFactory(instance)
     version = assessment.knowledge_version
-    patient_id = assessment.record.patient_id
-    timeline = smart_link(timeline_url, patient_id) if timeline_url else None
     # A warning about the very fact a data-needed card asks for (her2-status when HER2 is
     # unknown) is said once, on the data-needed card.
     by_rule = {a.rule: a for a in assessment.alerts}
@@ -39,11 +37,11 @@ def render_assessment(
         (a for a in assessment.alerts if a.rule not in asked),
         key=lambda a: _ORDER.get(a.severity, 3),
     )
-    cards += [alert_card(a, version, uuids, timeline, assessment.record) for a in alerts]
+    cards += [alert_card(a, version, uuids, record=assessment.record) for a in alerts]
     nl = next_line_card(assessment, uuids, timeline_url)
     if nl is not None:
         cards.append(nl)
-    return cards
+    return unbroken_titles(cards)
 
 
 def render_order_findings(
@@ -58,9 +56,9 @@ def render_order_findings(
     """order-select / order-sign cards, one per finding; `record` words their "Based on"."""
     uuids = UuidFactory(instance)
     ordered = sorted(findings, key=lambda f: _ORDER.get(f.severity, 3))
-    return [
-        order_card(f, version, patient_id, uuids, signing=signing, record=record) for f in ordered
-    ]
+    return unbroken_titles(
+        [order_card(f, version, patient_id, uuids, signing=signing, record=record) for f in ordered]
+    )
 
 
 __all__ = ["UuidFactory", "render_assessment", "render_order_findings"]

@@ -50,7 +50,10 @@ def alert_card(
         "summary": shorten(alert.summary),
         "detail": detail + based_on_markdown(sources),
         "indicator": alert.severity,
-        "source": source(version, alert.rule, "Safety warning"),
+        # an info card (re-biopsy, monitoring due) is advice, not a safety warning
+        "source": source(
+            version, alert.rule, "Clinical advice" if alert.severity == "info" else "Safety warning"
+        ),
         "extension": extension(
             "warning",
             version,

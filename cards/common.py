@@ -7,8 +7,6 @@ import uuid
 from datetime import date
 from typing import Any
 
-import orjson
-
 from engine.model import Coding, Evidence, TherapyLine
 
 SERVICE_LABEL = "HER2 next-line CDS"
@@ -80,14 +78,38 @@ def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict
     return links
 
 
-def smart_link(url: str, patient_id: str) -> dict[str, Any]:
-    """The link to the timeline view, launched by the EHR as a SMART app for this patient."""
+def timeline_link(url: str) -> dict[str, Any]:
+    """The link to the timeline view: a plain page, not a SMART app, so an `absolute` link that
+    any client opens (its view token is what protects it)."""
     return {
         "label": "Therapy timeline (lines, progression, ILD, LVEF)",
         "url": url,
-        "type": "smart",
-        "appContext": orjson.dumps({"patient": f"Patient/{patient_id}"}).decode(),
+        "type": "absolute",
     }
+
+
+# Names a client must not wrap at their hyphen ("T-" at a line's end, "DM1" on the next): in
+# card summaries and suggestion labels they get a non-breaking hyphen (U+2011) when rendered.
+NO_BREAK_NAMES = ("T-DM1", "T-DXd")
+NON_BREAKING_HYPHEN = "\u2011"
+
+
+def unbroken(text: str) -> str:
+    """`text` with the hyphen of each name in NO_BREAK_NAMES made non-breaking."""
+    for name in NO_BREAK_NAMES:
+        if name in text:
+            text = text.replace(name, name.replace("-", NON_BREAKING_HYPHEN))
+    return text
+
+
+def unbroken_titles(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cards with unbroken() applied to each summary and suggestion label (in place), at
+    rendering only: the engine's and the knowledge's strings keep plain hyphens."""
+    for card in cards:
+        card["summary"] = unbroken(card["summary"])
+        for suggestion in card.get("suggestions") or ():
+            suggestion["label"] = unbroken(suggestion["label"])
+    return cards
 
 
 def compact(value: Any) -> Any:

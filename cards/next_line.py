@@ -15,8 +15,8 @@ from cards.common import (
     line_status,
     override_reasons,
     shorten,
-    smart_link,
     source,
+    timeline_link,
 )
 from cards.orders_fhir import create_actions
 from engine.model import (
@@ -306,7 +306,11 @@ def suggestions(
     out = []
     for option in (rec.preferred, *rec.alternatives) if options is None else options:
         preferred = option is rec.preferred
-        label = f"Order {option.regimen.name}" + (" (recommended)" if preferred else "")
+        label = f"Order {option.regimen.name}"
+        if preferred:  # "(T-DM1, recommended)", not "(T-DM1) (recommended)"
+            label = (
+                label[:-1] + ", recommended)" if label.endswith(")") else label + " (recommended)"
+            )
         out.append(
             {
                 "label": shorten(label, 100),
@@ -323,7 +327,7 @@ def suggestions(
 def next_line_card(
     assessment: Assessment, uuids: UuidFactory, timeline_url: str | None = None
 ) -> dict[str, Any] | None:
-    """The next-line card; `timeline_url` adds a SMART link to the timeline view."""
+    """The next-line card; `timeline_url` adds a link to the timeline view."""
     rec = assessment.recommendation
     if rec is None:
         return None
@@ -333,7 +337,7 @@ def next_line_card(
         evidence.extend(alt.regimen.evidence)
     links = evidence_links(evidence)
     if timeline_url:
-        links.append(smart_link(timeline_url, assessment.record.patient_id))
+        links.append(timeline_link(timeline_url))
     problem = bool(current_regimen_problems(assessment))
     based_on = sources(assessment, rec)
     # A warning that forbids one-click orders (pregnancy-her2) leaves the text, not the orders.

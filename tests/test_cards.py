@@ -57,7 +57,10 @@ def test_next_line_card_names_line_and_regimen_and_offers_one_order_per_regimen(
 ) -> None:
     cards = call(client, scenarios()["after_thp_tdxd"])
     (card,) = by_kind(cards, "next-line")
-    assert card["summary"] == "Line 2: trastuzumab deruxtecan (T-DXd) 5.4 mg/kg q3w recommended"
+    # U+2011: the sandbox must not wrap "T-" and "DXd" onto two lines (issue 19 item 6)
+    assert (
+        card["summary"] == "Line 2: trastuzumab deruxtecan (T\u2011DXd) 5.4 mg/kg q3w recommended"
+    )
     assert card["indicator"] == "info"
     ext = her2_ext(card)
     offered = [ext["regimen"]["id"], *(a["id"] for a in ext["alternatives"])]
@@ -74,7 +77,7 @@ def test_next_line_card_names_line_and_regimen_and_offers_one_order_per_regimen(
     assert mr["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 5.4
     assert "q3w" in mr["dosageInstruction"][0]["text"]
     # RxNorm-coded wherever the knowledge base has a code (T-DM1 has one; T-DXd is unverified)
-    tdm1 = next(s for s in card["suggestions"] if "T-DM1" in s["label"])
+    tdm1 = next(s for s in card["suggestions"] if "T\u2011DM1" in s["label"])
     coding = tdm1["actions"][0]["resource"]["medicationCodeableConcept"]["coding"][0]
     assert coding == {
         "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
@@ -107,19 +110,26 @@ def test_links_cite_each_source_and_open_the_timeline_for_the_patient(
     client: FlaskClient,
 ) -> None:
     (card,) = by_kind(call(client, scenarios()["after_thp_tdxd"]), "next-line")
+    cards = call(client, scenarios()["ild_tdm1"])  # a warning card beside the next-line card
     absolute = [link["url"] for link in card["links"] if link["type"] == "absolute"]
     assert "https://doi.org/10.1056/NEJMoa2115022" in absolute
     assert len(absolute) == len(set(absolute))
-    (smart,) = [link for link in card["links"] if link["type"] == "smart"]
-    assert smart["url"].startswith("http://localhost/timeline/thp-prog?view=")
-    assert smart["appContext"] == '{"patient":"Patient/thp-prog"}'
+    # the timeline page is no SMART app: an absolute link any client opens (issue 19 item 3)
+    (timeline,) = [link for link in card["links"] if "/timeline/" in link["url"]]
+    assert timeline["type"] == "absolute" and "appContext" not in timeline
+    assert timeline["url"].startswith("http://localhost/timeline/thp-prog?view=")
+    assert not [link for c in cards for link in c.get("links", []) if link["type"] == "smart"]
+    others = [c for c in cards if her2_ext(c)["kind"] != "next-line"]
+    assert others and not [
+        link for c in others for link in c.get("links", []) if "/timeline/" in link["url"]
+    ], "the timeline link is on the next-line card only"
 
 
 def test_ild_gives_tdm1_and_a_warning_with_override_reasons(client: FlaskClient) -> None:
     cards = call(client, scenarios()["ild_tdm1"])
     (nl,) = by_kind(cards, "next-line")
     assert her2_ext(nl)["regimen"]["id"] == "tdm1"
-    assert "T-DXd" not in " ".join(s["label"] for s in nl["suggestions"])
+    assert "DXd" not in " ".join(s["label"] for s in nl["suggestions"])
     (ild,) = [c for c in by_kind(cards, "warning") if her2_ext(c)["rule"] == "tdxd-ild"]
     assert ild["indicator"] == "warning"  # it explains a replaced recommendation
     assert {r["code"] for r in ild["overrideReasons"]} >= {"ild-resolved"}

@@ -28,3 +28,40 @@ def test_readme_names_the_two_commands_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert ".venv/bin/her2-cds serve" in readme
     assert "python -m pytest" in readme and "-m pytest" in ci
+
+
+def test_readme_sandbox_section_commands_fit_together() -> None:
+    """ "Try it in the CDS Hooks sandbox": the ports of the three commands are the ones in the URL
+    to open, and the trusted-clients file named trusts the sandbox's local key set."""
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    from cds_service.jwks import StaticKeys, load_trusted_clients
+    from tests.sandbox_support import SANDBOX_ISS, SANDBOX_JWKS, sandbox_url
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Try it in the CDS Hooks sandbox", 1)[1].split("\n## ", 1)[0]
+    site = re.search(r"http\.server (\d+) --bind 127\.0\.0\.1 --directory (\S+)", section)
+    fhir = re.search(r"-m tests\.sandbox_support fhir (\S+) --port (\d+)", section)
+    clients = re.search(r"HER2CDS_TRUSTED_CLIENTS=(\S+)", section)
+    open_fhir = re.search(r"HER2CDS_OPEN_FHIR_SERVERS=(\S+)", section)
+    serve = re.search(r"\.venv/bin/her2-cds serve --auth required --port (\d+)", section)
+    url = re.search(r"<(http://127\.0\.0\.1:\d+/\?[^>]+)>", section)
+    assert site and fhir and clients and open_fhir and serve and url, section
+    assert (ROOT / fhir.group(1)).exists()
+    patient = json.loads((ROOT / fhir.group(1)).read_text(encoding="utf-8"))["entry"][0]
+    fhir_url = f"http://127.0.0.1:{fhir.group(2)}/fhir"
+    assert open_fhir.group(1) == fhir_url
+    expected = sandbox_url(
+        f"http://127.0.0.1:{site.group(1)}",
+        fhir_url,
+        patient["resource"]["id"],
+        f"http://127.0.0.1:{serve.group(1)}",
+    )
+    assert url.group(1) == expected
+    assert parse_qs(urlsplit(expected).query)["patientId"] == [patient["resource"]["id"]]
+    if SANDBOX_JWKS.exists() and (ROOT.parent / site.group(2).removeprefix("../")).exists():
+        (client,) = load_trusted_clients(str(ROOT / clients.group(1))).values()
+        assert client.iss == SANDBOX_ISS and isinstance(client.keys, StaticKeys)
+        published = json.loads(SANDBOX_JWKS.read_text(encoding="utf-8"))["keys"]
+        assert set(client.keys.keys) == {k["kid"] for k in published}

@@ -104,7 +104,7 @@ def test_with_heart_failure_no_suggestion_orders_a_monitored_drug_and_the_card_s
     hf = b.condition("84114007", "Heart failure", onset="2022-01-10")
     bundle = _after_thp(hf, b.lvef(60, "2022-06-01"))
     card = _next_line(_patient_view(client, bundle))
-    assert "T-DXd" in card["summary"]
+    assert "T\u2011DXd" in card["summary"]  # a non-breaking hyphen (issue 19 item 6)
     for s in card.get("suggestions", []):
         assert not {_drug_of(mr) for mr in _created(s)} & MONITORED, s["label"]
     assert "### No one-click order" in card["detail"]
@@ -168,7 +168,7 @@ def test_off_sequence_order_names_the_recommended_regimen_and_offers_it(
     cards = _sign(client, bundle, [_draft(rxnorm, text)])
     (card,) = [c for c in cards if her2_ext(c)["rule"] == "off-sequence"]
     assert card["indicator"] == "warning"
-    assert "trastuzumab deruxtecan (T-DXd)" in card["summary"]
+    assert "trastuzumab deruxtecan (T\u2011DXd)" in card["summary"]
     assert not [c for c in cards if her2_ext(c)["rule"] == "her2-blockade-stopped"]
     (fix,) = card["suggestions"]
     types = [a["type"] for a in fix["actions"]]
@@ -193,7 +193,7 @@ def test_a_ranked_alternative_regimen_signs_without_wrong_product(client: FlaskC
 
 
 def _orders_of(card: dict[str, Any], regimen_name: str) -> list[dict[str, Any]]:
-    s = next(s for s in card["suggestions"] if regimen_name in s["label"])
+    s = next(s for s in card["suggestions"] if regimen_name in s["label"].replace("\u2011", "-"))
     return [a["resource"] for a in s["actions"]]
 
 
