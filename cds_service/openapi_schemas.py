@@ -36,49 +36,58 @@ def _resource(rtype: str) -> dict[str, Any]:
     }
 
 
-def _prefetch_value(key: str, template: str) -> dict[str, Any]:
-    """What a client may send for one prefetch key (CDS Hooks 2.0 'Prefetch')."""
+def _prefetch_value(key: str, template: str, complete: bool) -> dict[str, Any]:
+    """What a client may send for one prefetch key (CDS Hooks 2.0 'Prefetch'); `complete`:
+    only data (or null), nothing the service would have to fetch."""
     rtype = template_type(template)
+    outcome = [] if complete else [_OUTCOME]
     if "?" not in template:  # a read: the resource itself
-        shapes: list[dict[str, Any]] = [_resource(rtype)]
+        shape = _resource(rtype)
         what = f"the {rtype} resource"
     else:  # a search: a searchset Bundle
-        shapes = [
-            {
-                "type": "object",
-                "required": ["resourceType"],
-                "properties": {
-                    "resourceType": {"const": "Bundle"},
-                    "type": {"const": "searchset"},
-                    "entry": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["resource"],
-                            "properties": {
-                                "resource": {"anyOf": [_resource(rtype), _OUTCOME]},
-                            },
-                        },
-                    },
-                },
-            }
-        ]
+        entry = {
+            "type": "object",
+            "required": ["resource"],
+            "properties": {"resource": {"anyOf": [_resource(rtype), *outcome]}},
+        }
+        shape = {
+            "type": "object",
+            "required": ["resourceType"],
+            "properties": {
+                "resourceType": {"const": "Bundle"},
+                "type": {"const": "searchset"},
+                "entry": {"type": "array", "items": entry},
+            },
+        }
         what = f"a searchset Bundle of {rtype}"
+    later = "" if complete else "; an OperationOutcome (or one in the Bundle) is fetched"
     return {
-        "description": (
-            f"`{template}`: {what}; null is no data; an OperationOutcome (or one in the "
-            "Bundle), or a missing key, is fetched from fhirServer, or answers 412"
-        ),
-        "anyOf": [*shapes, _OUTCOME, {"type": "null"}],
+        "description": f"`{template}`: {what}; null is no data{later}",
+        "anyOf": [shape, *outcome, {"type": "null"}],
     }
 
 
-def prefetch_schema() -> dict[str, Any]:
+def prefetch_schema(complete: bool) -> dict[str, Any]:
     templates = prefetch_templates()
+    values = {key: _prefetch_value(key, t, complete) for key, t in templates.items()}
+    if complete:
+        return {
+            "type": "object",
+            "description": (
+                "Every key of the discovery prefetch templates, with its data: answered "
+                "without reading any FHIR server."
+            ),
+            "required": sorted(templates),
+            "properties": values,
+        }
     return {
         "type": "object",
-        "description": "The keys of the discovery prefetch templates; other keys are ignored.",
-        "properties": {key: _prefetch_value(key, t) for key, t in templates.items()},
+        "description": (
+            "The keys of the discovery prefetch templates (other keys are ignored). A key "
+            "that is missing, or holds an OperationOutcome, is fetched from fhirServer when "
+            "the service may read it, or the call answers 412."
+        ),
+        "properties": values,
     }
 
 
@@ -92,7 +101,13 @@ def request_schema(service: Service) -> dict[str, Any]:
                 "properties": {
                     "hook": {"const": service.hook},
                     "context": _ref(f"HookContext.{service.hook}"),
-                    "prefetch": {"anyOf": [_ref(f"Prefetch.{service.id}"), {"type": "null"}]},
+                    "prefetch": {
+                        "anyOf": [
+                            _ref(f"PrefetchComplete.{service.id}"),
+                            _ref(f"Prefetch.{service.id}"),
+                            {"type": "null"},
+                        ]
+                    },
                 },
             },
         ],
@@ -100,10 +115,11 @@ def request_schema(service: Service) -> dict[str, Any]:
 
 
 def request_schemas() -> dict[str, Any]:
-    """Components: `Prefetch.<id>` and `CdsRequest.<id>` for every service."""
+    """Components: `Prefetch.<id>`, `PrefetchComplete.<id>`, `CdsRequest.<id>` per service."""
     out: dict[str, Any] = {}
     for service in SERVICES:
-        out[f"Prefetch.{service.id}"] = prefetch_schema()
+        out[f"Prefetch.{service.id}"] = prefetch_schema(complete=False)
+        out[f"PrefetchComplete.{service.id}"] = prefetch_schema(complete=True)
         out[f"CdsRequest.{service.id}"] = request_schema(service)
     return out
 
@@ -157,6 +173,83 @@ def _hoist(schema: dict[str, Any], name: str, into: dict[str, Any]) -> None:
         into[name] = rewrite(top)
 
 
+def _text(**more: Any) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, **more}
+
+
+def card_schemas() -> dict[str, Any]:
+    """Card, Suggestion, Action, Link, Coding: CDS Hooks 2.0 'CDS Service Response' (no empty
+    strings, arrays or objects; an optional field without a value is omitted)."""
+    many = {"type": "array", "minItems": 1}
+    return {
+        "Coding": {
+            "type": "object",
+            "required": ["code", "system"],
+            "properties": {"code": _text(), "system": _text(), "display": _text()},
+        },
+        "Action": {
+            "type": "object",
+            "required": ["type", "description"],
+            "properties": {
+                "type": {"enum": ["create", "update", "delete"]},
+                "description": _text(),
+                "resource": {"type": "object", "required": ["resourceType"]},
+                "resourceId": _text(),
+            },
+        },
+        "Suggestion": {
+            "type": "object",
+            "required": ["label"],
+            "properties": {
+                "label": _text(),
+                "uuid": _text(),
+                "isRecommended": {"type": "boolean"},
+                "actions": {**many, "items": _ref("Action")},
+            },
+        },
+        "Link": {
+            "type": "object",
+            "required": ["label", "url", "type"],
+            "properties": {
+                "label": _text(),
+                "url": _text(format="uri"),
+                "type": {"enum": ["absolute", "smart"]},
+                "appContext": _text(),
+                "autolaunchable": {"type": "boolean"},
+            },
+        },
+        "Card": {
+            "type": "object",
+            "required": ["summary", "indicator", "source"],
+            "properties": {
+                "uuid": _text(),
+                "summary": _text(maxLength=139),
+                "detail": _text(),
+                "indicator": {"enum": ["info", "warning", "critical"]},
+                "source": {
+                    "type": "object",
+                    "required": ["label"],
+                    "properties": {
+                        "label": _text(),
+                        "url": _text(format="uri"),
+                        "icon": _text(format="uri"),
+                        "topic": _ref("Coding"),
+                    },
+                },
+                "suggestions": {**many, "items": _ref("Suggestion")},
+                "selectionBehavior": {"enum": ["at-most-one", "any"]},
+                "overrideReasons": {
+                    **many,
+                    "items": {"allOf": [_ref("Coding"), {"required": ["display"]}]},
+                },
+                "links": {**many, "items": _ref("Link")},
+                "extension": {"type": "object", "minProperties": 1},
+            },
+            "dependentRequired": {"suggestions": ["selectionBehavior"]},
+        },
+    }
+
+
 def components() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "OperationOutcome": {
@@ -202,10 +295,11 @@ def components() -> dict[str, Any]:
             "required": ["cards"],
             "description": 'Cards as CDS Hooks 2.0 defines them; `{"cards": []}` is no advice.',
             "properties": {
-                "cards": {"type": "array", "items": {"type": "object"}},
-                "systemActions": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+                "cards": {"type": "array", "items": _ref("Card")},
+                "systemActions": {"type": "array", "minItems": 1, "items": _ref("Action")},
             },
         },
+        **card_schemas(),
         "FeedbackReceipt": {
             "type": "object",
             "required": ["received", "stored"],

@@ -210,7 +210,7 @@ def test_each_service_describes_its_hooks_context_and_its_prefetch(
     required, optional = HOOK_CONTEXT[service.hook]
     assert set(context["required"]) == required
     assert set(context["properties"]) == required | optional
-    prefetch = resolve(doc, next(p for p in own["prefetch"]["anyOf"] if "$ref" in p))
+    prefetch = resolve(doc, own["prefetch"]["anyOf"][1])
     discovery = client.get("/cds-services").get_json()["services"]
     templates = next(d["prefetch"] for d in discovery if d["id"] == service.id)
     assert set(prefetch["properties"]) == set(templates)
@@ -276,3 +276,24 @@ def test_every_service_of_discovery_has_its_path(app: Flask) -> None:
     assert {p for p in doc["paths"] if p.startswith("/cds-services/her2")} == {
         f"/cds-services/{sid}" for sid in BY_ID
     }
+
+
+@pytest.mark.parametrize(
+    "fixture", ["her2_after_thp_progression", "her2_de_novo", "her2_ild_after_thp"]
+)
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.id)
+def test_real_cards_are_the_documented_cards(
+    app: Flask, client: FlaskClient, fixture: str, service: Service
+) -> None:
+    doc = document(app)
+    op = service_op(doc, service)
+    example = request_example(op)
+    extra = {k: v for k, v in example["context"].items() if k in ("selections", "draftOrders")}
+    body = hook_request(load_fixture(fixture), service.hook, extra_context=extra)
+    resp = client.post(f"/cds-services/{service.id}", json=body)
+    assert resp.status_code == 200 and resp.get_json()["cards"], resp.get_data(as_text=True)
+    assert_documented(doc, op, resp)
+    card = copy.deepcopy(resp.get_json()["cards"][0])
+    card["summary"] = "x" * 140  # CDS Hooks 2.0: under 140 characters
+    response = validator(doc, {"$ref": "#/components/schemas/CdsResponse"})
+    assert not response.is_valid({"cards": [card]})
