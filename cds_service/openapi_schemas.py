@@ -93,7 +93,7 @@ def prefetch_schema(complete: bool) -> dict[str, Any]:
 
 def request_schema(service: Service) -> dict[str, Any]:
     return {
-        "description": f"A {service.hook} request to {service.id}.",
+        "description": f"The {service.hook} request of {service.id}.",
         "allOf": [
             _ref("CdsRequest"),
             {

@@ -72,14 +72,17 @@ def _example(operation: Any) -> Any:
     return examples.get("minimal", {}).get("value")
 
 
-def _run(operation: Any, mode: Any, statuses: Counter[tuple[str, str, int]]) -> list[str]:
-    """Fuzz one operation in one mode; the failures found (empty: none)."""
+Statuses = Counter[tuple[str, str, int]]
+
+
+def _run(operation: Any, mode: Any, statuses: Statuses, most: int) -> list[str]:
+    """Fuzz one operation in one mode with about `most` cases; the failures found."""
     label = operation.label
     example = _example(operation)
 
-    examples = MAX_EXAMPLES * (2 if label in HOOK_LABELS else 1)
+    examples = most * (2 if label in HOOK_LABELS else 1)
     if mode == GenerationMode.NEGATIVE:
-        examples = max(1, MAX_EXAMPLES // 2)
+        examples = max(1, most // 2)
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -112,10 +115,12 @@ def _run(operation: Any, mode: Any, statuses: Counter[tuple[str, str, int]]) -> 
     return []
 
 
-def test_schemathesis_finds_nothing_and_reaches_the_engine(fuzzed_app: Flask) -> None:
+def fuzz_all(app: Flask, most: int) -> Statuses:
+    """Every operation of the app's document, positive and negative; asserts no failure and
+    prints the summary. (label, mode/how, status) -> cases."""
     started = time.monotonic()
-    schema = schemathesis.openapi.from_wsgi("/openapi.json", fuzzed_app)
-    statuses: Counter[tuple[str, str, int]] = Counter()
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    statuses: Statuses = Counter()
     failures: list[str] = []
     timings: dict[str, float] = {}
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -125,7 +130,7 @@ def test_schemathesis_finds_nothing_and_reaches_the_engine(fuzzed_app: Flask) ->
             modes.append(GenerationMode.NEGATIVE)
         for mode in modes:
             t = time.monotonic()
-            failures += _run(operation, mode, statuses)
+            failures += _run(operation, mode, statuses, most)
             timings[f"{operation.label} {mode.value}"] = time.monotonic() - t
     seconds = time.monotonic() - started
     by_status = Counter(status for (_, _, status) in statuses.elements())
@@ -137,6 +142,11 @@ def test_schemathesis_finds_nothing_and_reaches_the_engine(fuzzed_app: Flask) ->
         print("  ", *key, count)
     print("   seconds:", ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     assert not failures, "\n\n".join(failures)
+    return statuses
+
+
+def test_schemathesis_finds_nothing_and_reaches_the_engine(fuzzed_app: Flask) -> None:
+    statuses = fuzz_all(fuzzed_app, MAX_EXAMPLES)
     # the documented example of each hook is answered 200; schema-driven (generated) requests
     # get past validation and reach the engine: 200 with cards, or 412 for missing prefetch.
     # (order-select's selections must name entries of draftOrders, which no schema can say:
@@ -147,3 +157,15 @@ def test_schemathesis_finds_nothing_and_reaches_the_engine(fuzzed_app: Flask) ->
         assert 200 in answered and reached <= {200, 400, 412}, (hook, answered)
         if hook != "order-select":
             assert 200 in reached and 412 in reached, (hook, reached)
+
+
+def test_schemathesis_with_auth_required_finds_nothing(tmp_path: Path) -> None:
+    """The same checks with HER2CDS_AUTH=required and no token: the operations the document
+    says need the JWT answer 401 as documented, the others as without authentication."""
+    from tests.test_auth_support import FakeClock, make_app
+
+    app = make_app(tmp_path, FakeClock(), fhir_servers=(), open_fhir_servers=())
+    statuses = fuzz_all(app, max(2, MAX_EXAMPLES // 4))
+    guarded = {*HOOK_LABELS, "GET /cds-services", "POST /cds-services/{service_id}/feedback"}
+    for (label, _, status), count in statuses.items():
+        assert (status == 401) == (label in guarded), (label, status, count)
