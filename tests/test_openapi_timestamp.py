@@ -39,9 +39,9 @@ def test_the_pattern_knows_every_month_length_of_every_year() -> None:
 
 
 @given(
-    st.integers(0, 10000),
-    st.integers(0, 13),
-    st.integers(0, 32),
+    st.one_of(st.integers(0, 10000), st.sampled_from([1900, 2000, 2024, 2026])),
+    st.one_of(st.integers(0, 13), st.sampled_from([2, 4, 6, 9, 11])),
+    st.one_of(st.integers(0, 32), st.integers(28, 31)),  # month ends are where it goes wrong
     st.tuples(st.integers(0, 25), st.integers(0, 61), st.integers(0, 61)),
     st.sampled_from(["", ".5", ".123456789"]),
     st.one_of(st.sampled_from(["Z", "z"]), st.tuples(st.sampled_from("+-"), st.integers(0, 25))),
