@@ -1,8 +1,10 @@
 """An OpenAPI 3.1 description of this service's own endpoints, served at `/openapi.json`.
 
-The CDS Hooks endpoints are described in full, with the same JSON Schemas the service validates
-requests with. Every other route of the app (health, metrics, ...) is listed from the URL map
-with its view's docstring, so the document never drifts from what the app serves.
+Every route of the app is listed from its URL map, so the document never drifts from what the
+app serves; the known ones in full: each CDS service's request (its hook's context, with the
+schemas the service validates with, and its prefetch keys), every status an operation can
+answer, and which operations need the client's JWT (only those under /cds-services, and only
+with HER2CDS_AUTH=required). A route not known here is listed with its view's docstring.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app
 
 from cds_service.config import Config
-from cds_service.services import BY_ID, SERVICES
-from cds_service.validation import load_schema
+from cds_service.openapi_schemas import components, example_request, request_body
+from cds_service.services import BY_ID, SERVICES, Service
 
 bp = Blueprint("openapi", __name__)
 
@@ -29,111 +31,10 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _hoist(schema: dict[str, Any], name: str, into: dict[str, Any]) -> None:
-    """Put a JSON Schema file into components: its $defs become `<name>.<def>` components."""
-    defs = schema.get("$defs", {})
-
-    def rewrite(node: Any) -> Any:
-        if isinstance(node, dict):
-            out = {}
-            for k, v in node.items():
-                if k == "$ref" and isinstance(v, str) and v.startswith("#/$defs/"):
-                    out[k] = f"#/components/schemas/{name}.{v[len('#/$defs/') :]}"
-                else:
-                    out[k] = rewrite(v)
-            return out
-        if isinstance(node, list):
-            return [rewrite(v) for v in node]
-        return node
-
-    for def_name, sub in defs.items():
-        into[f"{name}.{def_name}"] = rewrite(sub)
-    top = {k: v for k, v in schema.items() if k not in ("$schema", "$id", "$defs")}
-    if top.get("type") or top.get("$ref") or top.get("properties"):
-        into[name] = rewrite(top)
-
-
 def _outcome(description: str) -> dict[str, Any]:
     return {
         "description": description + " (a FHIR OperationOutcome says why)",
         "content": {_JSON: {"schema": _ref("OperationOutcome")}},
-    }
-
-
-def _components() -> dict[str, Any]:
-    schemas: dict[str, Any] = {
-        "OperationOutcome": {
-            "type": "object",
-            "required": ["resourceType", "issue"],
-            "properties": {
-                "resourceType": {"const": "OperationOutcome"},
-                "issue": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["severity", "code"],
-                        "properties": {
-                            "severity": {"enum": ["fatal", "error", "warning", "information"]},
-                            "code": {"type": "string"},
-                            "diagnostics": {"type": "string"},
-                        },
-                    },
-                },
-            },
-        },
-        "ServiceDefinition": {
-            "type": "object",
-            "required": ["hook", "id", "description"],
-            "properties": {
-                "hook": {"type": "string"},
-                "id": {"type": "string"},
-                "title": {"type": "string"},
-                "description": {"type": "string"},
-                "usageRequirements": {"type": "string"},
-                "prefetch": {"type": "object", "additionalProperties": {"type": "string"}},
-                "extension": {"type": "object"},
-            },
-        },
-        "Discovery": {
-            "type": "object",
-            "required": ["services"],
-            "properties": {"services": {"type": "array", "items": _ref("ServiceDefinition")}},
-        },
-        "CdsResponse": {
-            "type": "object",
-            "required": ["cards"],
-            "description": 'Cards as CDS Hooks 2.0 defines them; `{"cards": []}` is no advice.',
-            "properties": {
-                "cards": {"type": "array", "items": {"type": "object"}},
-                "systemActions": {"type": "array", "minItems": 1, "items": {"type": "object"}},
-            },
-        },
-        "FeedbackReceipt": {
-            "type": "object",
-            "required": ["received", "stored"],
-            "properties": {
-                "received": {"type": "integer", "description": "feedback items in the request"},
-                "stored": {
-                    "type": "integer",
-                    "description": "items newly stored (repeats are stored once)",
-                },
-            },
-        },
-    }
-    _hoist(load_schema("request.schema.json"), "CdsRequest", schemas)
-    _hoist(load_schema("contexts.schema.json"), "HookContext", schemas)
-    _hoist(load_schema("feedback.schema.json"), "Feedback", schemas)
-    return {
-        "schemas": schemas,
-        "securitySchemes": {
-            "cdsHooksJwt": {
-                "type": "http",
-                "scheme": "bearer",
-                "bearerFormat": "JWT",
-                "description": "CDS Hooks 2.0 client JWT (ES384/RS384), when authentication is on",
-            }
-        },
     }
 
 
@@ -147,82 +48,209 @@ def _service_id_param() -> dict[str, Any]:
     }
 
 
-def _documented() -> dict[tuple[str, str], dict[str, Any]]:
-    """(path, method) -> operation, for the endpoints this module knows in full."""
-    hooks = ", ".join(f"`{s.id}` ({s.hook})" for s in SERVICES)
-    return {
-        ("/cds-services", "get"): {
-            "operationId": "discovery",
-            "summary": "CDS Hooks discovery: the services, their hooks and prefetch templates",
-            "responses": {
-                "200": {
-                    "description": "the service definitions",
-                    "content": {_JSON: {"schema": _ref("Discovery")}},
+def _guarded(op: dict[str, Any], auth: bool, unavailable: str | None = None) -> dict[str, Any]:
+    """An operation under /cds-services: with auth required, it needs the client's JWT
+    (cds_service.auth) and may answer 401, 403 and 503; `unavailable`: its own 503."""
+    responses = op["responses"]
+    if auth:
+        op["security"] = [{"cdsHooksJwt": []}]
+        challenge = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        responses["401"] = {**_outcome("no valid CDS Hooks JWT"), "headers": challenge}
+        responses["403"] = {
+            **_outcome("a valid JWT of a client whose tenant may not call the service"),
+            "headers": challenge,
+        }
+        unavailable = " or ".join(
+            filter(None, ["credentials cannot be checked now (replay cache)", unavailable])
+        )
+    if unavailable:
+        responses["503"] = _outcome(unavailable)
+    op["responses"] = dict(sorted(responses.items()))
+    return op
+
+
+def _post_errors(read_deadline: bool = True) -> dict[str, Any]:
+    """What every POST may answer before its view runs (and while it reads the body)."""
+    out = {
+        "413": _outcome("request body too large (HER2CDS_MAX_BODY_BYTES)"),
+        "415": _outcome("the body is not application/json (Content-Type)"),
+    }
+    if read_deadline:
+        out["408"] = _outcome("the request body stopped arriving (HER2CDS_BODY_TIMEOUT)")
+    return out
+
+
+def _call(service: Service, auth: bool) -> dict[str, Any]:
+    op = {
+        "operationId": f"callService.{service.id}",
+        "summary": f"{service.title} ({service.hook} hook)",
+        "description": (
+            f"{service.description} The context is the {service.hook} hook's "
+            f"(HookContext.{service.hook}). Prefetch keys that are missing, or hold an "
+            "OperationOutcome, are fetched from fhirServer with fhirAuthorization, only when "
+            "that server is on the allow-list (HER2CDS_FHIR_SERVERS or the client's "
+            "fhir_servers); otherwise, or when it cannot give the data, 412."
+        ),
+        "requestBody": request_body(service),
+        "responses": {
+            "200": {
+                "description": "cards (possibly none)",
+                "content": {_JSON: {"schema": _ref("CdsResponse")}},
+            },
+            "400": _outcome("malformed request, wrong hook or context"),
+            "412": _outcome(
+                "data neither prefetched nor fetchable from fhirServer (names the resource "
+                "type and what the FHIR server answered)"
+            ),
+            **_post_errors(),
+        },
+    }
+    return _guarded(op, auth)
+
+
+_HTML = "text/html"
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_HTML: {"schema": {"type": "string"}}}}
+
+
+def _timeline() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """The timeline pages (cds_service.timeline): not behind the client JWT."""
+    page = {
+        "operationId": "timelinePage",
+        "summary": "The timeline page a patient-view card links to",
+        "description": (
+            "Opens only with the `view` token of the card's link (a recent call for this "
+            "patient and client); without it, or once it expired or was replaced, 404."
+        ),
+        "security": [{"timelineLink": []}],
+        "parameters": [
+            {"name": "patient_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "responses": {
+            "200": _html("the timeline page"),
+            "404": {
+                "description": (
+                    "no picture for this patient and token (an HTML page), or no such "
+                    "endpoint (a path the route does not match: an OperationOutcome)"
+                ),
+                "content": {
+                    _HTML: {"schema": {"type": "string"}},
+                    _JSON: {"schema": _ref("OperationOutcome")},
+                },
+            },
+        },
+    }
+    build = {
+        "operationId": "timelineFromData",
+        "summary": "The timeline page of the FHIR data in the body, built on the spot",
+        "parameters": [
+            {"name": "patient", "in": "query", "schema": {"type": "string"}},
+            {"name": "as_of", "in": "query", "schema": {"type": "string", "format": "date"}},
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                _JSON: {
+                    "schema": {
+                        "anyOf": [
+                            _ref("HookContext.resource"),
+                            {"type": "array", "items": _ref("HookContext.resource")},
+                        ]
+                    }
                 }
             },
         },
+        "responses": {
+            "200": _html("the timeline page"),
+            "400": _outcome("not JSON, not a Bundle or list of resources, or a bad as_of"),
+            **_post_errors(read_deadline=False),
+        },
+    }
+    return {
+        ("/timeline/{patient_id}", "get"): {"/timeline/{patient_id}": page},
+        ("/timeline", "post"): {"/timeline": build},
+    }
+
+
+def _operations(auth: bool) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """(route path, method) -> {documented path: operation}. The hook route is one path per
+    service, so that each service's request is described with its own hook's context."""
+    discovery = {
+        "operationId": "discovery",
+        "summary": "CDS Hooks discovery: the services, their hooks and prefetch templates",
+        "responses": {
+            "200": {
+                "description": "the service definitions",
+                "content": {_JSON: {"schema": _ref("Discovery")}},
+            }
+        },
+    }
+    feedback = {
+        "operationId": "feedback",
+        "summary": "Report what the user did with the service's cards",
+        "parameters": [_service_id_param()],
+        "requestBody": {
+            "required": True,
+            "content": {
+                _JSON: {
+                    "schema": _ref("Feedback"),
+                    "examples": {
+                        "minimal": {
+                            "summary": "one card accepted, one overridden",
+                            "value": example_request("feedback"),
+                        }
+                    },
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "feedback stored (idempotently)",
+                "content": {_JSON: {"schema": _ref("FeedbackReceipt")}},
+            },
+            "400": _outcome("malformed feedback"),
+            "404": _outcome("unknown service id"),
+            **_post_errors(),
+        },
+    }
+    json_200 = {"200": {"description": "OK", "content": {_JSON: {"schema": {"type": "object"}}}}}
+    ready = {
+        "200": {"description": "ready", "content": {_JSON: {"schema": {"type": "object"}}}},
+        "503": {
+            **_outcome("not ready: the knowledge base or the database"),
+            "headers": {"Retry-After": {"schema": {"type": "string"}}},
+        },
+    }
+    metrics_200 = {"200": {"description": "Prometheus metrics", "content": {"text/plain": {}}}}
+    return {
+        ("/cds-services", "get"): {"/cds-services": _guarded(discovery, auth)},
         ("/cds-services/{service_id}", "post"): {
-            "operationId": "callService",
-            "summary": "Call a CDS service with a hook request",
-            "description": (
-                f"Services: {hooks}. The context must match the service's hook (see the "
-                "HookContext.* schemas). Prefetch keys that are missing, or hold an "
-                "OperationOutcome, are fetched from fhirServer with fhirAuthorization, only when "
-                "that server is on the allow-list (HER2CDS_FHIR_SERVERS or the client's "
-                "fhir_servers); otherwise, or when it cannot give the data, 412."
-            ),
-            "parameters": [_service_id_param()],
-            "requestBody": {
-                "required": True,
-                "content": {_JSON: {"schema": _ref("CdsRequest")}},
-            },
-            "responses": {
-                "200": {
-                    "description": "cards (possibly none)",
-                    "content": {_JSON: {"schema": _ref("CdsResponse")}},
-                },
-                "400": _outcome("malformed request, wrong hook or context"),
-                "401": _outcome("authentication required or failed"),
-                "404": _outcome("unknown service id"),
-                "403": _outcome("this client's tenant may not call the service"),
-                "408": _outcome("the request body stopped arriving"),
-                "412": _outcome(
-                    "data neither prefetched nor fetchable from fhirServer (names the resource "
-                    "type and what the FHIR server answered)"
-                ),
-                "413": _outcome("request body too large"),
-                "415": _outcome("the body is not application/json"),
-                "503": _outcome("credentials cannot be checked now"),
-            },
+            f"/cds-services/{s.id}": _call(s, auth) for s in SERVICES
         },
         ("/cds-services/{service_id}/feedback", "post"): {
-            "operationId": "feedback",
-            "summary": "Report what the user did with the service's cards",
-            "parameters": [_service_id_param()],
-            "requestBody": {
-                "required": True,
-                "content": {_JSON: {"schema": _ref("Feedback")}},
-            },
-            "responses": {
-                "200": {
-                    "description": "feedback stored (idempotently)",
-                    "content": {_JSON: {"schema": _ref("FeedbackReceipt")}},
-                },
-                "400": _outcome("malformed feedback"),
-                "401": _outcome("authentication required or failed"),
-                "403": _outcome("this client's tenant may not call the service"),
-                "404": _outcome("unknown service id"),
-                "408": _outcome("the request body stopped arriving"),
-                "413": _outcome("request body too large"),
-                "415": _outcome("the body is not application/json"),
-                "503": _outcome("the database is not available"),
-            },
+            "/cds-services/{service_id}/feedback": _guarded(
+                feedback, auth, "the database is not available"
+            )
         },
         ("/openapi.json", "get"): {
-            "operationId": "openapi",
-            "summary": "This OpenAPI description",
-            "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+            "/openapi.json": {
+                "operationId": "openapi",
+                "summary": "This OpenAPI description",
+                "responses": json_200,
+            }
         },
+        ("/healthz", "get"): {
+            "/healthz": {"operationId": "healthz", "summary": "Liveness", "responses": json_200}
+        },
+        ("/readyz", "get"): {
+            "/readyz": {"operationId": "readyz", "summary": "Readiness", "responses": ready}
+        },
+        ("/metrics", "get"): {
+            "/metrics": {"operationId": "metrics", "summary": "Metrics", "responses": metrics_200}
+        },
+        **_timeline(),
     }
 
 
@@ -249,7 +277,8 @@ def _generic(view: Any, params: list[str]) -> dict[str, Any]:
 
 def build_document(app: Flask) -> dict[str, Any]:
     """The OpenAPI document for `app`: its routes, the CDS Hooks ones in full."""
-    known = _documented()
+    cfg = app.config.get("HER2CDS")
+    known = _operations(isinstance(cfg, Config) and cfg.auth == "required")
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint == "static":
@@ -257,28 +286,26 @@ def build_document(app: Flask) -> dict[str, Any]:
         path = _PARAM.sub(r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - _SKIP_METHODS):
             m = method.lower()
-            op = known.get((path, m)) or _generic(
-                app.view_functions.get(rule.endpoint), sorted(rule.arguments)
-            )
-            op = {"operationId": f"{rule.endpoint}.{m}", **op}
-            paths.setdefault(path, {})[m] = op
-    cfg = app.config.get("HER2CDS")
-    doc: dict[str, Any] = {
+            ops = known.get((path, m)) or {
+                path: _generic(app.view_functions.get(rule.endpoint), sorted(rule.arguments))
+            }
+            for where, op in ops.items():
+                paths.setdefault(where, {})[m] = {"operationId": f"{rule.endpoint}.{m}", **op}
+    return {
         "openapi": "3.1.0",
         "info": {
             "title": "HER2 next-line CDS Hooks service",
             "version": _package_version(),
             "description": (
                 "CDS Hooks 2.0 services for HER2-positive metastatic breast cancer: next line "
-                f"of therapy and order safety checks. Services: {', '.join(BY_ID)}."
+                f"of therapy and order safety checks. Services: {', '.join(BY_ID)}. "
+                "Every error is a FHIR OperationOutcome; an operation without `security` "
+                "needs no credentials (keep /metrics, /healthz, /readyz off the public network)."
             ),
         },
-        "paths": paths,
-        "components": _components(),
+        "paths": dict(sorted(paths.items())),
+        "components": components(),
     }
-    if isinstance(cfg, Config) and cfg.auth == "required":
-        doc["security"] = [{"cdsHooksJwt": []}]
-    return doc
 
 
 @bp.get("/openapi.json")
