@@ -113,7 +113,7 @@ def test_a_question_marked_pneumonitis_is_said_and_holds_the_tdxd_one_click(
     assert card["indicator"] == "warning"
     assert card["summary"] == (
         "Possible pneumonitis recorded ('? pneumonitis', Condition/cond8), unconfirmed: "
-        "confirm (CT chest, pulmonology) before T-DXd"
+        "confirm (CT chest, pulmonology) before T\u2011DXd"
     )
     assert "T-DM1 takes its place" in card["detail"]
     assert "Condition/cond8" in her2_ext(card)["basedOn"][0]["ids"]
@@ -190,7 +190,7 @@ def test_a_tdxd_order_gets_the_doubt_card(client: FlaskClient, hook: str) -> Non
     cards = doubt_cards(resp.get_json()["cards"])
     assert cards, resp.get_json()["cards"]
     assert cards[0]["indicator"] == "warning"
-    assert cards[0]["summary"].startswith("T-DXd ordered with possible pneumonitis recorded")
+    assert cards[0]["summary"].startswith("T\u2011DXd ordered with possible pneumonitis recorded")
     # and without the doubt, the same order raises no such card
     plain = client.post(
         f"/cds-services/{service}", json=hook_request(story(), hook, extra_context=ctx)
@@ -247,7 +247,7 @@ def test_a_possible_pneumonitis_on_tdxd_asks_to_evaluate_now(client: FlaskClient
     on_tdxd = b.statement(TDXD_RXNORM, "Enhertu", "2026-01-10", rid="ms-tdxd")
     cards = call(client, story(on_tdxd, text_condition("suspected pneumonitis", rid="c9")))
     [card] = doubt_cards(cards)
-    assert "on T-DXd, unconfirmed: confirm (CT chest, pulmonology) now" in card["summary"]
+    assert "on T\u2011DXd, unconfirmed: confirm (CT chest, pulmonology) now" in card["summary"]
     assert "interrupt T-DXd until resolved" in card["detail"]
     assert "since 2026-01-10" in card["detail"]
     ids = [i for g in her2_ext(card)["basedOn"] for i in g["ids"]]
@@ -264,7 +264,7 @@ def test_suspected_brain_metastases_inform_a_tdxd_order_without_holding_it(
     signed = call(client, bundle, "order-sign", draftOrders=drafts(tdxd_draft()))
     [card] = doubt_cards(signed)
     assert card["indicator"] == "info"
-    assert card["summary"].startswith("T-DXd ordered with possible brain metastases recorded")
+    assert card["summary"].startswith("T\u2011DXd ordered with possible brain metastases recorded")
 
 
 def test_two_mentions_of_one_doubt_give_one_card_naming_both(client: FlaskClient) -> None:
