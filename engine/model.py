@@ -233,6 +233,10 @@ class DraftOrder:
     text_drug: str | None = None  # the drug its free text names, when that differs from the code
     dose_value: float | None = None
     dose_unit: str | None = None
+    # where the dose was read ("doseQuantity", "the dosage text", "the medication text"), and
+    # why none was when the text names several ("" otherwise)
+    dose_from: str = ""
+    dose_problem: str = ""
     status: str = "draft"
     selected: bool = True
     resource: dict[str, object] = field(default_factory=dict, compare=False, repr=False)

@@ -86,16 +86,39 @@ def _ild(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
 
 
 def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
+    """CLINICAL.md section 4 dose-check, on a structured dose or one read from the order's text;
+    a drug with a dose rule whose dose cannot be read in mg/kg is said, never passed."""
     doses = ctx.kb.parameters["doses"]
-    if order.drug is None or order.drug not in doses or order.dose_value is None:
+    if order.drug is None or order.drug not in doses:
         return None
     if order.drug == TDXD and ctx.record.conditions_of("ild"):
         return None  # no T-DXd dose is right with ILD on record: the tdxd-ild finding says so
+    expected = doses[order.drug]
+    info = ctx.kb.drug(order.drug)
+    words = {
+        "drug": order.drug,
+        "short": (info.short if info and info.short else order.drug),
+        "expected": f"{expected['value']:g}",
+        "note": expected.get("note", ""),
+    }
+    value = order.dose_value
+    if value is None:
+        why = order.dose_problem or "the order gives no dose (structured or in its text)"
+        return make_finding(
+            ctx.kb, "dose-check", "unreadable", order.resource_id, [], why=why, **words
+        )
     unit = (order.dose_unit or "").replace(" ", "").lower()
     if unit not in ("mg/kg", "mg/kg{body_weight}", "mg/kg/dose"):
-        return None
-    expected = doses[order.drug]
-    value = order.dose_value
+        return make_finding(
+            ctx.kb,
+            "dose-check",
+            "other-unit",
+            order.resource_id,
+            [],
+            value=f"{value:g}",
+            unit=order.dose_unit or "(no unit)",
+            **words,
+        )
     wrong = value > expected["value"] if order.drug == TDM1 else value != expected["value"]
     if not wrong:
         return None
@@ -106,10 +129,8 @@ def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         order.resource_id,
         [],
         component_replacement(ctx.kb, _ADC_REGIMEN[order.drug], order.drug),
-        drug=order.drug,
         value=f"{value:g}",
-        expected=f"{expected['value']:g}",
-        note=expected.get("note", ""),
+        **words,
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import DraftOrder
+from fhir_mappers.dose_text import canonical_unit, read_doses
 from fhir_mappers.medications import medication_concept
 from fhir_mappers.resources import (
     ResourceSet,
@@ -42,6 +43,44 @@ def _dose(resource: dict[str, Any]) -> tuple[float | None, str | None]:
         if isinstance(q, dict) and _number(q.get("value")):
             return float(q["value"]), str(q.get("unit") or q.get("code") or "")
     return None, None
+
+
+# a medication's name carries its strength ("Enhertu 100 MG Injection"): only a dose per body
+# weight or surface written there is a dose ("Enhertu 6.4 mg/kg")
+_PER_BODY = frozenset({"mg/kg", "mg/m2"})
+
+
+def _texts(resource: dict[str, Any], concept: Any) -> list[tuple[str, str, frozenset[str] | None]]:
+    """(where, text, units read there): the dosage texts, then the medication's text and names."""
+    out: list[tuple[str, str, frozenset[str] | None]] = []
+    for dosage in as_list(resource.get("dosageInstruction")):
+        if isinstance(dosage, dict):
+            for key in ("text", "patientInstruction"):
+                if isinstance(dosage.get(key), str):
+                    out.append(("the dosage text", dosage[key], None))
+    if isinstance(concept, dict):
+        names = [concept.get("text")] + [
+            c.get("display") for c in as_list(concept.get("coding")) if isinstance(c, dict)
+        ]
+        out += [("the medication text", n, _PER_BODY) for n in names if isinstance(n, str)]
+    return out
+
+
+def _order_dose(
+    resource: dict[str, Any], concept: Any
+) -> tuple[float | None, str | None, str, str]:
+    """(value, unit, where it was read, why it could not be): doseQuantity first, then text."""
+    value, unit = _dose(resource)
+    if value is not None:
+        return value, canonical_unit(unit or ""), "doseQuantity", ""
+    for where, text, units in _texts(resource, concept):
+        doses = read_doses(text, units)
+        if len(doses) == 1:
+            return doses[0].value, doses[0].unit, where, ""
+        if doses:
+            named = ", ".join(f"{d.value:g} {d.unit}" for d in doses)
+            return None, None, where, f"{where} names several doses ({named})"
+    return None, None, "", ""
 
 
 def draft_orders(
@@ -84,7 +123,7 @@ def draft_orders(
         text_drug = None
         if code_match and text_match and set(code_match.drugs) != set(text_match):
             text_drug = next(iter(text_match))
-        value, unit = _dose(res)
+        value, unit, dose_from, dose_problem = _order_dose(res, concept)
         rid = ref_id(res)
         unidentified = "" if concept is not None else _unresolved_reference(res)
         out.append(
@@ -96,6 +135,8 @@ def draft_orders(
                 text_drug=text_drug,
                 dose_value=value,
                 dose_unit=unit,
+                dose_from=dose_from,
+                dose_problem=dose_problem,
                 status=str(res.get("status", "draft")),
                 selected=not selected or rid in selected,
                 resource=res,

@@ -332,6 +332,11 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def read_terminology_file(name: str) -> dict[str, Any]:
+    """One terminology YAML file, checked against its JSON Schema."""
+    return _read(name)
+
+
 def _read(name: str) -> dict[str, Any]:
     path = TERMINOLOGY_DIR / name
     schema_path = TERMINOLOGY_DIR / "schemas" / (Path(name).stem + ".schema.json")
@@ -364,6 +369,7 @@ def load_terminology() -> Terminology:
     (so a broken file fails at start-up, not on the first request that needs it)."""
     _system_aliases()
     load_line_rules()
+    _read("dose_text.yaml")  # read by fhir_mappers/dose_text.py; checked here at start-up
     meds = _read("medications.yaml")
     conds = _read("conditions.yaml")
     obs = _read("observations.yaml")
