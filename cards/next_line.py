@@ -243,6 +243,8 @@ def detail(
             f"{c.drug} {c.dose} {c.route} {c.schedule}" for c in rec.preferred.regimen.components
         ),
     ]
+    if rec.preferred.regimen.course:
+        parts.append(f"- Course: {rec.preferred.regimen.course}")
     if rec.preferred.caveats:
         parts.append(f"- Caveats: {'; '.join(rec.preferred.caveats)}")
     if rec.preferred.dose_notes:

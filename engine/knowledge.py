@@ -264,6 +264,7 @@ def _build(index: dict[str, Any]) -> Knowledge:
             evidence=tuple(evidence[e] for e in r["evidence"]),
             approvals=tuple(r["approvals"]),
             summary=r.get("summary", ""),
+            course=r.get("course", ""),
         )
         regimens[r["id"]] = RegimenRule(
             regimen=regimen,

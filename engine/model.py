@@ -294,6 +294,7 @@ class Regimen:
     evidence: tuple[Evidence, ...]
     approvals: tuple[str, ...]  # jurisdictions where approved for this use, e.g. ("FDA", "EMA")
     summary: str = ""
+    course: str = ""  # how the regimen runs beyond its orders (said in the card, not in an order)
 
 
 @dataclass(frozen=True)

@@ -211,3 +211,18 @@ def test_any_readable_tdxd_dose_but_5_4_warns(
         order = _order("Enhertu", dose=(value, "mg/kg"))
     (card,) = _dose_cards(_sign(client, order))
     assert f"{value:g} mg/kg is not the breast-cancer dose (5.4 mg/kg)" in card["summary"], text
+
+
+def test_thp_docetaxel_order_is_just_the_docetaxel_order(client: FlaskClient) -> None:
+    """Review3 C6: the one-click docetaxel order says only the docetaxel order; the course
+    ("4-6 months, then HP until progression", paclitaxel instead) is said in the card text."""
+    body = hook_request(b.bundle(*her2_story(b.lvef(60, "2022-06-05"))), "patient-view")
+    cards = client.post("/cds-services/her2-next-line", json=body).get_json()["cards"]
+    (card,) = [c for c in cards if her2_ext(c)["kind"] == "next-line"]
+    suggestion = next(s for s in card["suggestions"] if s.get("isRecommended"))
+    texts = [a["resource"]["dosageInstruction"][0]["text"] for a in suggestion["actions"]]
+    docetaxel = [t for t in texts if t.startswith("docetaxel")]
+    assert docetaxel == ["docetaxel 75 mg/m2 IV q3w"]
+    assert all("HP" not in t and "months" not in t for t in texts)
+    assert "Docetaxel for 4-6 months, then pertuzumab + trastuzumab (HP)" in card["detail"]
+    assert "paclitaxel may replace docetaxel" in card["detail"]
