@@ -226,3 +226,8 @@ def test_thp_docetaxel_order_is_just_the_docetaxel_order(client: FlaskClient) ->
     assert all("HP" not in t and "months" not in t for t in texts)
     assert "Docetaxel for 4-6 months, then pertuzumab + trastuzumab (HP)" in card["detail"]
     assert "paclitaxel may replace docetaxel" in card["detail"]
+    labels = [s["label"] for s in card["suggestions"]]
+    pac = next(s for s in card["suggestions"] if "chemotherapy" in s["label"])
+    pac_texts = [a["resource"]["dosageInstruction"][0]["text"] for a in pac["actions"]]
+    assert "paclitaxel 80 mg/m2 IV weekly" in pac_texts, labels
+    assert not any(t.startswith("docetaxel") for t in pac_texts)
