@@ -32,6 +32,17 @@ class StoppedDrug:
     last: date
     source_ids: tuple[str, ...]
     reason: str = NOT_RECORDED
+    prescribed: date | None = None  # its last order, whose supply ran out on `last`
+
+    def said(self) -> str:
+        """ "last dose on 2026-09-25", or for a supply that ran out "no new prescription or
+        dose since 2026-10-23 (supply to ~2026-11-13)" (third outside review, M1)."""
+        if self.prescribed is None:
+            return f"last dose on {self.last.isoformat()}"
+        return (
+            f"no new prescription or dose since {self.prescribed.isoformat()}, "
+            f"supply to ~{self.last.isoformat()}"
+        )
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,8 @@ class Lapse:
 
     @property
     def action(self) -> str:
+        if self.verb == "not renewed":
+            return "confirm the course continues"
         return "ask why" if self.reason == NOT_RECORDED else "review"
 
     @property
@@ -73,11 +86,14 @@ class Lapse:
     def last(self) -> date:
         return max(s.last for s in self.stopped)
 
+    @property
+    def verb(self) -> str:
+        """ "stopped", or "not renewed" when only the supply of each order ran out."""
+        return "not renewed" if all(s.prescribed for s in self.stopped) else "stopped"
+
     def listed(self) -> str:
         """ "trastuzumab (last dose on 2026-09-25, reason not recorded), ..." """
-        return ", ".join(
-            f"{s.drug} (last dose on {s.last.isoformat()}, {s.reason})" for s in self.stopped
-        )
+        return ", ".join(f"{s.drug} ({s.said()}, {s.reason})" for s in self.stopped)
 
     @property
     def source_ids(self) -> tuple[str, ...]:
@@ -116,7 +132,7 @@ def line_lapse(record: PatientRecord, kb: Knowledge) -> Lapse | None:
         if seen is None or day > seen.last:
             ids = (*(seen.source_ids if seen else ()), *e.source_ids)
             why = f"stop reason recorded: {e.stop_reason}" if e.stop_reason else NOT_RECORDED
-            last[e.drug] = StoppedDrug(e.drug, day, ids, why)
+            last[e.drug] = StoppedDrug(e.drug, day, ids, why, e.supply_from)
     if not last:
         return None
     return Lapse(
@@ -137,7 +153,10 @@ def next_words(next_line: int | None, regimen: str | None) -> str:
 
 def ask_why(lapse: Lapse, next_line: int | None, regimen: str | None) -> str:
     """The question the clinician must answer (CLINICAL.md section 2 rule 5, section 4)."""
-    return (
+    going = ""
+    if any(s.prescribed for s in lapse.stopped):
+        going = f"if {lapse.pronoun} goes on, record the new prescription; "
+    return going + (
         f"if {lapse.pronoun} stopped for progression, record the progression and start "
         f"{next_words(next_line, regimen)} now; if for toxicity or a break, resume {lapse.resume}"
     )

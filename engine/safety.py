@@ -172,6 +172,7 @@ def _lapse_alert(
         names=lapse.names,
         reason=lapse.reason,
         action=lapse.action,
+        verb=lapse.verb,
         stopped=lapse.listed(),
         still=", ".join(lapse.still) or "nothing",
         last=lapse.last.isoformat(),
