@@ -111,9 +111,13 @@ class _Course:
         # outside review, M1): "no new prescription or dose since <written> (supply to ~<day>)".
         supply_from = None
         to = _supply_end(doses, last_dose, as_of)
-        if end is not None and to is not None and last_dose is not None and end == last_dose:
-            if stop_day is None or stop_day < last_dose:
-                end, supply_from = to, last_dose
+        if (
+            end is not None
+            and to is not None
+            and end == last_dose
+            and (stop_day is None or stop_day < last_dose)
+        ):
+            end, supply_from = to, last_dose
         spans = tuple(
             sorted(
                 ((p.start, None if p.shape.claim else p.shape.last) for p in pts),
