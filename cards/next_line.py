@@ -261,7 +261,7 @@ def detail(
         parts += ["", "### Not offered"]
         names = dict(rec.regimen_names)
         parts += [f"- {names.get(rid, rid)}: {why}" for rid, why in rec.excluded]
-    if not_offered and rec.timing == "on-progression":
+    if not_offered and (rec.timing == "on-progression" or lapse_alert(assessment) is not None):
         first = " first find out why the drugs stopped (see the warning card);"
         ask = first if lapse_alert(assessment) is not None else ""
         parts += ["", "### No one-click order", f"- Not offered now:{ask} {not_offered[0][1]}."]
