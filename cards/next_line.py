@@ -120,7 +120,7 @@ def _option_line(option: RegimenOption) -> str:
 # The her2-blockade-stopped variants that say drugs of the latest line stopped with no
 # progression recorded (engine/lapse.py): their summary is the problem, and the line is
 # reviewed, never "continued".
-_LAPSE_VARIANTS = frozenset({"lapsed", "drug-stopped", "line-stopped"})
+_LAPSE_VARIANTS = frozenset({"lapsed", "drug-stopped", "line-stopped", "partner-stopped"})
 # The drug classes of drugs.yaml whose drugs are all HER2-directed (her2_directed: true).
 _HER2_CLASSES = frozenset({"anti-her2-antibody", "anti-her2-adc", "her2-tki"})
 

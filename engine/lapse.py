@@ -11,12 +11,13 @@ warning and the order checks word it alike.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
 from engine.history import current_exposures, line_exposures
 from engine.knowledge import Knowledge
-from engine.model import PatientRecord, ReceptorStatus, Recommendation, TherapyLine
+from engine.model import Exposure, PatientRecord, ReceptorStatus, Recommendation, TherapyLine
 
 # What the record says about why a drug stopped. A stop for progression (statusReason
 # 266721009) makes the line progressed, so no lapse; another recorded reason (statusReason or
@@ -54,6 +55,14 @@ class Lapse:
     still: tuple[str, ...]  # drugs of the line still given (none when the whole line stopped)
     whole_line: bool  # the line itself ended, no reason recorded, nothing HER2-directed since
     blockade_left: bool  # a HER2-directed drug of the line is still given
+    # (drug still given, its trial) when the stopped drugs are the partner it was studied only
+    # with (parameters.yaml requires_partner; third outside review, M3)
+    partner: tuple[str, str] | None = None
+
+    @property
+    def since(self) -> date:
+        """The day each stopped drug was last recorded (an order's written day, not its supply)."""
+        return max(s.prescribed or s.last for s in self.stopped)
 
     @property
     def names(self) -> str:
@@ -133,6 +142,10 @@ def line_lapse(record: PatientRecord, kb: Knowledge) -> Lapse | None:
             ids = (*(seen.source_ids if seen else ()), *e.source_ids)
             why = f"stop reason recorded: {e.stop_reason}" if e.stop_reason else NOT_RECORDED
             last[e.drug] = StoppedDrug(e.drug, day, ids, why, e.supply_from)
+    partner = None
+    if not last and line.ongoing:
+        partner, ended = _partner_lapse(kb, exposures, still)
+        last = {e.drug: _stopped_drug(e) for e in ended}
     if not last:
         return None
     return Lapse(
@@ -141,7 +154,35 @@ def line_lapse(record: PatientRecord, kb: Knowledge) -> Lapse | None:
         still=tuple(still),
         whole_line=whole,
         blockade_left=any(kb.is_her2_directed(d) for d in still),
+        partner=partner,
     )
+
+
+def _stopped_drug(e: Exposure) -> StoppedDrug:
+    why = f"stop reason recorded: {e.stop_reason}" if e.stop_reason else NOT_RECORDED
+    return StoppedDrug(e.drug, e.end or e.start, e.source_ids, why, e.supply_from)
+
+
+def _partner_lapse(
+    kb: Knowledge, exposures: Sequence[Exposure], still: Sequence[str]
+) -> tuple[tuple[str, str] | None, list[Exposure]]:
+    """A drug still given that was studied only with a partner class (requires_partner) whose
+    drugs of the line all ended: (that drug, its trial) and the partner's last courses."""
+    needs: dict[str, dict[str, str]] = kb.parameters.get("requires_partner", {})
+    for drug in still:
+        rule = needs.get(drug)
+        if rule is None:
+            continue
+        partners = [e for e in exposures if e.drug_class == rule["partner_class"]]
+        if partners and not any(e.ongoing for e in partners):
+            latest: dict[str, Exposure] = {}
+            for e in partners:
+                if e.drug not in latest or (e.end or e.start) > (
+                    latest[e.drug].end or latest[e.drug].start
+                ):
+                    latest[e.drug] = e
+            return (drug, rule["trial"]), list(latest.values())
+    return None, []
 
 
 def next_words(next_line: int | None, regimen: str | None) -> str:
