@@ -18,6 +18,7 @@ from datetime import date
 from engine.history import current_exposures, line_exposures
 from engine.knowledge import Knowledge
 from engine.model import Exposure, PatientRecord, ReceptorStatus, Recommendation, TherapyLine
+from engine.regimen_doses import reload_note
 
 # What the record says about why a drug stopped. A stop for progression (statusReason
 # 266721009) makes the line progressed, so no lapse; another recorded reason (statusReason or
@@ -58,6 +59,7 @@ class Lapse:
     # (drug still given, its trial) when the stopped drugs are the partner it was studied only
     # with (parameters.yaml requires_partner; third outside review, M3)
     partner: tuple[str, str] | None = None
+    reloads: tuple[str, ...] = ()  # the re-load each resumed antibody needs (regimen_doses)
 
     @property
     def since(self) -> date:
@@ -89,7 +91,9 @@ class Lapse:
 
     @property
     def resume(self) -> str:
-        return " + ".join(s.drug for s in self.stopped)
+        """ "trastuzumab + tucatinib", with the re-load a long gap needs (third review, C8)."""
+        drugs = " + ".join(s.drug for s in self.stopped)
+        return f"{drugs}, re-loading: {'; '.join(self.reloads)}" if self.reloads else drugs
 
     @property
     def last(self) -> date:
@@ -155,6 +159,7 @@ def line_lapse(record: PatientRecord, kb: Knowledge) -> Lapse | None:
         whole_line=whole,
         blockade_left=any(kb.is_her2_directed(d) for d in still),
         partner=partner,
+        reloads=tuple(n for d in sorted(last) if (n := reload_note(record, kb, d))),
     )
 
 
