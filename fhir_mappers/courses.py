@@ -115,7 +115,9 @@ class _Course:
             end is not None
             and to is not None
             and end == last_dose
+            and to < as_of  # ran out (a supply still running was ended by something else)
             and (stop_day is None or stop_day < last_dose)
+            and not any(last_dose <= d <= to for d in progress)  # a progression stopped it
         ):
             end, supply_from = to, last_dose
         spans = tuple(
@@ -148,15 +150,15 @@ def _when(p: Point) -> date:
 
 
 def _supply_end(doses: list[Point], last_dose: date | None, as_of: date) -> date | None:
-    """When the supply of the latest order (written on the last dose day) ran out, if after it
-    and not after the record date (an administration that day is a dose, not a supply)."""
+    """When the supply of the latest order (written on the last dose day) runs out, if after it
+    (an administration that day is a dose, not a supply)."""
     if last_dose is None or any(
         p.shape.last == last_dose and p.shape.supplied is None for p in doses
     ):
         return None
     days = [p.shape.supplied for p in doses if p.shape.last == last_dose and p.shape.supplied]
     to = max((d for d in days if d is not None), default=None)
-    return min(to, as_of) if to is not None and to > last_dose else None
+    return to if to is not None and to > last_dose else None
 
 
 def _supplied(doses: list[Point], last_dose: date, as_of: date) -> bool:
