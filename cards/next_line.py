@@ -120,7 +120,7 @@ def _option_line(option: RegimenOption) -> str:
 # The her2-blockade-stopped variants that say drugs of the latest line stopped with no
 # progression recorded (engine/lapse.py): their summary is the problem, and the line is
 # reviewed, never "continued".
-_LAPSE_VARIANTS = frozenset({"lapsed", "drug-stopped", "line-stopped"})
+_LAPSE_VARIANTS = frozenset({"lapsed", "drug-stopped", "line-stopped", "partner-stopped"})
 # The drug classes of drugs.yaml whose drugs are all HER2-directed (her2_directed: true).
 _HER2_CLASSES = frozenset({"anti-her2-antibody", "anti-her2-adc", "her2-tki"})
 
@@ -263,7 +263,7 @@ def detail(
         parts += ["", "### Not offered"]
         names = dict(rec.regimen_names)
         parts += [f"- {names.get(rid, rid)}: {why}" for rid, why in rec.excluded]
-    if not_offered and rec.timing == "on-progression":
+    if not_offered and (rec.timing == "on-progression" or lapse_alert(assessment) is not None):
         first = " first find out why the drugs stopped (see the warning card);"
         ask = first if lapse_alert(assessment) is not None else ""
         parts += ["", "### No one-click order", f"- Not offered now:{ask} {not_offered[0][1]}."]

@@ -11,12 +11,14 @@ warning and the order checks word it alike.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
 from engine.history import current_exposures, line_exposures
 from engine.knowledge import Knowledge
-from engine.model import PatientRecord, ReceptorStatus, Recommendation, TherapyLine
+from engine.model import Exposure, PatientRecord, ReceptorStatus, Recommendation, TherapyLine
+from engine.regimen_doses import reload_note
 
 # What the record says about why a drug stopped. A stop for progression (statusReason
 # 266721009) makes the line progressed, so no lapse; another recorded reason (statusReason or
@@ -32,6 +34,17 @@ class StoppedDrug:
     last: date
     source_ids: tuple[str, ...]
     reason: str = NOT_RECORDED
+    prescribed: date | None = None  # its last order, whose supply ran out on `last`
+
+    def said(self) -> str:
+        """ "last dose on 2026-09-25", or for a supply that ran out "no new prescription or
+        dose since 2026-10-23 (supply to ~2026-11-13)" (third outside review, M1)."""
+        if self.prescribed is None:
+            return f"last dose on {self.last.isoformat()}"
+        return (
+            f"no new prescription or dose since {self.prescribed.isoformat()}, "
+            f"supply to ~{self.last.isoformat()}"
+        )
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,15 @@ class Lapse:
     still: tuple[str, ...]  # drugs of the line still given (none when the whole line stopped)
     whole_line: bool  # the line itself ended, no reason recorded, nothing HER2-directed since
     blockade_left: bool  # a HER2-directed drug of the line is still given
+    # (drug still given, its trial) when the stopped drugs are the partner it was studied only
+    # with (parameters.yaml requires_partner; third outside review, M3)
+    partner: tuple[str, str] | None = None
+    reloads: tuple[str, ...] = ()  # the re-load each resumed antibody needs (regimen_doses)
+
+    @property
+    def since(self) -> date:
+        """The day each stopped drug was last recorded (an order's written day, not its supply)."""
+        return max(s.prescribed or s.last for s in self.stopped)
 
     @property
     def names(self) -> str:
@@ -63,21 +85,28 @@ class Lapse:
 
     @property
     def action(self) -> str:
+        if self.verb == "not renewed":
+            return "confirm the course continues"
         return "ask why" if self.reason == NOT_RECORDED else "review"
 
     @property
     def resume(self) -> str:
-        return " + ".join(s.drug for s in self.stopped)
+        """ "trastuzumab + tucatinib", with the re-load a long gap needs (third review, C8)."""
+        drugs = " + ".join(s.drug for s in self.stopped)
+        return f"{drugs}, re-loading: {'; '.join(self.reloads)}" if self.reloads else drugs
 
     @property
     def last(self) -> date:
         return max(s.last for s in self.stopped)
 
+    @property
+    def verb(self) -> str:
+        """ "stopped", or "not renewed" when only the supply of each order ran out."""
+        return "not renewed" if all(s.prescribed for s in self.stopped) else "stopped"
+
     def listed(self) -> str:
         """ "trastuzumab (last dose on 2026-09-25, reason not recorded), ..." """
-        return ", ".join(
-            f"{s.drug} (last dose on {s.last.isoformat()}, {s.reason})" for s in self.stopped
-        )
+        return ", ".join(f"{s.drug} ({s.said()}, {s.reason})" for s in self.stopped)
 
     @property
     def source_ids(self) -> tuple[str, ...]:
@@ -116,7 +145,11 @@ def line_lapse(record: PatientRecord, kb: Knowledge) -> Lapse | None:
         if seen is None or day > seen.last:
             ids = (*(seen.source_ids if seen else ()), *e.source_ids)
             why = f"stop reason recorded: {e.stop_reason}" if e.stop_reason else NOT_RECORDED
-            last[e.drug] = StoppedDrug(e.drug, day, ids, why)
+            last[e.drug] = StoppedDrug(e.drug, day, ids, why, e.supply_from)
+    partner = None
+    if not last and line.ongoing:
+        partner, ended = _partner_lapse(kb, exposures, still)
+        last = {e.drug: _stopped_drug(e) for e in ended}
     if not last:
         return None
     return Lapse(
@@ -125,7 +158,36 @@ def line_lapse(record: PatientRecord, kb: Knowledge) -> Lapse | None:
         still=tuple(still),
         whole_line=whole,
         blockade_left=any(kb.is_her2_directed(d) for d in still),
+        partner=partner,
+        reloads=tuple(n for d in sorted(last) if (n := reload_note(record, kb, d))),
     )
+
+
+def _stopped_drug(e: Exposure) -> StoppedDrug:
+    why = f"stop reason recorded: {e.stop_reason}" if e.stop_reason else NOT_RECORDED
+    return StoppedDrug(e.drug, e.end or e.start, e.source_ids, why, e.supply_from)
+
+
+def _partner_lapse(
+    kb: Knowledge, exposures: Sequence[Exposure], still: Sequence[str]
+) -> tuple[tuple[str, str] | None, list[Exposure]]:
+    """A drug still given that was studied only with a partner class (requires_partner) whose
+    drugs of the line all ended: (that drug, its trial) and the partner's last courses."""
+    needs: dict[str, dict[str, str]] = kb.parameters.get("requires_partner", {})
+    for drug in still:
+        rule = needs.get(drug)
+        if rule is None:
+            continue
+        partners = [e for e in exposures if e.drug_class == rule["partner_class"]]
+        if partners and not any(e.ongoing for e in partners):
+            latest: dict[str, Exposure] = {}
+            for e in partners:
+                if e.drug not in latest or (e.end or e.start) > (
+                    latest[e.drug].end or latest[e.drug].start
+                ):
+                    latest[e.drug] = e
+            return (drug, rule["trial"]), list(latest.values())
+    return None, []
 
 
 def next_words(next_line: int | None, regimen: str | None) -> str:
@@ -137,7 +199,10 @@ def next_words(next_line: int | None, regimen: str | None) -> str:
 
 def ask_why(lapse: Lapse, next_line: int | None, regimen: str | None) -> str:
     """The question the clinician must answer (CLINICAL.md section 2 rule 5, section 4)."""
-    return (
+    going = ""
+    if any(s.prescribed for s in lapse.stopped):
+        going = f"if {lapse.pronoun} goes on, record the new prescription; "
+    return going + (
         f"if {lapse.pronoun} stopped for progression, record the progression and start "
         f"{next_words(next_line, regimen)} now; if for toxicity or a break, resume {lapse.resume}"
     )

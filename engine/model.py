@@ -133,6 +133,8 @@ class Exposure:
     # line replaced ends at its last dose before it, not on the day before the new line.
     spans: tuple[tuple[date, date | None], ...] = field(default=(), compare=False, repr=False)
     stop_reason: str = ""  # the words of another recorded stop reason ("adverse event"), if any
+    # Ended when the supply of an order written that day ran out (`end`, CLINICAL.md 2.5).
+    supply_from: date | None = None
 
     @property
     def ongoing(self) -> bool:

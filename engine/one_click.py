@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.knowledge import Knowledge
+from engine.lapse import NOT_RECORDED, line_lapse
 from engine.model import Alert, PatientRecord, Recommendation
 from engine.order_fixes import why_not
 from engine.orders import proposal_findings
@@ -56,6 +57,17 @@ def one_click(
             "order the next line on progression"
             if last is not None
             else "the current line is ongoing with no progression recorded"
+        )
+        not_offered = [(o.regimen.id, why) for o in (rec.preferred, *rec.alternatives)]
+        return OneClick((), tuple(not_offered), _holding(record, kb, found))
+    lapse = line_lapse(record, kb)
+    if lapse is not None and lapse.reason == NOT_RECORDED:
+        # One policy while a card asks why therapy stopped (third outside review, M4 and C3):
+        # no next-line or restart order is one click away until the reason is recorded (a
+        # restart of a drug stopped for pneumonitis, or a next line for a mere break).
+        why = (
+            f"{lapse.names} {lapse.verb} with the reason not recorded: record why "
+            "(progression: order the next line; toxicity or a break: resume) before ordering"
         )
         not_offered = [(o.regimen.id, why) for o in (rec.preferred, *rec.alternatives)]
         return OneClick((), tuple(not_offered), _holding(record, kb, found))

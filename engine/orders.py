@@ -17,6 +17,7 @@ from engine.cardiac import (
 from engine.cardiac_orders import cardiac_check, ild_monitoring_check, one_lvef_finding
 from engine.her2_order import her2_unconfirmed
 from engine.history import current_exposures, tki_drugs
+from engine.ild_restart import ild_restart_check
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import (
     Component,
@@ -295,6 +296,7 @@ _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
     _dose,
     _pregnancy,
     uncertain_order_check,
+    ild_restart_check,
 )
 
 

@@ -141,3 +141,11 @@ def dosed(
     if tuple(comps) == regimen.components:
         return Dosed(regimen, tuple(notes), not_orderable)
     return Dosed(replace(regimen, components=tuple(comps)), tuple(notes), not_orderable)
+
+
+def reload_note(record: PatientRecord, kb: Knowledge, drug: str) -> str:
+    """Why resuming this drug needs its loading dose again ("" when not), worded as the orders'
+    re-load note (third outside review, C8: "resume trastuzumab" after a long gap)."""
+    plain = Component(drug=drug, dose="", route="", schedule="")
+    comp, note = _reload(record, kb, plain, False)
+    return note if comp != plain else ""

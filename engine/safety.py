@@ -154,6 +154,8 @@ def _lapse_alert(
     variant = "line-stopped" if lapse.whole_line else "drug-stopped"
     if not lapse.whole_line and not lapse.blockade_left:
         variant = "lapsed"
+    if lapse.partner is not None:
+        variant = "partner-stopped"
     ild = record.conditions_of("ild")
     note = ""
     if ild and any(kb.is_her2_directed(s.drug) for s in lapse.stopped):
@@ -172,6 +174,10 @@ def _lapse_alert(
         names=lapse.names,
         reason=lapse.reason,
         action=lapse.action,
+        verb=lapse.verb,
+        since=lapse.since.isoformat(),
+        needs=lapse.partner[0] if lapse.partner else "",
+        trial=lapse.partner[1] if lapse.partner else "",
         stopped=lapse.listed(),
         still=", ".join(lapse.still) or "nothing",
         last=lapse.last.isoformat(),

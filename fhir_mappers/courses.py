@@ -72,6 +72,10 @@ class _Course:
             self.reach = last if self.reach is None else max(self.reach, last)
         self.intent = self.intent or p.intent
 
+    def latest(self) -> Point:
+        """The point of its last day (latest start on a tie): what judges the course."""
+        return max(self.points, key=lambda p: (_when(p), p.start, p.source_id))
+
     def exposure(
         self, drug: str, drug_class: str, window: int, as_of: date, progress: list[date], cut: bool
     ) -> Exposure:
@@ -102,6 +106,20 @@ class _Course:
             if i == len(progress) or progress[i] > as_of:
                 basis = "recent dose"
         end = None if basis else max(start, last_dose or stop_day or start)
+        # An order whose supply ran out with nothing after it ends when the supply ran out, not
+        # on the day it was written (CLINICAL.md 2.5: active with no end in the past; the third
+        # outside review, M1): "no new prescription or dose since <written> (supply to ~<day>)".
+        supply_from = None
+        to = _supply_end(doses, last_dose, as_of)
+        if (
+            end is not None
+            and to is not None
+            and end == last_dose
+            and to < as_of  # ran out (a supply still running was ended by something else)
+            and (stop_day is None or stop_day < last_dose)
+            and not any(last_dose <= d <= to for d in progress)  # a progression stopped it
+        ):
+            end, supply_from = to, last_dose
         spans = tuple(
             sorted(
                 ((p.start, None if p.shape.claim else p.shape.last) for p in pts),
@@ -123,11 +141,24 @@ class _Course:
             resource_count=len({p.source_id for p in pts}),
             ongoing_basis=basis,
             spans=spans,
+            supply_from=supply_from,
         )
 
 
 def _when(p: Point) -> date:
     return p.shape.last or p.start
+
+
+def _supply_end(doses: list[Point], last_dose: date | None, as_of: date) -> date | None:
+    """When the supply of the latest order (written on the last dose day) runs out, if after it
+    (an administration that day is a dose, not a supply)."""
+    if last_dose is None or any(
+        p.shape.last == last_dose and p.shape.supplied is None for p in doses
+    ):
+        return None
+    days = [p.shape.supplied for p in doses if p.shape.last == last_dose and p.shape.supplied]
+    to = max((d for d in days if d is not None), default=None)
+    return to if to is not None and to > last_dose else None
 
 
 def _supplied(doses: list[Point], last_dose: date, as_of: date) -> bool:
@@ -175,27 +206,46 @@ def merge_courses(
     def early(p: Point) -> bool:
         return p.intent == "curative" or (boundary is not None and p.start < boundary)
 
-    out: list[Exposure] = []
     by_drug: dict[str, list[Point]] = {}
     for p in points:
         by_drug.setdefault(p.drug, []).append(p)
+    built: list[tuple[str, _Course]] = []
     for drug, pts in sorted(by_drug.items()):
         pts.sort(key=lambda p: (p.start, p.source_id))
-        info = knowledge.drug(drug)
-        cls = info.drug_class if info else "unknown"
-        window = knowledge.ongoing_window_days(drug)
         courses: list[_Course] = []
         for p in pts:
             if courses and courses[-1].takes(p, merge_gap, early(p)):
                 courses[-1].add(p)
             else:
                 courses.append(_Course(p, early(p)))
-        for c in courses:
-            # The metastatic date ends an early course that is not claimed active after it.
-            cut = c.early and boundary is not None and boundary <= as_of
-            exp = c.exposure(drug, cls, window, as_of, progress, cut)
-            out.append(exp)
-            if issues is not None:
-                issues.extend(_stale_claim(c, exp, window, as_of))
+        built.extend((drug, c) for c in courses)
+    # Drugs of one course (their latest orders of the same shape, dates and supply: prescribed
+    # together) are judged together, on the shortest window among them, so identical records
+    # never get different answers (third outside review, M1): the stricter reading asks.
+    windows = {drug: knowledge.ongoing_window_days(drug) for drug in by_drug}
+    shared: dict[tuple[object, ...], int] = {}
+    for drug, c in built:
+        key = _shape_key(drug, c)
+        shared[key] = min(shared.get(key, windows[drug]), windows[drug])
+    out: list[Exposure] = []
+    for drug, c in built:
+        info = knowledge.drug(drug)
+        cls = info.drug_class if info else "unknown"
+        window = shared[_shape_key(drug, c)]
+        # The metastatic date ends an early course that is not claimed active after it.
+        cut = c.early and boundary is not None and boundary <= as_of
+        exp = c.exposure(drug, cls, window, as_of, progress, cut)
+        out.append(exp)
+        if issues is not None:
+            issues.extend(_stale_claim(c, exp, window, as_of))
     out.sort(key=lambda e: (e.start, e.drug))
     return out
+
+
+def _shape_key(drug: str, c: _Course) -> tuple[object, ...]:
+    """What a course's latest order with a supply says, without its drug: equal keys, one
+    answer. Doses without a supply keep their own drug's dosing interval."""
+    p = c.latest()
+    if p.shape.supplied is None or not p.source_id.startswith("MedicationRequest/"):
+        return (drug, id(c))
+    return (p.shape, p.intent, p.progression, p.stop_reason, c.early)

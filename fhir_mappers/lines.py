@@ -193,6 +193,26 @@ def _stopped(b: _Building, still: set[str]) -> dict[str, date]:
     return out
 
 
+def _supply_from(b: _Building, drug: str, day: date) -> date | None:
+    return next((e.supply_from for e in b.exposures if e.drug == drug and e.end == day), None)
+
+
+def _stop_words(b: _Building, stopped: dict[str, date]) -> str:
+    """ "tucatinib stopped 2026-09-25", or for orders whose supply ran out (drugs of one course
+    together) "capecitabine, tucatinib not renewed since 2026-10-23, supply to ~2026-11-13"
+    (third outside review, M1)."""
+    words: dict[tuple[date | None, date], list[str]] = {}
+    for d, day in sorted(stopped.items()):
+        since = _supply_from(b, d, day)
+        words.setdefault((since, day), []).append(d)
+    return ", ".join(
+        f"{', '.join(ds)} stopped {day.isoformat()}"
+        if since is None
+        else f"{', '.join(ds)} not renewed since {since.isoformat()}, supply to ~{day.isoformat()}"
+        for (since, day), ds in sorted(words.items(), key=lambda kv: (kv[0][1], kv[1]))
+    )
+
+
 def _sequence_name(b: _Building, knowledge: Knowledge) -> str | None:
     """An ended line whose endocrine / CDK4/6 therapy began after its chemotherapy stopped,
     named in sequence ("THP then HP + letrozole maintenance"): never as if given together."""
@@ -246,14 +266,21 @@ def _name(b: _Building, knowledge: Knowledge) -> tuple[str | None, str, tuple[st
     if still <= rules.maintenance_antibodies | set(add_ons):
         # chemotherapy dropped while antibodies (or endocrine therapy) go on: maintenance
         # (CLINICAL.md 2.3), not worth a word
-        stopped = {d: day for d, day in stopped.items() if classes[d] != "chemotherapy"}
+        # (unless its order ran out with a stopped drug's: one course, judged together)
+        together = {
+            _supply_from(b, d, day) for d, day in stopped.items() if classes[d] != "chemotherapy"
+        }
+        together.discard(None)
+        stopped = {
+            d: day
+            for d, day in stopped.items()
+            if classes[d] != "chemotherapy" or _supply_from(b, d, day) in together
+        }
         base = _short(antibodies, knowledge, full=not add_ons) if antibodies else None
         if base is not None:
             name = f"{base} + {' + '.join(add_ons)} maintenance" if add_ons else base
     if stopped:
-        name += "; " + ", ".join(
-            f"{d} stopped {day.isoformat()}" for d, day in sorted(stopped.items())
-        )
+        name += "; " + _stop_words(b, stopped)
     return regimen_id, name, tuple(sorted(still))
 
 

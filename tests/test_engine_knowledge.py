@@ -45,13 +45,16 @@ REGIMENS = {
 DATA_NOTICES = {"order-not-checked"}
 # Warnings CLINICAL.md section 1 asks for (a card naming the facts that disagree).
 SECTION_1 = {"her2-discordance", "uncertain-fact"}
+# CLINICAL.md section 3 ILD modifier ("T-DM1 also carries a pneumonitis warning"), at order time
+# (third outside review, M4: T-DM1 restarted with ILD on record after an unexplained stop).
+SECTION_3 = {"ild-restart"}
 
 
 def test_every_section_4_warning_is_in_the_data_file() -> None:
     """CLINICAL.md section 4 lists eleven warnings; each is worded in warnings.yaml, with its
     evidence. Any other rule is a declared data notice (an order that could not be checked)."""
     kb = load_knowledge()
-    assert set(kb.warnings) == SECTION_4 | SECTION_1 | DATA_NOTICES
+    assert set(kb.warnings) == SECTION_4 | SECTION_1 | SECTION_3 | DATA_NOTICES
     for rule in kb.warnings.values():
         assert rule.evidence or rule.id in DATA_NOTICES, rule.id
         for v in rule.variants.values():
