@@ -107,9 +107,16 @@ def one_lvef_finding(
 ) -> list[OrderFinding]:
     """The answer's LVEF findings as one, naming all the drugs concerned; an order that another
     finding of the same answer marks critical (do not give it) gets no LVEF or ILD-monitoring
-    advice (nor ILD monitoring when its own LVEF finding says not to start it)."""
+    advice (nor ILD monitoring when its own LVEF finding says not to start it); nor one that a
+    warning says not to give (its variant `withholds_order`: progressed on it, review 3 C7)."""
     lvef = [f for f in found if f.rule in LVEF_RULES]
-    stopped = {f.order_id for f in found if f.rule not in MONITORING and f.severity == "critical"}
+    drug_of = {o.resource_id: o.drug for o in orders}
+    stopped = {
+        f.order_id
+        for f in found
+        if f.rule not in MONITORING
+        and (f.severity == "critical" or drug_of.get(f.order_id) in f.withhold)
+    }
     critical_lvef = {f.order_id for f in lvef if f.severity == "critical"}
     found = [
         f

@@ -95,6 +95,7 @@ class WarningVariant:
     summary: str
     detail: str
     severity: str
+    withholds_order: bool = False  # the card says not to give the ordered drug
 
 
 @dataclass(frozen=True)
@@ -380,7 +381,12 @@ def _warnings(evidence: dict[str, Evidence]) -> dict[str, WarningRule]:
                 (o["code"], o["display"]) for o in r.get("override_reasons", [])
             ),
             variants={
-                name: WarningVariant(v["summary"], v["detail"], v.get("severity", r["severity"]))
+                name: WarningVariant(
+                    v["summary"],
+                    v["detail"],
+                    v.get("severity", r["severity"]),
+                    v.get("withholds_order", False),
+                )
                 for name, v in r["variants"].items()
             },
             short=r.get("short", ""),

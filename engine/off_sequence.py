@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from engine.history import current_drugs
 from engine.knowledge import Knowledge
-from engine.lapse import ask_why, line_lapse
 from engine.model import (
     DraftOrder,
     OrderFinding,
@@ -18,6 +17,7 @@ from engine.model import (
     RegimenOption,
     Replacement,
 )
+from engine.order_status import line_status, rank
 from engine.warning_text import make_finding
 
 SUMMARY_LIMIT = 140  # CDS Hooks: a card summary is under 140 characters
@@ -66,17 +66,14 @@ def completable(families: set[str], rec: Recommendation, kb: Knowledge) -> list[
     return [o for o in (rec.preferred, *rec.alternatives) if families <= _allowed(o, kb)]
 
 
-def next_line_words(record: PatientRecord, rec: Recommendation | None) -> str:
-    """What the service recommends, in a sentence an order card can end with."""
+def next_line_words(record: PatientRecord, rec: Recommendation | None, kb: Knowledge) -> str:
+    """What the service recommends, in a sentence an order card can end with: the current
+    line's status as the patient-view says it (engine/order_status.py) while it goes on."""
     if rec is None:
         return ""
-    last = record.lines[-1] if record.lines else None
-    if rec.timing == "on-progression" and last is not None:
-        return (
-            f"Line {last.number} ({last.regimen_name}) is ongoing with no progression recorded: "
-            "continue it until progression or unacceptable toxicity; on progression, line "
-            f"{rec.line} is {rec.preferred.regimen.name}."
-        )
+    status = line_status(record, kb, rec)
+    if status is not None:
+        return status.sentence
     alternatives = "; ".join(o.regimen.name for o in rec.alternatives)
     also = f" (ranked alternatives: {alternatives})" if alternatives else ""
     return f"The regimen recommended for line {rec.line} is {rec.preferred.regimen.name}{also}."
@@ -95,6 +92,22 @@ def regimen_replacement(kb: Knowledge, rec: Recommendation, also: tuple[str, ...
     )
 
 
+def _what(
+    kb: Knowledge, option: RegimenOption, names: str, rec: Recommendation, alone: bool
+) -> str:
+    """What the order is: a ranked regimen, or (M2, third review) no regimen on its own."""
+    where = rank(option, rec)
+    if not alone:
+        short = kb.regimens[option.regimen.id].short or option.regimen.name
+        return f"It is {short}, {where} for line {rec.line} on progression."
+    nxt = rec.preferred.regimen.name
+    part = "" if option is rec.preferred else f" (or {option.regimen.name}, {where})"
+    return (
+        f"{names[:1].upper()}{names[1:]} alone is not a recommended regimen; on progression the "
+        f"next line is {nxt}{part}."
+    )
+
+
 def _line_ongoing(
     record: PatientRecord,
     kb: Knowledge,
@@ -102,25 +115,24 @@ def _line_ongoing(
     option: RegimenOption,
     names: str,
     rec: Recommendation,
-    whole: bool,
+    alone: bool,
 ) -> OrderFinding | None:
     """The next line ordered while the current one goes on with no progression recorded
-    (CLINICAL.md section 3, "Status first"): document progression and stop it first."""
+    (CLINICAL.md section 3, "Status first"): document progression and stop it first; in the
+    patient-view's "Review line N" state, the review (never "continue it")."""
     last = record.lines[-1]
     still = last.current_drugs or last.drugs
     keep = _allowed(option, kb)  # drugs of the new regimen already running go on
-    stop = ", ".join(sorted(d for d in still if kb.family(d) not in keep))
-    what = (
-        f"the regimen for line {rec.line} on progression"
-        if whole
-        else f"part of {option.regimen.name}, a regimen for line {rec.line} on progression"
-    )
+    # a drug that is no regimen on its own never asks to stop the running HER2 antibody
+    stop = "" if alone else ", ".join(sorted(d for d in still if kb.family(d) not in keep))
+    status = line_status(record, kb, rec)
+    review = status is not None and status.review
 
     def finding(name: str) -> OrderFinding:
         return make_finding(
             kb,
             "off-sequence",
-            "line-ongoing",
+            "line-review" if review else "line-ongoing",
             order.resource_id,
             (*last.source_ids, *rec.source_ids),
             current=last.number,
@@ -129,7 +141,9 @@ def _line_ongoing(
             since=last.start.isoformat(),
             stop=f" and stop {stop}" if stop else "",
             ordered=names,
-            what=what,
+            what=_what(kb, option, names, rec, alone),
+            review=status.short if status else "",
+            status=status.sentence if status else "",
         )
 
     found = finding(f" ({last.regimen_name})")
@@ -166,9 +180,12 @@ def off_sequence(
     partial = completable(every, rec, kb)
     offered = offered_in(every, rec, kb) or offered_in(every | running, rec, kb, ordered=every)
     if offered is not None:
-        return _line_ongoing(record, kb, order, offered, names, rec, True) if on_therapy else None
+        if not on_therapy:
+            return None
+        alone = offered_in(every, rec, kb) is None  # a regimen only with the running drugs
+        return _line_ongoing(record, kb, order, offered, names, rec, alone)
     if on_therapy and partial and not complete:
-        return _line_ongoing(record, kb, order, partial[0], names, rec, False)
+        return _line_ongoing(record, kb, order, partial[0], names, rec, True)
     preferred = rec.preferred.regimen
     alternatives = "; ".join(o.regimen.name for o in rec.alternatives)
     no_her2 = not any(kb.is_her2_directed(str(o.drug)) for o in mine) and not any(
@@ -177,13 +194,13 @@ def off_sequence(
     rep = (
         None if on_therapy else regimen_replacement(kb, rec, tuple(o.resource_id for o in mine[1:]))
     )
-    # HER2-directed drugs of the current line stopped, no progression: never "continue it"
-    lapse = line_lapse(record, kb) if on_therapy else None
-    regimen = kb.regimens[preferred.id].short
+    # the patient-view's "Review line N" state (lapse, or every HER2 drug held): never "continue"
+    status = line_status(record, kb, rec) if on_therapy else None
+    review = status is not None and status.review
     return make_finding(
         kb,
         "off-sequence",
-        ("lapsed" if lapse else "ongoing") if on_therapy else "ordered",
+        ("lapsed" if review else "ongoing") if on_therapy else "ordered",
         order.resource_id,
         rec.source_ids,
         rep,
@@ -206,7 +223,6 @@ def off_sequence(
             if no_her2
             else ""
         ),
-        stopped_names=lapse.names if lapse else "",
-        stopped=f"{lapse.listed()} stopped" if lapse else "",
-        ask=ask_why(lapse, rec.line, regimen) if lapse else "",
+        review=status.short if status else "",
+        status=status.sentence if status else "",
     )

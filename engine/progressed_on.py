@@ -8,6 +8,7 @@ T-DXd re-ordered after progression on it signed silently while a later line went
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -140,21 +141,21 @@ def progressed_finding(
         "drug": name,
         "on": on,
         "when": when,
-        "next": how + " " + next_line_words(record, rec),
+        "next": how + " " + next_line_words(record, rec, kb),
     }
     if f.line is None:
         months = f"{f.months:.1f} months" if f.months is not None else "within the threshold"
-        return make_finding(
+        found = make_finding(
             kb, "off-sequence", "early-relapse", order.resource_id, f.source_ids, rep,
             months=months, **fields,
         )  # fmt: skip
-    return make_finding(
-        kb,
-        "off-sequence",
-        "progressed",
-        order.resource_id,
-        f.source_ids,
-        rep,
-        line=f.line,
-        **fields,
-    )
+        variant = "early-relapse"
+    else:
+        found = make_finding(
+            kb, "off-sequence", "progressed", order.resource_id, f.source_ids, rep,
+            line=f.line, **fields,
+        )  # fmt: skip
+        variant = "progressed"
+    if kb.warning("off-sequence").variants[variant].withholds_order:
+        found = dataclasses.replace(found, withhold=(order.drug,))
+    return found
