@@ -38,7 +38,12 @@ def test_de_novo_gets_thp_with_tdxd_pertuzumab_as_alternative() -> None:
     rec = _rec(her2_story(), "2021-01-10")
     assert (rec.line, rec.timing, rec.prior_her2_lines) == (1, "now", 0)
     assert rec.preferred.regimen.id == "thp"
-    assert [o.regimen.id for o in rec.alternatives] == ["tdxd-pertuzumab"]
+    # T-DXd + pertuzumab first; weekly paclitaxel with HP as its own choice (seed 002: "a taxane
+    # (docetaxel or paclitaxel)"; review 3, C6)
+    assert [o.regimen.id for o in rec.alternatives] == [
+        "tdxd-pertuzumab",
+        "pertuzumab-trastuzumab-chemo",
+    ]
     thp = {c.drug: c.dose for c in rec.preferred.regimen.components}
     assert thp["pertuzumab"].startswith("840 mg") and "420 mg" in thp["pertuzumab"]
     assert thp["trastuzumab"].startswith("8 mg/kg") and "6 mg/kg" in thp["trastuzumab"]
@@ -156,7 +161,8 @@ def test_ild_first_line_never_offers_tdxd_pertuzumab() -> None:
     offered"."""
     a = assess_story(her2_story(b.ild("2020-03-01")), "2021-01-10")
     rec = a.recommendation
-    assert rec is not None and rec.preferred.regimen.id == "thp" and not rec.alternatives
+    assert rec is not None and rec.preferred.regimen.id == "thp"
+    assert [o.regimen.id for o in rec.alternatives] == ["pertuzumab-trastuzumab-chemo"]
     assert rec.ild_replaced is None
     assert (
         "tdxd-pertuzumab",

@@ -281,7 +281,7 @@ def test_rx_view_lapatinib_alone_is_off_sequence_and_the_suggestion_leaves_t_dm1
     every_call_ok(exchange, stack, {"her2-next-line": 1, "her2-order-select": 3})
 
 
-def test_rx_sign_capecitabine_alone_is_off_sequence_and_signs_clean_after_the_suggestion(
+def test_rx_sign_capecitabine_alone_is_off_sequence_and_the_suggestion_leaves_t_dm1(
     stack: Stack, page: Any, exchange: list[Any]
 ) -> None:
     with page.expect_response(stack.hook("her2-next-line"), timeout=TIMEOUT_MS):
@@ -305,6 +305,10 @@ def test_rx_sign_capecitabine_alone_is_off_sequence_and_signs_clean_after_the_su
     codes = {c.get("code") for c in ordered["medicationCodeableConcept"]["coding"]}
     assert TDM1_RXNORM in codes
     again = answered(resigned.value, stack)
-    assert not [c for c in again if c["indicator"] in ("warning", "critical")]
+    # the sandbox keeps its own "1 {pill}" dose and drops the suggested one (its README): the order
+    # is no longer off-sequence, and the only warning left says its dose cannot be checked
+    flagged = [c for c in again if c["indicator"] in ("warning", "critical")]
+    assert [c["extension"]["org.her2cds"].get("rule") for c in flagged] == ["dose-check"]
+    assert "cannot be checked" in flagged[0]["summary"] and "3.6 mg/kg" in flagged[0]["summary"]
     on_screen(page, again)
     every_call_ok(exchange, stack, {"her2-next-line": 1, "her2-order-sign": 2})
