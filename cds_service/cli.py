@@ -26,7 +26,7 @@ def _metrics_dir() -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     _metrics_dir()
-    from cds_service.auth import serve_config
+    from cds_service.security.auth import serve_config
     from cds_service.server import run
 
     for name in unknown_variables():

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from cds_service.fhir_servers import ServerPatternError, parse_patterns
+from cds_service.prefetch.fhir_servers import ServerPatternError, parse_patterns
 
 PREFIX = "HER2CDS_"
 

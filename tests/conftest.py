@@ -22,7 +22,7 @@ class ClosingClient(FlaskClient):
     """A test client that closes each response after reading it, as a WSGI server does.
 
     Werkzeug's test client leaves responses open, so work the service defers until the answer
-    is sent (cds_service.after_response: timeline pages, card rules, FHIR conformance) would
+    is sent (cds_service.storage.after_response: timeline pages, card rules, FHIR conformance) would
     never run in tests; a real server always closes the response."""
 
     def open(self, *args: Any, **kwargs: Any) -> Any:

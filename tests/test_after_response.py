@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service import after_response, create_app
-from cds_service.db import Database
+from cds_service import create_app
+from cds_service.storage import after_response
+from cds_service.storage.db import Database
 from tests.conftest import ROOT, hook_request, load_fixture
 from tests.pg import free_port
 

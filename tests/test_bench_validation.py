@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cds_service.api.validation import _fast_validators, _validators, validate_request
 from cds_service.errors import BadRequest
-from cds_service.validation import _fast_validators, _validators, validate_request
 
 HOOKS = ("patient-view", "order-select", "order-sign")
 ids = st.one_of(

@@ -36,7 +36,7 @@ def test_readme_sandbox_section_commands_fit_together() -> None:
     import json
     from urllib.parse import parse_qs, urlsplit
 
-    from cds_service.jwks import StaticKeys, load_trusted_clients
+    from cds_service.security.jwks import StaticKeys, load_trusted_clients
     from tests.sandbox_support import SANDBOX_ISS, SANDBOX_JWKS, sandbox_url
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

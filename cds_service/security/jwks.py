@@ -27,7 +27,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
 from cds_service.config import PREFIX, ConfigError
-from cds_service.fhir_servers import ServerPatternError, parse_patterns
+from cds_service.prefetch.fhir_servers import ServerPatternError, parse_patterns
 
 log = logging.getLogger("her2cds.auth")
 

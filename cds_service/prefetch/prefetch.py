@@ -21,8 +21,8 @@ from urllib.parse import quote
 import requests
 
 from cds_service.errors import BadRequest, PreconditionFailed
-from cds_service.fhir_client import FhirClient, is_outcome, next_link, split_outcomes
-from cds_service.fhir_servers import FhirAccess, origin_of
+from cds_service.prefetch.fhir_client import FhirClient, is_outcome, next_link, split_outcomes
+from cds_service.prefetch.fhir_servers import FhirAccess, origin_of
 
 log = logging.getLogger(__name__)
 

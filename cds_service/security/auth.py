@@ -39,11 +39,10 @@ from jwt.exceptions import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service.api.hooks import json_response
 from cds_service.config import PREFIX, Config, ConfigError, from_env
-from cds_service.db import Database
 from cds_service.errors import operation_outcome
-from cds_service.hooks import json_response
-from cds_service.jwks import (
+from cds_service.security.jwks import (
     ALGORITHMS,
     Clock,
     Fetch,
@@ -54,7 +53,8 @@ from cds_service.jwks import (
     is_loopback_host,
     load_trusted_clients,
 )
-from cds_service.replay import ReplayCache
+from cds_service.security.replay import ReplayCache
+from cds_service.storage.db import Database
 
 log = logging.getLogger("her2cds.auth")
 

@@ -18,11 +18,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cds_service import metrics
-from cds_service.db import METADATA, Database
+from cds_service.api.validation import parse_body, parse_rfc3339, read_body, validate_feedback
 from cds_service.errors import NotFound, Unavailable
+from cds_service.observability import metrics
 from cds_service.services import BY_ID
-from cds_service.validation import parse_body, parse_rfc3339, read_body, validate_feedback
+from cds_service.storage.db import METADATA, Database
 
 log = logging.getLogger(__name__)
 

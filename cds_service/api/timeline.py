@@ -33,9 +33,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.sansio.utils import get_current_url
 
 from cards.timeline import timeline_page, timeline_record
-from cds_service.after_response import defer_write, flush, paused
-from cds_service.db import METADATA, Database
 from cds_service.errors import BadRequest
+from cds_service.storage.after_response import defer_write, flush, paused
+from cds_service.storage.db import METADATA, Database
 from engine import load_knowledge, record_json
 from engine.model import PatientRecord
 from fhir_mappers import build_record

@@ -1,6 +1,6 @@
 """GETs from the CDS client's FHIR server for missing prefetch data: bounded and checked.
 
-Every URL must be on the allow-list (cds_service.fhir_servers) and on fhirServer's origin;
+Every URL must be on the allow-list (cds_service.prefetch.fhir_servers) and on fhirServer's origin;
 redirects are never followed; one call makes at most HER2CDS_FHIR_MAX_REQUESTS requests, all
 within one deadline. An answer that is not what was asked for (a redirect, an error status,
 not JSON, an OperationOutcome, a resource where a search Bundle was expected, another patient)
@@ -21,7 +21,7 @@ import orjson
 import requests
 
 from cds_service.errors import BadRequest, PreconditionFailed
-from cds_service.fhir_servers import ServerPattern, is_allowed, split_url
+from cds_service.prefetch.fhir_servers import ServerPattern, is_allowed, split_url
 
 log = logging.getLogger(__name__)
 
