@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service import create_app
-from cds_service.local_fhir import fill_prefetch, patient_keys_of
 from cds_service.services import prefetch_templates
+from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
 
 
 class ClosingClient(FlaskClient):

@@ -166,7 +166,7 @@ def test_a_worker_stopped_with_sigterm_commits_what_it_holds(tmp_path: Path) -> 
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "her2cds_cli.cli", "serve", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,

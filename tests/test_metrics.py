@@ -12,8 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from cds_service.local_fhir import patient_keys_of, search
 from cds_service.observability import metrics
+from her2cds_cli.local_fhir import patient_keys_of, search
 from tests.conftest import her2_ext, hook_request, load_fixture
 
 

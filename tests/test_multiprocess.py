@@ -40,7 +40,7 @@ from tests.test_auth_support import default_clients, mint
 
 SALT = "multiprocess-test-salt"
 PUBLIC = "http://her2cds.test"
-SERVE = [sys.executable, "-m", "cds_service.cli", "serve"]
+SERVE = [sys.executable, "-m", "her2cds_cli.cli", "serve"]
 
 
 @dataclass

@@ -184,7 +184,7 @@ def test_image_entrypoint_is_the_readme_command() -> None:
     assert json.loads(final["ENTRYPOINT"]) == readme_command() == ["her2-cds", "serve"]
     assert "CMD" not in final
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["her2-cds"] == "cds_service.cli:main"
+    assert scripts["her2-cds"] == "her2cds_cli.cli:main"
 
 
 def test_image_is_slim_multi_stage_non_root_without_build_tools() -> None:

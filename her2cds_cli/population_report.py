@@ -14,7 +14,7 @@ from synthetic.shape_report import parse
 from synthetic.shapes import shapes
 
 if TYPE_CHECKING:
-    from synthetic.population import Result
+    from her2cds_cli.population import Result
 
 
 def bar_chart(counts: Counter[str] | dict[str, int], title: str, colour: str = "#3b6ea5") -> str:

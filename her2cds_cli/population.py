@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
+from her2cds_cli.population_report import write_html
 from synthetic.compare import compare, observe
 from synthetic.progress import Progress
-from synthetic.report import write_html
 
 
 @dataclass
@@ -120,8 +120,8 @@ def discover(source: Path) -> list[Task]:
 
 def run_one(task: Task) -> Result:
     """Run the service's own pipeline (FHIR -> record -> engine -> cards) for one patient."""
-    from cds_service.files import split_patients
     from cds_service.pipeline import patient_view
+    from her2cds_cli.files import split_patients
 
     res = Result(task.name, patient=task.name)
     started = time.perf_counter()
