@@ -15,14 +15,14 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from her2cds_cli.population_report import write_html
+from her2cds_cli.population_report import Result, write_html
 from synthetic.compare import compare, observe
 from synthetic.progress import Progress
 
@@ -33,26 +33,6 @@ class Task:
     path: str | None = None  # a Bundle file
     resources: list[dict[str, Any]] | None = None  # a patient's resources from NDJSON
     truth: dict[str, Any] | None = None
-
-
-@dataclass
-class Result:
-    name: str
-    patient: str
-    outcome: str = ""
-    line: int | None = None
-    timing: str | None = None
-    regimen: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    data_needed: list[str] = field(default_factory=list)
-    lines_found: int = 0
-    ms: float = 0.0
-    error: str = ""
-    compared: bool = False
-    disagreements: list[str] = field(default_factory=list)
-    kind: str = ""
-    expected_regimen: str | None = None
-    reason: str = ""  # why out of scope (deceased, under 18, stale record, HER2-negative, ...)
 
 
 def _read(path: Path) -> bytes:

@@ -171,6 +171,8 @@ def violations(root: Path) -> list[str]:
     found = upward(graph)
     found += [f"package circle {c}" for c in circles(collapse(graph, package_of))]
     found += [f"cds_service room circle {c}" for c in service_circles(graph)]
+    modules_only = {m: {t for t in ts if t in graph} for m, ts in graph.items()}
+    found += [f"module circle {c}" for c in circles(modules_only)]
     return found
 
 
@@ -200,6 +202,11 @@ def test_no_circle_between_service_rooms(graph: Graph) -> None:
     rooms = collapse(graph, room_of, keep=lambda m: package_of(m) == SERVICE)
     assert {"api", "prefetch", "security", "storage", "observability"} <= set(rooms)
     assert circles(rooms) == []
+
+
+def test_no_circle_between_modules(graph: Graph) -> None:
+    """Not even inside a package (a TYPE_CHECKING import counts: it is an arrow for a reader)."""
+    assert circles({m: {t for t in ts if t in graph} for m, ts in graph.items()}) == []
 
 
 def test_rooms_do_not_import_the_assembly(graph: Graph) -> None:
@@ -258,7 +265,10 @@ def test_the_check_sees_room_circles_and_relative_imports(tmp_path: Path) -> Non
             ),
         },
     )
-    assert violations(tmp_path) == ["cds_service room circle ['api', 'storage']"]
+    assert violations(tmp_path) == [
+        "cds_service room circle ['api', 'storage']",
+        "module circle ['cds_service.api.hooks', 'cds_service.storage.db']",
+    ]
 
 
 def test_the_house_is_in_order() -> None:
