@@ -21,11 +21,11 @@ from cds_service.api.openapi import bp as openapi_bp
 from cds_service.api.timeline import bp as timeline_bp
 from cds_service.config import Config, from_env
 from cds_service.errors import (
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
     ServiceError,
-    UnsupportedMediaType,
+    UnsupportedMediaTypeError,
     operation_outcome,
 )
 from cds_service.observability import logging_setup, metrics
@@ -179,14 +179,16 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
             return Response(status=204)
         length = request.content_length
         if length is not None and length > cfg.max_body_bytes:
-            raise PayloadTooLarge(f"the request body is larger than {cfg.max_body_bytes} bytes")
+            raise PayloadTooLargeError(
+                f"the request body is larger than {cfg.max_body_bytes} bytes"
+            )
         if (
             request.method == "POST"
             and request.routing_exception is None
             and (request.mimetype != JSON)
         ):
             # also stops "simple" cross-origin posts (text/plain, forms) that skip a preflight
-            raise UnsupportedMediaType(
+            raise UnsupportedMediaTypeError(
                 "POST bodies must be application/json, not "
                 f"{(request.mimetype or 'none')[:80]!r} (Content-Type)"
             )
@@ -206,13 +208,13 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     def _http_error(exc: HTTPException) -> Response:
         if isinstance(exc, RequestEntityTooLarge):
             return _service_error(
-                PayloadTooLarge(f"the request body is larger than {cfg.max_body_bytes} bytes")
+                PayloadTooLargeError(f"the request body is larger than {cfg.max_body_bytes} bytes")
             )
         if exc.code == 404:
-            return _service_error(NotFound(f"no such endpoint: {request.path}"))
+            return _service_error(NotFoundError(f"no such endpoint: {request.path}"))
         if exc.code == 405:
             response = _service_error(
-                MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+                MethodNotAllowedError(f"{request.method} is not allowed on {request.path}")
             )
             allowed = getattr(exc, "valid_methods", None)
             if allowed:
