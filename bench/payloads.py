@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 
 from bench.scale import count_prefetch, scale_up
-from cds_service.local_fhir import fill_prefetch, patient_keys_of
-from cds_service.prefetch import is_outcome
+from cds_service.prefetch.prefetch import is_outcome
 from cds_service.services import prefetch_templates
+from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,9 +21,9 @@ from bench.payloads import build
 PATH = "/cds-services/her2-next-line"
 # Functions whose inclusive time bench/README.md reports (module path suffix, function name).
 WATCH = (
-    ("cds_service/validation.py", "parse_body"),
-    ("cds_service/validation.py", "validate_request"),
-    ("cds_service/prefetch.py", "resolve"),
+    ("cds_service/api/validation.py", "parse_body"),
+    ("cds_service/api/validation.py", "validate_request"),
+    ("cds_service/prefetch/prefetch.py", "resolve"),
     ("fhir_mappers/resources.py", "collect"),
     ("fhir_mappers/resources.py", "validate"),
     ("fhir_mappers/terminology.py", "match_medication"),
@@ -35,7 +35,7 @@ WATCH = (
     ("engine/assess.py", "assess"),
     ("cards/__init__.py", "render_assessment"),
     ("cds_service/pipeline.py", "patient_view"),
-    ("cds_service/hooks.py", "call_service"),
+    ("cds_service/api/hooks.py", "call_service"),
 )
 
 

@@ -3,7 +3,7 @@
     /work/venv/bin/python -m bench.run            # full run (about 7 minutes)
     /work/venv/bin/python -m bench.run --quick    # smoke run (about 2 minutes)
 
-Starts `python -m cds_service.cli serve` (gunicorn, cds_service/server.py) and `python -m
+Starts `python -m her2cds_cli.cli serve` (gunicorn, cds_service/server.py) and `python -m
 bench.floor` (the same gunicorn options; parses the body with orjson, answers no cards), then:
 
 1. start-up: seconds from spawning each server to its first answered patient-view request;
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"starting service and floor ({workers} workers each) ...", flush=True)
         service = Server(
             "service",
-            [py, "-m", "cds_service.cli", "serve", "--port", str(sport), "--workers", str(workers)],
+            [py, "-m", "her2cds_cli.cli", "serve", "--port", str(sport), "--workers", str(workers)],
             sport,
             {**env, "PYTHONPATH": str(args.code.resolve())},
             tmp / "service.log",

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from cds_service.local_fhir import fill_prefetch, patient_keys_of
 from cds_service.services import prefetch_templates
+from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"

@@ -1,4 +1,4 @@
-"""HTTP: the CDS Hooks 2.0 service, its configuration and its command line.
+"""HTTP: the CDS Hooks 2.0 service and its configuration (the command line is her2cds_cli).
 
 `create_app` is loaded on first use, so that `her2-cds serve` can set up Prometheus'
 multiprocess mode (an environment variable read when prometheus_client is imported) before

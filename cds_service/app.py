@@ -13,22 +13,24 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from cds_service import after_response, health, logging_setup, metrics
+from cds_service.api import health
+from cds_service.api.feedback import bp as feedback_bp
+from cds_service.api.hooks import bp as hooks_bp
+from cds_service.api.hooks import json_response
+from cds_service.api.openapi import bp as openapi_bp
+from cds_service.api.timeline import bp as timeline_bp
 from cds_service.config import Config, from_env
-from cds_service.db import Database
 from cds_service.errors import (
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
     ServiceError,
-    UnsupportedMediaType,
+    UnsupportedMediaTypeError,
     operation_outcome,
 )
-from cds_service.feedback import bp as feedback_bp
-from cds_service.hooks import bp as hooks_bp
-from cds_service.hooks import json_response
-from cds_service.openapi import bp as openapi_bp
-from cds_service.timeline import bp as timeline_bp
+from cds_service.observability import logging_setup, metrics
+from cds_service.storage import after_response
+from cds_service.storage.db import Database
 
 log = logging.getLogger("her2cds")
 
@@ -59,8 +61,8 @@ def warm_up() -> None:
     a small record through request validation and both pipelines, so that the first request a
     worker answers pays none of the first-use costs (about 50-100 ms otherwise: regexes,
     pydantic validators of each FHIR model, caches)."""
+    from cds_service.api.validation import warm
     from cds_service.services import prefetch_templates
-    from cds_service.validation import warm
     from engine import load_knowledge
     from fhir_mappers import load_terminology, warm_models
 
@@ -79,7 +81,7 @@ def run_warm_up_record() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The warm-up record through request validation and both pipelines: (patient-view cards,
     order-sign cards)."""
     from cds_service import pipeline
-    from cds_service.validation import validate_request
+    from cds_service.api.validation import validate_request
 
     sample = orjson.loads(WARM_UP_RECORD.read_bytes())
     context = {"patientId": "warm-up", "userId": "Practitioner/warm-up"}
@@ -149,7 +151,7 @@ class ServiceFlask(Flask):
 
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     """Build the service. `config` is a Config, a dict of overrides, or None (environment)."""
-    from cds_service.auth import init_auth
+    from cds_service.security.auth import init_auth
 
     cfg = config.validate() if isinstance(config, Config) else from_env(**(config or {}))
     app = ServiceFlask(__name__)
@@ -177,14 +179,16 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
             return Response(status=204)
         length = request.content_length
         if length is not None and length > cfg.max_body_bytes:
-            raise PayloadTooLarge(f"the request body is larger than {cfg.max_body_bytes} bytes")
+            raise PayloadTooLargeError(
+                f"the request body is larger than {cfg.max_body_bytes} bytes"
+            )
         if (
             request.method == "POST"
             and request.routing_exception is None
             and (request.mimetype != JSON)
         ):
             # also stops "simple" cross-origin posts (text/plain, forms) that skip a preflight
-            raise UnsupportedMediaType(
+            raise UnsupportedMediaTypeError(
                 "POST bodies must be application/json, not "
                 f"{(request.mimetype or 'none')[:80]!r} (Content-Type)"
             )
@@ -204,13 +208,13 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     def _http_error(exc: HTTPException) -> Response:
         if isinstance(exc, RequestEntityTooLarge):
             return _service_error(
-                PayloadTooLarge(f"the request body is larger than {cfg.max_body_bytes} bytes")
+                PayloadTooLargeError(f"the request body is larger than {cfg.max_body_bytes} bytes")
             )
         if exc.code == 404:
-            return _service_error(NotFound(f"no such endpoint: {request.path}"))
+            return _service_error(NotFoundError(f"no such endpoint: {request.path}"))
         if exc.code == 405:
             response = _service_error(
-                MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+                MethodNotAllowedError(f"{request.method} is not allowed on {request.path}")
             )
             allowed = getattr(exc, "valid_methods", None)
             if allowed:

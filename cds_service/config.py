@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from cds_service.fhir_servers import ServerPatternError, parse_patterns
+from cds_service.errors import Her2CdsError
+from cds_service.prefetch.fhir_servers import ServerPatternError, parse_patterns
 
 PREFIX = "HER2CDS_"
 
 
-class ConfigError(Exception):
+class ConfigError(Her2CdsError):
     """A configuration variable has a bad value; the message names it."""
 
 

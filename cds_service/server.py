@@ -85,7 +85,7 @@ class GunicornLogger(glogging.Logger):  # type: ignore[misc]
 
 def _worker_exit(server: Any, worker: Any) -> None:
     """A worker stopping normally commits the writes it still holds (after_response)."""
-    from cds_service import after_response
+    from cds_service.storage import after_response
 
     after_response.flush()
 
@@ -98,7 +98,7 @@ def _child_exit(server: Any, worker: Any) -> None:
 
 
 def gunicorn_options(cfg: Config, *, host: str, port: int, workers: int | None) -> dict[str, Any]:
-    from cds_service.logging_setup import dict_config
+    from cds_service.observability.logging_setup import dict_config
 
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",

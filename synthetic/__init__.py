@@ -1,8 +1,8 @@
-"""Synthetic HER2-positive patient journeys: generator, ground truth, demo and population run.
+"""Synthetic HER2-positive patient journeys: the generator and its ground truth.
 
-`generate` writes seeded, reproducible FHIR R4 Bundles with an answer file each; `population`
-runs the engine over many patients in parallel and reports agreement with the answers; `demo`
-is a newcomer's first run against the real HTTP service. Only the command line imports this.
+`generate` writes seeded, reproducible FHIR R4 Bundles with an answer file each. It imports
+nothing of the service; the demo and the population run that drive the service with these
+journeys live on the top floor (`her2cds_cli.demo`, `her2cds_cli.population`).
 """
 
 from synthetic.draw_journey import draw

@@ -14,15 +14,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service import create_app
-from cds_service.local_fhir import fill_prefetch, patient_keys_of
 from cds_service.services import prefetch_templates
+from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
 
 
 class ClosingClient(FlaskClient):
     """A test client that closes each response after reading it, as a WSGI server does.
 
     Werkzeug's test client leaves responses open, so work the service defers until the answer
-    is sent (cds_service.after_response: timeline pages, card rules, FHIR conformance) would
+    is sent (cds_service.storage.after_response: timeline pages, card rules, FHIR conformance) would
     never run in tests; a real server always closes the response."""
 
     def open(self, *args: Any, **kwargs: Any) -> Any:

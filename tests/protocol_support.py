@@ -22,8 +22,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from cds_service.config import Config
-from cds_service.local_fhir import fill_prefetch, search
 from cds_service.services import prefetch_templates
+from her2cds_cli.local_fhir import fill_prefetch, search
 
 # ../shared beside the repository (as CI has it); HER2CDS_SHARED_DIR points elsewhere (worktrees).
 SHARED = Path(
@@ -262,7 +262,7 @@ class SeenRequest:
 @dataclass
 class FhirServer:
     """A FHIR server on 127.0.0.1 answering reads and searches over `resources` with
-    `cds_service.local_fhir.search`. It records every request (path, query, headers).
+    `her2cds_cli.local_fhir.search`. It records every request (path, query, headers).
 
     page_size: searches answer pages of that many entries linked by `next`.
     status: answer every request with this HTTP status (and an OperationOutcome).

@@ -238,7 +238,7 @@ class Service:
 
     def start(self) -> Service:
         self.port = self.port or free_port()
-        command = [sys.executable, "-m", "cds_service.cli", "serve", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "her2cds_cli.cli", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--workers", "1"]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(

@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service import after_response, create_app
-from cds_service.db import Database
+from cds_service import create_app
+from cds_service.storage import after_response
+from cds_service.storage.db import Database
 from tests.conftest import ROOT, hook_request, load_fixture
 from tests.pg import free_port
 
@@ -165,7 +166,7 @@ def test_a_worker_stopped_with_sigterm_commits_what_it_holds(tmp_path: Path) -> 
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "her2cds_cli.cli", "serve", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cds_service import create_app
-from cds_service.auth import AuthFailure
+from cds_service.security.auth import AuthFailure
 from tests.conftest import hook_request, load_fixture
 from tests.test_auth_support import (
     BASE,

@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cds_service import create_app
-from cds_service.auth import serve_config
-from cds_service.cli import build_parser, main
 from cds_service.config import ConfigError, from_env
-from cds_service.jwks import UrlKeys, load_trusted_clients
+from cds_service.security.auth import serve_config
+from cds_service.security.jwks import UrlKeys, load_trusted_clients
+from her2cds_cli.cli import build_parser, main
 from tests.conftest import ROOT
 from tests.test_auth_support import ISS, keys, write_clients
 

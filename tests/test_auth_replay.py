@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from cds_service.db import Database
-from cds_service.replay import JTI_TABLE, ReplayCache
+from cds_service.security.replay import JTI_TABLE, ReplayCache
+from cds_service.storage.db import Database
 from tests.test_auth_support import (
     DISCOVERY,
     FakeClock,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.auth import Authenticator, AuthFailure
+from cds_service.security.auth import Authenticator, AuthFailure
 from tests.conftest import CAPTURES, ROOT
 from tests.test_auth_support import (
     MINTED,

@@ -34,7 +34,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         HER2CDS_TRUSTED_CLIENTS=str(default_clients(tmp_path)),
         HER2CDS_DATABASE_URL=f"sqlite:///{tmp_path / 'service.db'}",
     )
-    command = [sys.executable, "-m", "cds_service.cli", "serve", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "her2cds_cli.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", "2"]
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

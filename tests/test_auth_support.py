@@ -26,7 +26,7 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from cds_service import create_app
-from cds_service.auth import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
+from cds_service.security.auth import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
 
 ISS = "https://ehr.example.org"
 TENANT_ISS = "https://tenant-ehr.example.org"

@@ -16,8 +16,8 @@ from bench import client as bench_client
 from bench import floor
 from bench.payloads import CAPTURES, SYNTHEA, build, her2_bundle
 from bench.scale import count_prefetch, scale_up
-from cds_service.local_fhir import fill_prefetch, patient_keys_of
 from cds_service.services import prefetch_templates
+from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
 from tests.conftest import her2_ext, needs_shared
 
 

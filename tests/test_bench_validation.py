@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.errors import BadRequest
-from cds_service.validation import _fast_validators, _validators, validate_request
+from cds_service.api.validation import _fast_validators, _validators, validate_request
+from cds_service.errors import BadRequestError
 
 HOOKS = ("patient-view", "order-select", "order-sign")
 ids = st.one_of(
@@ -79,7 +79,7 @@ def test_fast_path_agrees_with_jsonschema(body: dict[str, Any], hook: str) -> No
     try:
         validate_request(body, hook)
         accepted = True
-    except BadRequest:
+    except BadRequestError:
         accepted = False
     assert accepted == expected
 
@@ -95,5 +95,5 @@ def test_fast_path_is_in_use_and_accepts_a_valid_request() -> None:
     }
     assert fast[0].is_valid(body) and fast[1]["patient-view"].is_valid(body["context"])
     validate_request(body, "patient-view")
-    with pytest.raises(BadRequest, match="context"):
+    with pytest.raises(BadRequestError, match="context"):
         validate_request({**body, "context": {"userId": "Practitioner/x"}}, "patient-view")

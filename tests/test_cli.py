@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cds_service.cli import main
+from her2cds_cli.cli import main
 from tests.conftest import FIXTURES
 
 

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from cds_service.cli import main
-from synthetic.demo import demo
+from her2cds_cli.cli import main
+from her2cds_cli.demo import demo
 
 
 def test_demo_runs_end_to_end_over_http(capsys: pytest.CaptureFixture[str]) -> None:

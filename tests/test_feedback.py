@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service import create_app
-from cds_service.db import Database
-from cds_service.feedback import stored_feedback
+from cds_service.api.feedback import stored_feedback
+from cds_service.storage.db import Database
 from tests.conftest import hook_request, load_fixture
 from tests.pg import PostgresServer, unavailable_reason
 from tests.protocol_support import checking_client

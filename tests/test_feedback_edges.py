@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
 from cds_service import create_app
-from cds_service.feedback import stored_feedback
-from cds_service.validation import load_schema
+from cds_service.api.feedback import stored_feedback
+from cds_service.api.validation import load_schema
 from tests.pg import PostgresServer
 from tests.protocol_support import assert_operation_outcome, checking_client
 from tests.test_feedback import URL, accepted, db, overridden

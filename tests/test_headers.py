@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service.feedback import stored_feedback
+from cds_service.api.feedback import stored_feedback
 from tests.conftest import hook_request, load_fixture
 from tests.protocol_support import (
     CAPTURES,

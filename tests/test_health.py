@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Column, Integer, Table, inspect
 
 from cds_service import create_app
-from cds_service.db import METADATA
+from cds_service.storage.db import METADATA
 from engine import load_knowledge
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service.cli import main
-from cds_service.local_fhir import patient_keys_of
+from her2cds_cli.cli import main
+from her2cds_cli.local_fhir import patient_keys_of
 from synthetic.generate import DEFAULT_AS_OF, patient_bundle
 from tests.conftest import hook_request
 from tests.protocol_support import fallback_request, fhir_server

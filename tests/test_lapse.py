@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from cards import render_assessment
 from cards.timeline import timeline_page
-from cds_service.report import describe
 from engine import Assessment, check_orders, load_knowledge
 from engine.model import Alert
+from her2cds_cli.report import describe
 from tests import builders as b
 from tests.engine_builders import assess_story, drug, her2_story, order, record_of
 

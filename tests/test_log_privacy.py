@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from cds_service import create_app
-from cds_service.local_fhir import patient_keys_of
-from cds_service.logging_setup import JsonFormatter
+from cds_service.observability.logging_setup import JsonFormatter
+from her2cds_cli.local_fhir import patient_keys_of
 from tests.conftest import ClosingClient, load_fixture
 from tests.protocol_support import FhirServer, checking_client, fallback_request
 from tests.test_fhir_allowlist import redirecting as redirecting  # fixture

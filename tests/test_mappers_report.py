@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.cli import main
+from her2cds_cli.cli import main
 from tests.conftest import FIXTURES
 from tests.test_mappers_synthea import RECORDS
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds_service.cli import main
+from her2cds_cli.cli import main
 from tests.conftest import FIXTURES, her2_ext, hook_request
 from tests.mcode_fixtures import AS_OF, build
 from tests.mcode_fixtures import FIXTURES as BUILDERS

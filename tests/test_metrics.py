@@ -12,8 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from cds_service import metrics
-from cds_service.local_fhir import patient_keys_of, search
+from cds_service.observability import metrics
+from her2cds_cli.local_fhir import patient_keys_of, search
 from tests.conftest import her2_ext, hook_request, load_fixture
 
 
@@ -227,16 +227,17 @@ def test_auth_refusals_are_counted_by_reason(tmp_path: Any) -> None:
 def test_advice_flows_and_card_rules_pause_while_the_database_is_down(
     tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from cds_service import after_response, create_app
+    from cds_service import create_app
+    from cds_service.storage import after_response
 
     url = f"sqlite:///{tmp_path / 'missing-dir' / 'db.sqlite'}"
     client = create_app({"database_url": url, "testing": True}).test_client()
     body = hook_request(load_fixture("her2_ild_after_thp"))
-    with caplog.at_level("WARNING", logger="cds_service.after_response"):
+    with caplog.at_level("WARNING", logger="cds_service.storage.after_response"):
         for _ in range(3):
             resp = client.post("/cds-services/her2-next-line", json=body)
             assert resp.status_code == 200 and resp.get_json()["cards"]
             after_response.flush()  # commit now what the worker holds for up to 0.2 s
-    failures = [r for r in caplog.records if r.name == "cds_service.after_response"]
+    failures = [r for r in caplog.records if r.name == "cds_service.storage.after_response"]
     assert len(failures) == 1  # tried once, then paused: no connect attempt per hook call
     assert "card rules" in failures[0].getMessage()

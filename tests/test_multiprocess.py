@@ -32,15 +32,15 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from cds_service.db import METADATA
-from cds_service.logging_setup import patient_hash
+from cds_service.observability.logging_setup import patient_hash
+from cds_service.storage.db import METADATA
 from tests.conftest import ROOT, hook_request, load_fixture
 from tests.pg import PostgresServer, free_port, unavailable_reason
 from tests.test_auth_support import default_clients, mint
 
 SALT = "multiprocess-test-salt"
 PUBLIC = "http://her2cds.test"
-SERVE = [sys.executable, "-m", "cds_service.cli", "serve"]
+SERVE = [sys.executable, "-m", "her2cds_cli.cli", "serve"]
 
 
 @dataclass

@@ -164,7 +164,7 @@ def test_each_answer_is_documented_with_its_body(small_app: Flask) -> None:
 
 
 def test_the_body_deadline_and_the_database_are_documented(app: Flask) -> None:
-    """408 (cds_service.validation: a body that stops arriving) and 503 cannot be provoked
+    """408 (cds_service.api.validation: a body that stops arriving) and 503 cannot be provoked
     through the test client; the operations that can answer them say so."""
     doc = document(app)
     for service in SERVICES:

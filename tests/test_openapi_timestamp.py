@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cds_service.validation import load_schema
+from cds_service.api.validation import load_schema
 
 PATTERN = re.compile(
     load_schema("feedback.schema.json")["$defs"]["item"]["properties"]["outcomeTimestamp"][

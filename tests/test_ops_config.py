@@ -31,7 +31,7 @@ def _serve_env(**extra: str) -> dict[str, str]:
 )
 def test_serve_with_a_bad_variable_exits_nonzero_naming_it(variable: str, value: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "cds_service.cli", "serve"],
+        [sys.executable, "-m", "her2cds_cli.cli", "serve"],
         cwd=ROOT,
         env=_serve_env(**{variable: value}),
         capture_output=True,
@@ -96,7 +96,7 @@ def test_workers_are_two_per_cpu_between_two_and_eight() -> None:
 
 def test_serve_warns_about_a_misspelt_variable() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "cds_service.cli", "serve"],
+        [sys.executable, "-m", "her2cds_cli.cli", "serve"],
         cwd=ROOT,
         env=_serve_env(HER2CDS_JURISDICTON="EMA", HER2CDS_PORT="0"),
         capture_output=True,

@@ -108,7 +108,7 @@ def test_compose_nginx_fronts_the_replicas(compose: dict[str, Any]) -> None:
 
 def assert_trusted_clients(document: Any, tmp_path: Path) -> None:
     """The service loads it as a trusted-clients file (no key is fetched at load)."""
-    from cds_service.auth import load_trusted_clients
+    from cds_service.security.auth import load_trusted_clients
 
     path = tmp_path / "trusted-clients.json"
     path.write_text(json.dumps(document), encoding="utf-8")
@@ -184,7 +184,7 @@ def test_image_entrypoint_is_the_readme_command() -> None:
     assert json.loads(final["ENTRYPOINT"]) == readme_command() == ["her2-cds", "serve"]
     assert "CMD" not in final
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["her2-cds"] == "cds_service.cli:main"
+    assert scripts["her2-cds"] == "her2cds_cli.cli:main"
 
 
 def test_image_is_slim_multi_stage_non_root_without_build_tools() -> None:
@@ -337,7 +337,7 @@ def test_docker_context_keeps_what_the_package_needs_and_drops_tests_and_secrets
 def _metric_names() -> set[str]:
     from prometheus_client.metrics import MetricWrapperBase
 
-    from cds_service import metrics
+    from cds_service.observability import metrics
 
     return {m._name for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)}
 

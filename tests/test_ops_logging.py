@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service import create_app
-from cds_service.logging_setup import REQUEST_LOGGER, JsonFormatter, patient_hash
+from cds_service.observability.logging_setup import REQUEST_LOGGER, JsonFormatter, patient_hash
 from tests.conftest import her2_ext, hook_request, load_fixture
 
 SALT = "test-salt-0123456789"
@@ -179,12 +179,12 @@ def test_a_failure_writing_the_line_spares_the_answer_and_the_calls_writes(
 ) -> None:
     """The line is written after the answer, beside the call's database writes: if making it
     fails, the failure is logged and the card's timeline link still opens."""
-    import cds_service.metrics
+    import cds_service.observability.metrics
 
     def broken(req: Any) -> tuple[str, str]:
         raise RuntimeError("labels unavailable")
 
-    monkeypatch.setattr(cds_service.metrics, "request_labels", broken)
+    monkeypatch.setattr(cds_service.observability.metrics, "request_labels", broken)
     client = salted_app.test_client()
     resp = client.post(
         "/cds-services/her2-next-line", json=hook_request(load_fixture("her2_ild_after_thp"))

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIRS = (
     "engine/knowledge",
     "fhir_mappers/terminology",
-    "cds_service/schemas",
+    "cds_service/api/schemas",
     "cds_service/warmup.json",
 )
 

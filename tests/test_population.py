@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.cli import main
+from her2cds_cli.cli import main
+from her2cds_cli.population import discover, population
 from synthetic.compare import compare, observe
 from synthetic.generate import generate_cohort, patient_bundle
 from synthetic.journey import catalogue
-from synthetic.population import discover, population
 from tests.conftest import SYNTHEA, needs_shared
 
 

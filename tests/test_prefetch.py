@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds_service import create_app
-from cds_service.local_fhir import patient_keys_of
 from cds_service.services import prefetch_templates
+from her2cds_cli.local_fhir import patient_keys_of
 from tests.conftest import her2_ext, hook_request, load_fixture
 from tests.protocol_support import (
     FhirServer,

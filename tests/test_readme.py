@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from cds_service.cli import main
+from her2cds_cli.cli import main
 from tests.conftest import ROOT
 
 
@@ -23,6 +23,19 @@ def test_readme_evaluate_example_is_what_evaluate_prints(
     assert capsys.readouterr().out.strip() == block.group(1).strip()
 
 
+def test_readme_links_the_docs_it_moved_out_and_every_link_resolves() -> None:
+    """Operations, authentication and the architecture live in docs/; the README points there,
+    and no relative link in the README or docs/ points at a missing file."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for doc in ("docs/architecture.md", "docs/operations.md", "docs/authentication.md"):
+        assert f"]({doc})" in readme and (ROOT / doc).is_file(), doc
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" not in target:
+                assert (page.parent / target).exists(), f"{page.name}: {target}"
+
+
 def test_readme_names_the_two_commands_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
@@ -36,7 +49,7 @@ def test_readme_sandbox_section_commands_fit_together() -> None:
     import json
     from urllib.parse import parse_qs, urlsplit
 
-    from cds_service.jwks import StaticKeys, load_trusted_clients
+    from cds_service.security.jwks import StaticKeys, load_trusted_clients
     from tests.sandbox_support import SANDBOX_ISS, SANDBOX_JWKS, sandbox_url
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

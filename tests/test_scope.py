@@ -16,10 +16,10 @@ from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.cli import main
 from cds_service.pipeline import patient_view
 from engine import assess, load_knowledge
 from fhir_mappers import build_record
+from her2cds_cli.cli import main
 from tests import builders as b
 from tests.conftest import SYNTHEA, her2_ext, needs_shared
 from tests.scope_builders import (

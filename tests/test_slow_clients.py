@@ -34,7 +34,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "her2cds_cli.cli", "serve", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.cli import main
 from cds_service.pipeline import patient_view
 from engine import load_knowledge
 from fhir_mappers import build_record
 from fhir_mappers.terminology import load_terminology
+from her2cds_cli.cli import main
 from synthetic.compare import Disagreement, ShapeScore, by_shape, compare, observe, shape_table
 from synthetic.generate import generate_cohort, patient_bundle
 from synthetic.journey import catalogue
@@ -170,7 +170,7 @@ def test_per_shape_report_counts_each_disagreement_under_its_shape() -> None:
 
 
 def test_population_report_lists_agreement_per_shape(tmp_path: Path) -> None:
-    from synthetic.population import population
+    from her2cds_cli.population import population
 
     data, out = tmp_path / "in", tmp_path / "out"
     forced = ["stale", "pregnancy", "", "paediatric"]

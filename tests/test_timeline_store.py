@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from cds_service import after_response, create_app
+from cds_service import create_app
+from cds_service.storage import after_response
 from tests.conftest import ClosingClient, hook_request, load_fixture
 from tests.pg import PostgresServer
 from tests.test_auth_support import HOOK, TENANT_ISS, FakeClock, bearer, make_app, mint

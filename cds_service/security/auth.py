@@ -39,11 +39,10 @@ from jwt.exceptions import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service.api.hooks import json_response
 from cds_service.config import PREFIX, Config, ConfigError, from_env
-from cds_service.db import Database
-from cds_service.errors import operation_outcome
-from cds_service.hooks import json_response
-from cds_service.jwks import (
+from cds_service.errors import Her2CdsError, operation_outcome
+from cds_service.security.jwks import (
     ALGORITHMS,
     Clock,
     Fetch,
@@ -54,7 +53,8 @@ from cds_service.jwks import (
     is_loopback_host,
     load_trusted_clients,
 )
-from cds_service.replay import ReplayCache
+from cds_service.security.replay import ReplayCache
+from cds_service.storage.db import Database
 
 log = logging.getLogger("her2cds.auth")
 
@@ -68,7 +68,7 @@ UNAUTHORIZED_MESSAGE = (
 FORBIDDEN_MESSAGE = "this CDS client is not allowed to call this service"
 
 
-class AuthFailure(Exception):
+class AuthFailure(Her2CdsError):
     """A rejected call. `reason` is a category for the log, never shown to the caller."""
 
     def __init__(self, reason: str, status: int = 401, *, iss: str | None = None) -> None:
@@ -78,7 +78,7 @@ class AuthFailure(Exception):
         self.iss = iss
 
 
-class AuthUnavailable(Exception):
+class AuthUnavailable(Her2CdsError):
     """The replay cache (database) cannot be reached: the call cannot be checked."""
 
 

@@ -19,8 +19,8 @@ from sqlalchemy import Column, Connection, Float, String, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service import after_response
-from cds_service.db import METADATA, Database
+from cds_service.storage import after_response
+from cds_service.storage.db import METADATA, Database
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _insert_ignoring_repeats(dialect: str) -> Any:
 
 def write(cards: Iterable[tuple[str, str, str]], conn: Connection) -> None:
     """Keep (card uuid, kind, rule) of emitted cards, inside the caller's transaction (the hook
-    call's after-response writes: cds_service.after_response.defer_write, which also pauses
+    call's after-response writes: cds_service.storage.after_response.defer_write, which also pauses
     writing while the database is down)."""
     global _writes
     now = time.time()

@@ -42,9 +42,9 @@ from prometheus_client import (
     multiprocess,
 )
 
-from cds_service import card_rules
-from cds_service.after_response import defer, defer_write
-from cds_service.db import Database
+from cds_service.storage import card_rules
+from cds_service.storage.after_response import defer, defer_write
+from cds_service.storage.db import Database
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 if os.environ.get(MULTIPROC_ENV):  # the metrics below write their files there from now on
@@ -261,7 +261,7 @@ def init_app(app: Flask) -> None:
     def _observe(response: Response) -> Response:
         start = g.pop("her2cds_metrics_t0", None)
         seconds = time.perf_counter() - start if start is not None else None
-        failure = g.get("her2cds_auth_failure")  # set by cds_service.auth on a refusal
+        failure = g.get("her2cds_auth_failure")  # set by cds_service.security.auth on a refusal
         # Counted once the answer is sent (after_response), like the request's log line.
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
         defer(partial(_count_request, req, str(response.status_code), seconds, failure))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -13,8 +14,27 @@ from synthetic.compare import Disagreement, by_shape
 from synthetic.shape_report import parse
 from synthetic.shapes import shapes
 
-if TYPE_CHECKING:
-    from synthetic.population import Result
+
+@dataclass
+class Result:
+    """One patient's outcome in a population run: a row of the CSV and of this report."""
+
+    name: str
+    patient: str
+    outcome: str = ""
+    line: int | None = None
+    timing: str | None = None
+    regimen: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    data_needed: list[str] = field(default_factory=list)
+    lines_found: int = 0
+    ms: float = 0.0
+    error: str = ""
+    compared: bool = False
+    disagreements: list[str] = field(default_factory=list)
+    kind: str = ""
+    expected_regimen: str | None = None
+    reason: str = ""  # why out of scope (deceased, under 18, stale record, HER2-negative, ...)
 
 
 def bar_chart(counts: Counter[str] | dict[str, int], title: str, colour: str = "#3b6ea5") -> str:

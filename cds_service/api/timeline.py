@@ -33,9 +33,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.sansio.utils import get_current_url
 
 from cards.timeline import timeline_page, timeline_record
-from cds_service.after_response import defer_write, flush, paused
-from cds_service.db import METADATA, Database
-from cds_service.errors import BadRequest
+from cds_service.errors import BadRequestError
+from cds_service.storage.after_response import defer_write, flush, paused
+from cds_service.storage.db import METADATA, Database
 from engine import load_knowledge, record_json
 from engine.model import PatientRecord
 from fhir_mappers import build_record
@@ -266,13 +266,13 @@ def build() -> Response:
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+        raise BadRequestError(f"the body is not valid JSON: {exc}") from exc
     if not (isinstance(data, list) or (isinstance(data, dict) and "resourceType" in data)):
-        raise BadRequest("POST /timeline expects a FHIR Bundle (or a list of resources)")
+        raise BadRequestError("POST /timeline expects a FHIR Bundle (or a list of resources)")
     as_of_raw = request.args.get("as_of")
     try:
         as_of = date.fromisoformat(as_of_raw) if as_of_raw else None
     except ValueError as exc:
-        raise BadRequest(f"as_of must be a date (YYYY-MM-DD), not {as_of_raw!r}") from exc
+        raise BadRequestError(f"as_of must be a date (YYYY-MM-DD), not {as_of_raw!r}") from exc
     record = build_record(data, patient_id=request.args.get("patient"), as_of=as_of)
     return _html(timeline_page(record, load_knowledge().version))

@@ -18,11 +18,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cds_service import metrics
-from cds_service.db import METADATA, Database
-from cds_service.errors import NotFound, Unavailable
+from cds_service.api.validation import parse_body, parse_rfc3339, read_body, validate_feedback
+from cds_service.errors import NotFoundError, UnavailableError
+from cds_service.observability import metrics
 from cds_service.services import BY_ID
-from cds_service.validation import parse_body, parse_rfc3339, read_body, validate_feedback
+from cds_service.storage.db import METADATA, Database
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def stored_feedback(db: Database, card: str | None = None) -> list[dict[str, Any
 def post_feedback(service_id: str) -> Response:
     """Record what the user did with this service's cards (accepted or overridden)."""
     if service_id not in BY_ID:
-        raise NotFound(f"no CDS service with id {service_id!r}; see GET /cds-services")
+        raise NotFoundError(f"no CDS service with id {service_id!r}; see GET /cds-services")
     items = validate_feedback(parse_body(read_body()))
     db = current_app.extensions["her2cds.db"]
     assert isinstance(db, Database)
@@ -124,7 +124,7 @@ def post_feedback(service_id: str) -> Response:
         stored = store(db, service_id, items)
     except SQLAlchemyError as exc:
         log.error("feedback not stored: %s", type(exc).__name__)
-        raise Unavailable("feedback could not be stored now; try again later") from exc
+        raise UnavailableError("feedback could not be stored now; try again later") from exc
     metrics.feedback_received(db, items)
     log.info("feedback for %s: %d received, %d new", service_id, len(items), stored)
     body = orjson.dumps({"received": len(items), "stored": stored})

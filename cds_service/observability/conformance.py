@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from cds_service import metrics
-from cds_service.after_response import defer
+from cds_service.observability import metrics
+from cds_service.storage.after_response import defer
 from fhir_mappers.resources import conformance_issues, deferred_validation
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ def _metrics_dir() -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     _metrics_dir()
-    from cds_service.auth import serve_config
+    from cds_service.security.auth import serve_config
     from cds_service.server import run
 
     for name in unknown_variables():
@@ -42,9 +42,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from cds_service.files import read_json, split_patients
     from cds_service.pipeline import patient_view
-    from cds_service.report import describe
+    from her2cds_cli.files import read_json, split_patients
+    from her2cds_cli.report import describe
 
     try:
         cfg = from_env()
@@ -97,7 +97,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _population(args: argparse.Namespace) -> int:
-    from synthetic.population import population
+    from her2cds_cli.population import population
 
     try:
         summary = population(Path(args.inp), Path(args.out), jobs=args.jobs)
@@ -119,7 +119,7 @@ def _population(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from synthetic.demo import demo
+    from her2cds_cli.demo import demo
 
     return demo(patients=args.patients, seed=args.seed)
 

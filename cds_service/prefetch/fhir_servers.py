@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from cds_service.errors import Her2CdsError
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class ServerPatternError(ValueError):
+class ServerPatternError(Her2CdsError, ValueError):
     """An allow-list entry that is not an http(s) origin or base URL; the message says why."""
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from flask import Flask, Request, Response, g, request
 
-from cds_service.after_response import defer
 from cds_service.config import Config
+from cds_service.storage.after_response import defer
 
 REQUEST_LOGGER = "her2cds.request"
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -160,7 +160,7 @@ def _emit(
     salt: str,
 ) -> None:
     """The request line: what log.log does, without looking up the caller's frame."""
-    from cds_service.metrics import request_labels
+    from cds_service.observability.metrics import request_labels
 
     failure, client, hook = noted
     endpoint, service = request_labels(req)

@@ -14,9 +14,9 @@ from flask import Blueprint, Response, current_app
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.db import METADATA, Database
+from cds_service.api.hooks import json_response
 from cds_service.errors import operation_outcome
-from cds_service.hooks import json_response
+from cds_service.storage.db import METADATA, Database
 
 bp = Blueprint("health", __name__)
 

@@ -2,7 +2,7 @@
 
 Generates a handful of synthetic patients (one of each kind worth seeing), starts the service on
 the embedded defaults (SQLite in a temporary directory) on a free 127.0.0.1 port, reads discovery,
-fills each request's prefetch from the service's own templates (cds_service.local_fhir, as a CDS
+fills each request's prefetch from the service's own templates (her2cds_cli.local_fhir, as a CDS
 client does), calls `her2-next-line`, and prints per patient the journey, the answer and whether
 it agrees with the generator's ground truth.
 """
@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import requests
 from werkzeug.serving import make_server
 
-from cds_service.local_fhir import fill_prefetch, patient_keys_of
+from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
 from synthetic.compare import compare, observe
 from synthetic.generate import patient_bundle
 from synthetic.progress import Progress

@@ -27,7 +27,8 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
 from cds_service.config import PREFIX, ConfigError
-from cds_service.fhir_servers import ServerPatternError, parse_patterns
+from cds_service.errors import Her2CdsError
+from cds_service.prefetch.fhir_servers import ServerPatternError, parse_patterns
 
 log = logging.getLogger("her2cds.auth")
 
@@ -54,7 +55,7 @@ Fetch = Callable[[str, float], Any]  # (url, timeout) -> the parsed JSON documen
 Clock = Callable[[], float]
 
 
-class JwksError(ValueError):
+class JwksError(Her2CdsError, ValueError):
     """A JWK Set that cannot be used; the message says why (no key material in it)."""
 
 

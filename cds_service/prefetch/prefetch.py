@@ -20,9 +20,9 @@ from urllib.parse import quote
 
 import requests
 
-from cds_service.errors import BadRequest, PreconditionFailed
-from cds_service.fhir_client import FhirClient, is_outcome, next_link, split_outcomes
-from cds_service.fhir_servers import FhirAccess, origin_of
+from cds_service.errors import BadRequestError, PreconditionFailedError
+from cds_service.prefetch.fhir_client import FhirClient, is_outcome, next_link, split_outcomes
+from cds_service.prefetch.fhir_servers import FhirAccess, origin_of
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _check_given(key: str, template: str, value: Any) -> _Given:
     if value is None:
         return _Given(None)
     if not isinstance(value, dict):
-        raise BadRequest(f"prefetch.{key} must be a FHIR resource, a Bundle or null")
+        raise BadRequestError(f"prefetch.{key} must be a FHIR resource, a Bundle or null")
     rtype = value.get("resourceType")
     if rtype == "OperationOutcome":
         return _Given(None, refetch=True)
@@ -103,7 +103,7 @@ def _check_given(key: str, template: str, value: Any) -> _Given:
         return _Given(cleaned, more=next_link(value))
     expected = template_type(template)
     if rtype != expected:
-        raise BadRequest(
+        raise BadRequestError(
             f"prefetch.{key} holds {str(rtype)[:64]!r}; its template asks for {expected} "
             "(a resource, a searchset Bundle, or null)"
         )
@@ -118,11 +118,11 @@ def resolve(
     session: requests.Session | None = None,
     access: FhirAccess = DENY_ALL,
 ) -> dict[str, Any]:
-    """Every prefetch key's data: given, or fetched; PreconditionFailed when neither.
+    """Every prefetch key's data: given, or fetched; PreconditionFailedError when neither.
 
     `access` says which fhirServer values may be read at all (deny by default), and which
     without a token (a local test FHIR server behind the CDS Hooks sandbox, which sends no
-    fhirAuthorization and omits prefetch keys whose search found nothing). Raises BadRequest
+    fhirAuthorization and omits prefetch keys whose search found nothing). Raises BadRequestError
     for a prefetch value that cannot be what its template asks for."""
     started = time.monotonic()
     raw = body.get("prefetch")
@@ -144,7 +144,7 @@ def resolve(
             if url is not None:
                 jobs[key] = url
             elif key not in OPTIONAL_KEYS:
-                raise PreconditionFailed(f"prefetch template for {key} needs a context value")
+                raise PreconditionFailedError(f"prefetch template for {key} needs a context value")
         elif checked.more:
             jobs[key] = checked.more
             continued[key] = checked.value
@@ -159,7 +159,7 @@ def resolve(
     if why:
         required = sorted(k for k in jobs if k not in OPTIONAL_KEYS)
         if required:
-            raise PreconditionFailed(
+            raise PreconditionFailedError(
                 f"prefetch data missing or incomplete for: {', '.join(required)}; {why}"
             )
         return out
@@ -232,7 +232,7 @@ def _fetch_parallel(
                 raise exc
         if pending:
             late = ", ".join(sorted({types[futures[f]] for f in pending}))
-            raise PreconditionFailed(
+            raise PreconditionFailedError(
                 f"{late} could not be read from fhirServer: "
                 "the server did not answer within the time budget"
             )

@@ -40,7 +40,7 @@ from flask import Flask, Response, current_app, g, has_request_context
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.db import Database
+from cds_service.storage.db import Database
 
 log = logging.getLogger(__name__)
 Job = Callable[[], None]

@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from cds_service.errors import BadRequest, RequestTimeout
+from cds_service.errors import BadRequestError, RequestTimeoutError
 
 SCHEMAS = Path(__file__).parent / "schemas"
 HOOKS = ("patient-view", "order-select", "order-sign")
@@ -115,7 +115,7 @@ def _body_deadline() -> Iterator[None]:
         # the body before the next request on the connection); the 408 is still written
         with suppress(OSError):
             sock.shutdown(socket.SHUT_RD)
-        raise RequestTimeout(
+        raise RequestTimeoutError(
             f"the request body stopped arriving for {seconds:g} s (HER2CDS_BODY_TIMEOUT)"
         ) from exc
     finally:
@@ -146,7 +146,7 @@ def read_body() -> bytes:
         stream = request.environ["wsgi.input"]
         raw: bytes = _read(lambda: stream.read(length)) if length else b""
         if len(raw) != length:
-            raise BadRequest(f"the request body ended after {len(raw)} of {length} bytes")
+            raise BadRequestError(f"the request body ended after {len(raw)} of {length} bytes")
         return raw
     raw = _read(lambda: request.get_data(cache=False))
     if limit is not None and len(raw) >= limit:
@@ -157,13 +157,13 @@ def read_body() -> bytes:
 def parse_body(raw: bytes) -> dict[str, Any]:
     """Parse a request body with orjson; anything but a JSON object is a 400."""
     if not raw:
-        raise BadRequest("the request body is empty; a JSON object is expected")
+        raise BadRequestError("the request body is empty; a JSON object is expected")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from exc
+        raise BadRequestError(f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
+        raise BadRequestError("the request body must be a JSON object")
     return body
 
 
@@ -173,14 +173,14 @@ def validate_request(body: dict[str, Any], expected_hook: str) -> None:
         envelope, per_hook = _validators()
         err = _first_error(envelope, body)
         if err is not None:
-            raise BadRequest(_message(err, "request"))
+            raise BadRequestError(_message(err, "request"))
         if body["hook"] != expected_hook:
-            raise BadRequest(
+            raise BadRequestError(
                 f"this service answers the {expected_hook!r} hook, not {_shorten(body['hook'], 80)!r}"
             )
         err = _first_error(per_hook[expected_hook], body["context"])
         if err is not None:
-            raise BadRequest(_message(err, "context"))
+            raise BadRequestError(_message(err, "context"))
     if expected_hook == "order-select":
         context = body["context"]
         _check_selections(context["selections"], context["draftOrders"])
@@ -206,7 +206,7 @@ def _check_selections(selections: list[str], draft_orders: dict[str, Any]) -> No
             present.add(f"{resource['resourceType']}/{resource['id']}")
     missing = [s for s in selections if s not in present]
     if missing:
-        raise BadRequest(
+        raise BadRequestError(
             "context/selections: " + ", ".join(missing[:5]) + " not found in draftOrders"
         )
 
@@ -218,20 +218,20 @@ def parse_rfc3339(text: str) -> datetime:
 
 
 def validate_feedback(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The feedback items of a valid body; BadRequest naming the first problem otherwise."""
+    """The feedback items of a valid body; BadRequestError naming the first problem otherwise."""
     err = _first_error(_feedback_validator(), body)
     if err is not None:
-        raise BadRequest(_message(err, "feedback request"))
+        raise BadRequestError(_message(err, "feedback request"))
     items: list[dict[str, Any]] = body["feedback"]
     for n, item in enumerate(items):
         try:
             parse_rfc3339(item["outcomeTimestamp"])
         except ValueError as exc:
-            raise BadRequest(
+            raise BadRequestError(
                 f"feedback request/feedback/{n}/outcomeTimestamp: not a valid date-time ({exc})"
             ) from exc
         except OverflowError as exc:  # valid where it was written, but not a year 1-9999 in UTC
-            raise BadRequest(
+            raise BadRequestError(
                 f"feedback request/feedback/{n}/outcomeTimestamp: outside years 0001-9999 in UTC"
             ) from exc
     return items

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from cds_service.prefetch import render_template
+from cds_service.prefetch.prefetch import render_template
 
 
 def _codes(resource: dict[str, Any]) -> set[tuple[str, str]]:

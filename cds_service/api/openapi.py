@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from flask import Blueprint, Flask, Response, current_app
 
+from cds_service.api.openapi_schemas import components, example_request, request_body
 from cds_service.config import Config
-from cds_service.openapi_schemas import components, example_request, request_body
 from cds_service.services import BY_ID, SERVICES, Service
 
 bp = Blueprint("openapi", __name__)
@@ -50,7 +50,7 @@ def _service_id_param() -> dict[str, Any]:
 
 def _guarded(op: dict[str, Any], auth: bool, unavailable: str | None = None) -> dict[str, Any]:
     """An operation under /cds-services: with auth required, it needs the client's JWT
-    (cds_service.auth) and may answer 401, 403 and 503; `unavailable`: its own 503."""
+    (cds_service.security.auth) and may answer 401, 403 and 503; `unavailable`: its own 503."""
     responses = op["responses"]
     if auth:
         op["security"] = [{"cdsHooksJwt": []}]
@@ -116,7 +116,7 @@ def _html(description: str) -> dict[str, Any]:
 
 
 def _timeline() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
-    """The timeline pages (cds_service.timeline): not behind the client JWT."""
+    """The timeline pages (cds_service.api.timeline): not behind the client JWT."""
     page = {
         "operationId": "timelinePage",
         "summary": "The timeline page a patient-view card links to",

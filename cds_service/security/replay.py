@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sqlalchemy import Column, Engine, Float, String, Table, delete, insert
 from sqlalchemy.exc import IntegrityError
 
-from cds_service.db import METADATA
+from cds_service.storage.db import METADATA
 
 PRUNE_INTERVAL = 60.0
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cds_service.prefetch import template_type
+from cds_service.api.validation import SCHEMAS, load_schema
+from cds_service.prefetch.prefetch import template_type
 from cds_service.services import SERVICES, Service, prefetch_templates
-from cds_service.validation import SCHEMAS, load_schema
 
 _OUTCOME = {
     "type": "object",

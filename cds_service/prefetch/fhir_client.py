@@ -1,6 +1,6 @@
 """GETs from the CDS client's FHIR server for missing prefetch data: bounded and checked.
 
-Every URL must be on the allow-list (cds_service.fhir_servers) and on fhirServer's origin;
+Every URL must be on the allow-list (cds_service.prefetch.fhir_servers) and on fhirServer's origin;
 redirects are never followed; one call makes at most HER2CDS_FHIR_MAX_REQUESTS requests, all
 within one deadline. An answer that is not what was asked for (a redirect, an error status,
 not JSON, an OperationOutcome, a resource where a search Bundle was expected, another patient)
@@ -20,8 +20,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import orjson
 import requests
 
-from cds_service.errors import BadRequest, PreconditionFailed
-from cds_service.fhir_servers import ServerPattern, is_allowed, split_url
+from cds_service.errors import BadRequestError, PreconditionFailedError
+from cds_service.prefetch.fhir_servers import ServerPattern, is_allowed, split_url
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ def split_outcomes(
 
 def _malformed(where: str | None) -> NoReturn:
     if where is None:
-        raise PreconditionFailed("the server answered a malformed Bundle")
-    raise BadRequest(f"{where}: Bundle.entry must be a list of entries with resources")
+        raise PreconditionFailedError("the server answered a malformed Bundle")
+    raise BadRequestError(f"{where}: Bundle.entry must be a list of entries with resources")
 
 
 def _resource_type(url: str) -> str:
@@ -124,18 +124,20 @@ class FhirClient:
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise PreconditionFailed("the server did not answer within the time budget")
+            raise PreconditionFailedError("the server did not answer within the time budget")
         return left
 
     def _may_get(self, full: str) -> None:
         here = split_url(full)
         if here is None or self._origin is None or here[:3] != self._origin[:3]:
-            raise PreconditionFailed("a `next` link points outside fhirServer; it was not followed")
+            raise PreconditionFailedError(
+                "a `next` link points outside fhirServer; it was not followed"
+            )
         if not is_allowed(full, self._allowed):
-            raise PreconditionFailed("a `next` link points outside the allowed FHIR server")
+            raise PreconditionFailedError("a `next` link points outside the allowed FHIR server")
         with self._lock:
             if self.calls >= self.max_requests:
-                raise PreconditionFailed(
+                raise PreconditionFailedError(
                     f"more than {self.max_requests} FHIR requests would be needed "
                     "(HER2CDS_FHIR_MAX_REQUESTS)"
                 )
@@ -161,7 +163,7 @@ class FhirClient:
                 raw = self._read(resp) if status == 200 else b""
         except requests.RequestException as exc:
             log.warning("FHIR fetch failed: %s", type(exc).__name__)
-            raise PreconditionFailed(
+            raise PreconditionFailedError(
                 f"the server could not be reached ({type(exc).__name__})"
             ) from exc
         if status in _NO_DATA_STATUSES:
@@ -169,20 +171,22 @@ class FhirClient:
         if status != 200:
             log.warning("FHIR fetch answered %s", status)
             if 300 <= status < 400:
-                raise PreconditionFailed(
+                raise PreconditionFailedError(
                     f"the server answered a redirect (HTTP {status}), not data"
                 )
-            raise PreconditionFailed(f"the server answered HTTP {status}")
+            raise PreconditionFailedError(f"the server answered HTTP {status}")
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise PreconditionFailed(
+            raise PreconditionFailedError(
                 "the server answered HTTP 200 with something not JSON"
             ) from exc
         if not isinstance(data, dict):
-            raise PreconditionFailed("the server answered HTTP 200 with something not a resource")
+            raise PreconditionFailedError(
+                "the server answered HTTP 200 with something not a resource"
+            )
         if is_outcome(data):
-            raise PreconditionFailed("the server answered HTTP 200 with an OperationOutcome")
+            raise PreconditionFailedError("the server answered HTTP 200 with an OperationOutcome")
         return data
 
     def _read(self, resp: requests.Response) -> bytes:
@@ -193,7 +197,7 @@ class FhirClient:
             self.remaining()
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
-                raise PreconditionFailed("the server's answer is too large")
+                raise PreconditionFailedError("the server's answer is too large")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -207,16 +211,16 @@ class FhirClient:
         rtype = rtype or _resource_type(url)
         try:
             return self._fetch_all(url, start, rtype)
-        except PreconditionFailed as exc:
+        except PreconditionFailedError as exc:
             message = f"{rtype} could not be read from fhirServer: {exc.message}"
-            raise PreconditionFailed(message) from exc
+            raise PreconditionFailedError(message) from exc
 
     def _fetch_all(self, url: str, start: dict[str, Any] | None, rtype: str) -> Any:
         search = start is not None or "?" in url
         first = start if start is not None else self.get(url)
         if first is None:
             if search:  # a search the server does not offer: the data is unknown, not absent
-                raise PreconditionFailed("the server has no such search (HTTP 404)")
+                raise PreconditionFailedError("the server has no such search (HTTP 404)")
             return None  # a read of something that does not exist: no data
         if not search:
             return _checked_read(first, url, rtype)
@@ -225,12 +229,12 @@ class FhirClient:
         while nxt and not failed:
             page = self.get(nxt)
             if page is None:
-                raise PreconditionFailed("a `next` link answered HTTP 404")
+                raise PreconditionFailedError("a `next` link answered HTTP 404")
             more, failed = _checked_page(page)
             entries.extend(more)
             nxt = next_link(page)
         if failed:
-            raise PreconditionFailed("the server's search reported an error")
+            raise PreconditionFailedError("the server's search reported an error")
         bundle = {k: v for k, v in first.items() if k not in ("entry", "link")}
         if entries:
             bundle["entry"] = entries
@@ -241,10 +245,12 @@ def _checked_page(page: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     """A search answer must be a searchset Bundle (not a resource, not another kind of Bundle)."""
     got = page.get("resourceType")
     if got != "Bundle":
-        raise PreconditionFailed(f"a search answered {str(got)[:64]!r}, not a Bundle")
+        raise PreconditionFailedError(f"a search answered {str(got)[:64]!r}, not a Bundle")
     kind = page.get("type")
     if kind is not None and kind != "searchset":
-        raise PreconditionFailed(f"a search answered a {str(kind)[:64]!r} Bundle, not a searchset")
+        raise PreconditionFailedError(
+            f"a search answered a {str(kind)[:64]!r} Bundle, not a searchset"
+        )
     return split_outcomes(page, None)
 
 
@@ -252,8 +258,8 @@ def _checked_read(resource: dict[str, Any], url: str, rtype: str) -> dict[str, A
     """A read must answer the resource asked for: its type, and its id when it has one."""
     got = resource.get("resourceType")
     if got != rtype:
-        raise PreconditionFailed(f"a read answered {str(got)[:64]!r}, not a {rtype}")
+        raise PreconditionFailedError(f"a read answered {str(got)[:64]!r}, not a {rtype}")
     wanted = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
     if "id" in resource and resource["id"] != wanted:
-        raise PreconditionFailed(f"a read answered another {rtype} than the one asked for")
+        raise PreconditionFailedError(f"a read answered another {rtype} than the one asked for")
     return resource

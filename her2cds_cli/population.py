@@ -15,16 +15,16 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from her2cds_cli.population_report import Result, write_html
 from synthetic.compare import compare, observe
 from synthetic.progress import Progress
-from synthetic.report import write_html
 
 
 @dataclass
@@ -33,26 +33,6 @@ class Task:
     path: str | None = None  # a Bundle file
     resources: list[dict[str, Any]] | None = None  # a patient's resources from NDJSON
     truth: dict[str, Any] | None = None
-
-
-@dataclass
-class Result:
-    name: str
-    patient: str
-    outcome: str = ""
-    line: int | None = None
-    timing: str | None = None
-    regimen: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    data_needed: list[str] = field(default_factory=list)
-    lines_found: int = 0
-    ms: float = 0.0
-    error: str = ""
-    compared: bool = False
-    disagreements: list[str] = field(default_factory=list)
-    kind: str = ""
-    expected_regimen: str | None = None
-    reason: str = ""  # why out of scope (deceased, under 18, stale record, HER2-negative, ...)
 
 
 def _read(path: Path) -> bytes:
@@ -120,8 +100,8 @@ def discover(source: Path) -> list[Task]:
 
 def run_one(task: Task) -> Result:
     """Run the service's own pipeline (FHIR -> record -> engine -> cards) for one patient."""
-    from cds_service.files import split_patients
     from cds_service.pipeline import patient_view
+    from her2cds_cli.files import split_patients
 
     res = Result(task.name, patient=task.name)
     started = time.perf_counter()

@@ -7,15 +7,17 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, current_app, g
 
-from cds_service import metrics, pipeline, timeline
-from cds_service.after_response import free_after_response
+from cds_service import pipeline
+from cds_service.api import timeline
+from cds_service.api.validation import parse_body, read_body, validate_request
 from cds_service.config import Config
-from cds_service.conformance import checked_after_response
-from cds_service.errors import NotFound
-from cds_service.fhir_servers import FhirAccess, parse_patterns
-from cds_service.prefetch import resolve
+from cds_service.errors import NotFoundError
+from cds_service.observability import metrics
+from cds_service.observability.conformance import checked_after_response
+from cds_service.prefetch.fhir_servers import FhirAccess, parse_patterns
+from cds_service.prefetch.prefetch import resolve
 from cds_service.services import BY_ID, SERVICES, prefetch_templates
-from cds_service.validation import parse_body, read_body, validate_request
+from cds_service.storage.after_response import free_after_response
 from engine import load_knowledge
 
 bp = Blueprint("hooks", __name__)
@@ -59,7 +61,7 @@ def call_service(service_id: str) -> Response:
     """Answer one hook call with cards: validate, resolve prefetch, run the pipeline."""
     service = BY_ID.get(service_id)
     if service is None:
-        raise NotFound(f"no CDS service with id {service_id!r}; see GET /cds-services")
+        raise NotFoundError(f"no CDS service with id {service_id!r}; see GET /cds-services")
     body = parse_body(read_body())
     validate_request(body, service.hook)
     cfg = config()

@@ -1,0 +1,1 @@
+"""The HTTP API: discovery, hooks, feedback, the timeline page, health, OpenAPI, request validation."""

@@ -1,0 +1,1 @@
+"""Observability: structured request logs, Prometheus metrics, FHIR conformance sampling."""

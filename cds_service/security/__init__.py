@@ -1,0 +1,1 @@
+"""Security: client JWTs, the key sets that verify them and the replay cache."""

@@ -1,0 +1,1 @@
+"""Storage: the database, card rules, deferred (after-response) writes."""
