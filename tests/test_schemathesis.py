@@ -151,12 +151,19 @@ def test_schemathesis_finds_nothing_and_reaches_the_engine(fuzzed_app: Flask) ->
     # get past validation and reach the engine: 200 with cards, or 412 for missing prefetch.
     # (order-select's selections must name entries of draftOrders, which no schema can say:
     # its generated requests are mostly 400, so it is held only to its example.)
+    # The number of generated cases per operation varies between runs (hypothesis stops early
+    # when it cannot find new inputs), so one hook may get no generated 200 in a run: generated
+    # requests are required to reach the engine over the hooks taken together, and each of
+    # patient-view and order-sign to get past validation (200 or 412).
+    generated: set[int] = set()
     for label, hook in HOOK_LABELS.items():
         answered = {s for (lbl, _, s) in statuses if lbl == label}
         reached = {s for (lbl, how, s) in statuses if lbl == label and how.endswith("generated")}
         assert 200 in answered and reached <= {200, 400, 412}, (hook, answered)
         if hook != "order-select":
-            assert 200 in reached and 412 in reached, (hook, reached)
+            assert reached & {200, 412}, (hook, reached)
+            generated |= reached
+    assert {200, 412} <= generated, generated
 
 
 def test_schemathesis_with_auth_required_finds_nothing(tmp_path: Path) -> None:
