@@ -36,6 +36,7 @@ from engine.order_context import OrderCtx as _Ctx
 from engine.order_fixes import flagged, gate_fixes, one_fix_per_order, proposed_orders
 from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
 from engine.progressed_on import progressed_finding
+from engine.stop_reason_order import hold_fixes_until_the_reason_is_known, stop_reason_check
 from engine.uncertain import uncertain_order_check
 from engine.warning_text import component_replacement, make_finding
 from engine.wrong_product import wrong_product as _wrong_product
@@ -118,6 +119,20 @@ def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
             [],
             value=f"{value:g}",
             unit=order.dose_unit or "(no unit)",
+            **words,
+        )
+    steps = [float(v) for v in expected.get("reductions", ())]
+    if any(abs(value - v) < 1e-9 for v in steps):
+        step = next(i for i, v in enumerate(steps, 1) if abs(value - v) < 1e-9)
+        return make_finding(
+            ctx.kb,
+            "dose-check",
+            "reduced",
+            order.resource_id,
+            [],
+            value=f"{value:g}",
+            step=step,
+            steps=" -> ".join(f"{v:g}" for v in (expected["value"], *steps)),
             **words,
         )
     wrong = value > expected["value"] if order.drug == TDM1 else value != expected["value"]
@@ -338,7 +353,9 @@ def _run(
     ]
     if off:
         found = [f for f in found if f.rule != "her2-blockade-stopped"]
-    return found + off
+    # the last line stopped with no reason: said first, on every order set (engine/lapse.py)
+    asked = [f for o in orders if (f := stop_reason_check(o, ctx)) is not None]
+    return asked + found + off
 
 
 def check_orders(
@@ -361,6 +378,7 @@ def check_orders(
     gated = gate_fixes(
         knowledge, drafts, found, lambda os: _run(record, knowledge, os, rec, complete)
     )
+    gated = hold_fixes_until_the_reason_is_known(_Ctx(record, knowledge, drafts, rec), gated)
     return one_lvef_finding(record, knowledge, drafts, one_fix_per_order(gated, "off-sequence"))
 
 

@@ -210,7 +210,34 @@ def test_any_readable_tdxd_dose_but_5_4_warns(
     else:
         order = _order("Enhertu", dose=(value, "mg/kg"))
     (card,) = _dose_cards(_sign(client, order))
+    if value in (4.4, 3.2):  # the label's reduction steps: said as a reduction (test below)
+        assert "a label dose reduction" in card["summary"], text
+        return
     assert f"{value:g} mg/kg is not the breast-cancer dose (5.4 mg/kg)" in card["summary"], text
+
+
+@pytest.mark.parametrize("value", [4.4, 3.2])
+@pytest.mark.parametrize("how", ["structured", "sig"])
+def test_tdxd_label_dose_reduction_is_said_never_re_escalated(
+    client: FlaskClient, value: float, how: str
+) -> None:
+    """ENHERTU label dose modifications: 5.4 -> 4.4 -> 3.2 mg/kg, do not re-escalate after a dose
+    reduction (outside review 4, N1: 4.4 mg/kg got "not the breast-cancer dose" and a one-click
+    back to 5.4)."""
+    order = (
+        _order("Enhertu", dose=(value, "mg/kg"))
+        if how == "structured"
+        else _order("Enhertu", sig=f"{value:g} mg/kg IV q3w")
+    )
+    (card,) = _dose_cards(_sign(client, order))
+    assert card["indicator"] == "info"
+    assert "do not re-escalate" in card["summary"]
+    assert not card.get("suggestions")
+
+
+def test_tdm1_below_label_dose_is_no_dose_card(client: FlaskClient) -> None:
+    """KADCYLA reductions (3.0, 2.4 mg/kg) are below 3.6 mg/kg: T-DM1 is flagged only above."""
+    assert not _dose_cards(_sign(client, _order("Kadcyla", code=TDM1_RXNORM, dose=(3.0, "mg/kg"))))
 
 
 def test_thp_docetaxel_order_is_just_the_docetaxel_order(client: FlaskClient) -> None:

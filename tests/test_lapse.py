@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -342,3 +343,39 @@ def test_a_recorded_stop_reason_is_quoted_not_called_missing() -> None:
     assert alert is not None
     assert "stop reason recorded: grade 3 diarrhoea" in alert.detail
     assert "reason not recorded" not in alert.detail + alert.summary
+
+
+def _whole_line_stopped() -> list[dict[str, Any]]:
+    return her2_story(
+        drug("docetaxel", "2024-01-10", "2024-05-01"),
+        drug("pertuzumab", "2024-01-10", day(60)),
+        drug("trastuzumab", "2024-01-10", day(55)),
+        b.lvef(60, day(20)),
+        met="2023-12-01",
+    )
+
+
+@pytest.mark.parametrize(
+    "ordered", ["fam-trastuzumab deruxtecan", "lapatinib", "ado-trastuzumab emtansine"]
+)
+def test_orders_while_the_stop_reason_is_asked_say_so_and_offer_no_fix(ordered: str) -> None:
+    """Fourth outside review N2 (00010, 00149): the patient view asks why the line stopped and
+    offers no one-click order; every order set then says the same, with no one-click fix."""
+    record = record_of(_whole_line_stopped(), AS_OF)
+    findings = check_orders(record, [order(ordered)], load_knowledge())
+    asked = [f for f in findings if f.rule == "her2-blockade-stopped"]
+    assert len(asked) == 1 and asked[0].severity == "warning"
+    assert asked[0].summary == (
+        "Line 1 stopped with the reason not recorded: record why before ordering"
+    )
+    assert "start line 2 (T-DXd) now" in asked[0].detail
+    assert not [f for f in findings if f.replacement is not None], findings
+
+
+def test_no_stop_reason_card_when_the_line_ended_in_progression() -> None:
+    record = record_of(
+        [*_whole_line_stopped(), b.progression(day(50))],
+        AS_OF,
+    )
+    findings = check_orders(record, [order("fam-trastuzumab deruxtecan")], load_knowledge())
+    assert not [f for f in findings if f.rule == "her2-blockade-stopped"]
