@@ -413,7 +413,9 @@ def test_openapi_document_is_valid_and_matches_the_routes(app: Flask, client: Fl
 
 def assert_ild_finding_first(cards: list[dict[str, Any]]) -> None:
     """The T-DXd draft with ILD on record: the critical ILD finding leads; the only other finding
-    these patients get is the info that a baseline LVEF is due (none recorded in 3 months)."""
+    these patients get is the info that a baseline LVEF is due (none recorded in 3 months), and,
+    where the record's last line stopped with no reason (the sandbox capture's patient), the
+    question why, as its patient view asks it (fourth outside review N2)."""
     rules = [her2_ext(c)["rule"] for c in cards]
     assert rules[0] == "tdxd-ild"
-    assert set(rules[1:]) <= {"lvef-due"}
+    assert set(rules[1:]) <= {"lvef-due", "her2-blockade-stopped"}
