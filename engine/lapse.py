@@ -217,7 +217,8 @@ def status_reason(lapse: Lapse | None, last: TherapyLine, next_line: int, regime
             "the next line, on progression."
         )
     return (
-        f"Review line {last.number}: no progression is recorded, but {lapse.listed()} stopped. "
+        f"Review line {last.number}: no progression is recorded, but {lapse.listed()} "
+        f"{lapse.verb}. "
         f"Ask why: {ask_why(lapse, next_line, regimen)}. The regimen below is line {next_line}."
     )
 

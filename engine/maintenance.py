@@ -37,9 +37,16 @@ def maintenance_advice(
         stopped: dict[str, str] = {}
         for e in exposures:
             if e.end is not None and e.drug not in running and e.drug_class == "endocrine":
-                stopped[e.drug] = max(stopped.get(e.drug, ""), e.end.isoformat())
+                # an order whose supply ran out: the day it was written, and the supply's end
+                # (fourth outside review C-n3: the supply's end was called "last recorded")
+                said = (
+                    f"last prescribed {e.supply_from.isoformat()}, supply to ~{e.end.isoformat()}"
+                    if e.supply_from is not None
+                    else f"last recorded {e.end.isoformat()}"
+                )
+                stopped[e.drug] = max(stopped.get(e.drug, ""), said)
         if on_antibodies and stopped and not endocrine_running:
-            named = ", ".join(f"{d} (last recorded {day})" for d, day in sorted(stopped.items()))
+            named = ", ".join(f"{d} ({said})" for d, said in sorted(stopped.items()))
             advice.append(
                 f"HR-positive: {named} was added to the antibody maintenance but is not "
                 "recorded as given since, and no stop reason or progression is recorded: "

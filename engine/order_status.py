@@ -69,10 +69,12 @@ def line_status(
             alone = f"; {' + '.join(lapse.still)} alone is not a HER2-directed regimen"
         return LineStatus(
             True,
-            f"{lapse.names} stopped: {lapse.action}",
+            f"{lapse.names} {lapse.verb}: {lapse.action}",
             f"Review line {last.number} ({last.regimen_name}): no progression is recorded, but "
-            f"{lapse.listed()} stopped{alone}. {lapse.action.capitalize()}: "
-            f"{ask_why(lapse, rec.line, regimen)}. Do not continue the line as it is.",
+            f"{lapse.listed()} {lapse.verb}{alone}. {lapse.action.capitalize()}: "
+            f"{ask_why(lapse, rec.line, regimen)}."
+            # only a stop is "not as it is"; a missing renewal asks to confirm (review 4, C-n2)
+            + (" Do not continue the line as it is." if lapse.verb == "stopped" else ""),
         )
     held = _held(record, kb, rec) if last.ongoing else None
     if held is not None:

@@ -220,3 +220,14 @@ def test_resume_without_a_reload_when_trastuzumab_is_on_schedule() -> None:
     alert = lapse(a)
     assert alert is not None
     assert "re-load" not in alert.detail
+
+
+def test_an_order_beside_a_supply_that_ran_out_asks_to_confirm_not_to_stop() -> None:
+    """Fourth outside review C-n2: the order cards said "stopped ... if it goes on, record the new
+    prescription ... Do not continue the line as it is" for a prescription not yet renewed."""
+    record = record_of(after_tdxd(*triplet(41)), AS_OF)
+    findings = check_orders(record, [order(TDXD)])
+    text = " ".join(f.summary + " " + f.detail for f in findings)
+    assert "not renewed" in text, text
+    assert "Do not continue the line as it is" not in text
+    assert "capecitabine and tucatinib stopped" not in text
