@@ -36,7 +36,11 @@ from engine.order_context import OrderCtx as _Ctx
 from engine.order_fixes import flagged, gate_fixes, one_fix_per_order, proposed_orders
 from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
 from engine.progressed_on import progressed_finding
-from engine.stop_reason_order import hold_fixes_until_the_reason_is_known, stop_reason_check
+from engine.stop_reason_order import (
+    hold_fixes_until_the_reason_is_known,
+    stop_reason_check,
+    unexplained_stop,
+)
 from engine.uncertain import uncertain_order_check
 from engine.warning_text import component_replacement, make_finding
 from engine.wrong_product import wrong_product as _wrong_product
@@ -72,6 +76,18 @@ def _ild(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         fix = component_replacement(ctx.kb, "tdm1", TDM1)
         instead = "T-DM1 3.6 mg/kg IV q3w"
         rule = ctx.kb.regimens["tdm1"]
+    stopped = unexplained_stop(ctx)
+    if stopped is not None:  # what replaces T-DXd depends on why the last line stopped
+        return make_finding(
+            ctx.kb,
+            "tdxd-ild",
+            "ordered-reason-asked",
+            order.resource_id,
+            [c.source_id for c in ild],
+            conditions=", ".join(sorted({c.display or c.concept for c in ild})),
+            instead=instead,
+            line=stopped.line.number,
+        )
     # the replacement's own ILD note and evidence (T-DM1's pneumonitis warning), only for it
     finding = make_finding(
         ctx.kb,

@@ -19,7 +19,7 @@ from engine.warning_text import make_finding
 VARIANT = "line-stopped-order"
 
 
-def _unexplained(ctx: OrderCtx) -> Lapse | None:
+def unexplained_stop(ctx: OrderCtx) -> Lapse | None:
     """The whole latest line stopped, no progression and no reason recorded."""
     lapse = line_lapse(ctx.record, ctx.kb)
     if lapse is None or not lapse.whole_line or lapse.reason != NOT_RECORDED:
@@ -33,7 +33,7 @@ def _anticancer(ctx: OrderCtx, order: DraftOrder) -> bool:
 
 def stop_reason_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
     """One warning per order set, on its first anticancer order."""
-    lapse = _unexplained(ctx)
+    lapse = unexplained_stop(ctx)
     if lapse is None or not _anticancer(ctx, order):
         return None
     first = next(o for o in ctx.orders if _anticancer(ctx, o))
@@ -59,7 +59,7 @@ def hold_fixes_until_the_reason_is_known(
 ) -> list[OrderFinding]:
     """No one-click fix while the reason is asked: the patient view's own policy
     (engine/one_click.py)."""
-    if _unexplained(ctx) is None:
+    if unexplained_stop(ctx) is None:
         return found
     note = (
         " No one-click fix is offered: the reason the last line stopped is not recorded; record"

@@ -379,3 +379,14 @@ def test_no_stop_reason_card_when_the_line_ended_in_progression() -> None:
     )
     findings = check_orders(record, [order("fam-trastuzumab deruxtecan")], load_knowledge())
     assert not [f for f in findings if f.rule == "her2-blockade-stopped"]
+
+
+def test_tdxd_with_ild_while_the_stop_reason_is_asked_names_no_replacement() -> None:
+    """Re-check of review 4: beside "if for toxicity or a break, resume ...", the critical T-DXd
+    card said "use <next line>": what replaces T-DXd depends on why the line stopped."""
+    record = record_of([*_whole_line_stopped(), b.ild(day(40))], AS_OF)
+    findings = check_orders(record, [order("fam-trastuzumab deruxtecan")], load_knowledge())
+    (ild,) = [f for f in findings if f.rule == "tdxd-ild"]
+    assert ild.severity == "critical"
+    assert ild.summary.endswith("do not start T-DXd")
+    assert "if it stopped for progression" in ild.detail and ild.replacement is None
