@@ -5,9 +5,6 @@ with a 400 on SQLite and PostgreSQL alike (PostgreSQL cannot store one: it was a
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,12 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
-from cds_service import create_app
 from cds_service.api.feedback import stored_feedback
 from cds_service.api.validation import load_schema
-from tests.pg import PostgresServer
 from tests.protocol_support import assert_operation_outcome, checking_client
 from tests.test_feedback import URL, accepted, db, overridden
+from tests.test_feedback import backend_app as backend_app  # SQLite and PostgreSQL, as there
 from tests.test_feedback import postgres as postgres  # the session's PostgreSQL server
 
 LIMITS = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+00:01"]
@@ -37,21 +33,9 @@ IMPOSSIBLE = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'feedback.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database(f"fb_{uuid.uuid4().hex[:12]}")
-    app = create_app({"database_url": url})
-    yield app
-    db(app).dispose()
-
-
 @pytest.fixture
-def http(backend: Flask) -> FlaskClient:
-    return checking_client(backend)
+def http(backend_app: Flask) -> FlaskClient:
+    return checking_client(backend_app)
 
 
 def post(http: FlaskClient, *items: dict[str, Any]) -> Any:
@@ -60,12 +44,12 @@ def post(http: FlaskClient, *items: dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize("when", LIMITS + IMPOSSIBLE)
 def test_timestamps_that_are_no_utc_date_time_are_400(
-    backend: Flask, http: FlaskClient, when: str
+    backend_app: Flask, http: FlaskClient, when: str
 ) -> None:
     resp = post(http, accepted(when=when))
     assert resp.status_code == 400, resp.get_data(as_text=True)
     assert "outcomeTimestamp" in assert_operation_outcome(resp.get_json())
-    assert stored_feedback(db(backend)) == []
+    assert stored_feedback(db(backend_app)) == []
 
 
 @pytest.mark.parametrize(
@@ -79,10 +63,10 @@ def test_timestamps_that_are_no_utc_date_time_are_400(
     ],
 )
 def test_timestamps_at_the_limits_are_stored_with_four_digit_years(
-    backend: Flask, http: FlaskClient, when: str, stored: str
+    backend_app: Flask, http: FlaskClient, when: str, stored: str
 ) -> None:
     assert post(http, accepted(when=when)).status_code == 200
-    assert [r["outcome_timestamp"] for r in stored_feedback(db(backend))] == [stored]
+    assert [r["outcome_timestamp"] for r in stored_feedback(db(backend_app))] == [stored]
 
 
 @pytest.mark.parametrize("when", IMPOSSIBLE)
@@ -112,14 +96,14 @@ def _with_nul(where: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("where", ["card", "suggestion", "comment", "display", "system", "code"])
 def test_a_nul_character_is_a_400_on_every_database(
-    backend: Flask, http: FlaskClient, where: str
+    backend_app: Flask, http: FlaskClient, where: str
 ) -> None:
     resp = post(http, accepted(card="fine"), _with_nul(where))
     assert resp.status_code == 400, resp.get_data(as_text=True)
     text = assert_operation_outcome(resp.get_json())
     assert "NUL" in text and "feedback/1" in text
     assert "\x00" not in resp.get_data(as_text=True)
-    assert stored_feedback(db(backend)) == []
+    assert stored_feedback(db(backend_app)) == []
     # and the service is fine afterwards: not "try again later" for ever
     again = post(http, accepted(card="fine"))
     assert again.status_code == 200 and again.get_json()["stored"] == 1
