@@ -13,7 +13,6 @@ a fresh uuid per request (same length), so no server can answer from a cache key
 from __future__ import annotations
 
 import gzip
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from bench.scale import count_prefetch, scale_up
+from bench.shared import find_shared, missing
 from cds_service.prefetch.prefetch import is_outcome
 from cds_service.services import prefetch_templates
 from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
@@ -28,16 +28,19 @@ from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def find_shared() -> Path:
-    """../shared beside the repository (or beside the worktrees folder), or $HER2CDS_SHARED."""
-    env = os.environ.get("HER2CDS_SHARED")
-    candidates = [Path(env)] if env else [ROOT.parent / "shared", ROOT.parent.parent / "shared"]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
 SHARED = find_shared()
 CAPTURES = SHARED / "captures"
 SYNTHEA = SHARED / "data" / "synthea-mcode"
+
+
+def missing_data() -> str | None:
+    """What the payloads need and this machine lacks, as one sentence; None when all is there."""
+    absent = [p for p in (CAPTURES / "sandbox-patient-view.json", SYNTHEA) if not p.exists()]
+    if not absent:
+        return None
+    return "the bench builds its payloads from the shared data: " + "; ".join(map(missing, absent))
+
+
 HER2_RECORD = "Lasonya941_Carroll471"
 HOOK_INSTANCE = "00000000-0000-4000-8000-000000000000"
 SCALES = {"scale-1k": 1_000, "scale-5k": 5_000, "scale-20k": 20_000}

@@ -12,11 +12,12 @@ PYTHONPATH=/path/to/checkout (the payloads still come from this one).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
 from bench.client import fresh
-from bench.payloads import build
+from bench.payloads import build, missing_data
 
 PATH = "/cds-services/her2-next-line"
 # Functions whose inclusive time bench/README.md reports (module path suffix, function name).
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--shares", action="store_true", help="print function shares only")
     args = parser.parse_args(argv)
+    absent = missing_data()
+    if absent:
+        print(f"bench: {absent}", file=sys.stderr)
+        return 2
     (payload,) = build({args.payload})
     app = create_app({"database_url": "sqlite://", "max_body_bytes": 64 * 1024 * 1024})
     client = app.test_client()

@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 from bench.client import percentile, post, timed_post
-from bench.payloads import Payload, build
+from bench.payloads import Payload, build, missing_data
 from cds_service.server import default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -380,6 +380,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    absent = missing_data()
+    if absent:
+        print(f"bench: {absent}", file=sys.stderr)
+        return 2
     workers = args.workers or default_workers()
     print("building payloads ...", flush=True)
     payloads = build({*args.only.split(","), "sandbox"} if args.only else None)

@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bench.shared import find_shared, missing
 from cds_service import create_app
 from cds_service.services import prefetch_templates
 from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
@@ -41,7 +42,7 @@ Flask.test_client_class = ClosingClient
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = ROOT.parent / "shared"
+SHARED = find_shared()
 SYNTHEA = SHARED / "data" / "synthea-mcode"
 CAPTURES = SHARED / "captures"
 
@@ -103,4 +104,4 @@ def her2_ext(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def needs_shared(path: Path) -> Any:
-    return pytest.mark.skipif(not path.exists(), reason=f"{path} not available")
+    return pytest.mark.skipif(not path.exists(), reason=missing(path))

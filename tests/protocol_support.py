@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import threading
 import uuid
@@ -13,7 +12,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -24,12 +22,8 @@ from werkzeug.test import TestResponse
 from cds_service.config import Config
 from cds_service.services import prefetch_templates
 from her2cds_cli.local_fhir import fill_prefetch, search
+from tests.conftest import CAPTURES
 
-# ../shared beside the repository (as CI has it); HER2CDS_SHARED_DIR points elsewhere (worktrees).
-SHARED = Path(
-    os.environ.get("HER2CDS_SHARED_DIR") or Path(__file__).resolve().parent.parent.parent / "shared"
-)
-CAPTURES = SHARED / "captures"
 SERVICE_OF_HOOK = {
     "patient-view": "her2-next-line",
     "order-select": "her2-order-select",

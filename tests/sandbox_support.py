@@ -29,7 +29,9 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from tests.protocol_support import SHARED, FhirServer
+from bench.shared import missing
+from tests.conftest import SHARED
+from tests.protocol_support import FhirServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_DIR = SHARED / "cds-hooks-sandbox"
@@ -266,7 +268,7 @@ class Service:
 def skip_reason() -> str | None:
     """Why the browser tests cannot run here, or None."""
     if not (SANDBOX_DIR / "index.html").exists():
-        return f"the built CDS Hooks sandbox is not at {SANDBOX_DIR} (../shared)"
+        return f"the built CDS Hooks sandbox: {missing(SANDBOX_DIR)}"
     if not SANDBOX_JWKS.exists():
         return f"{SANDBOX_JWKS} (the sandbox's public key set) is missing"
     if CHROMIUM is None:

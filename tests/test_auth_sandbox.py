@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bench.shared import missing
 from cds_service.security.auth import Authenticator, AuthFailure
 from tests.conftest import CAPTURES, ROOT
 from tests.test_auth_support import (
@@ -30,7 +31,7 @@ CAPTURED = ["sandbox-patient-view.json", "sandbox-order-select.json", "sandbox-o
 
 pytestmark = [
     pytest.mark.usefixtures("no_token_in_logs"),
-    pytest.mark.skipif(not SANDBOX_JWKS.exists(), reason=f"{SANDBOX_JWKS} not available"),
+    pytest.mark.skipif(not SANDBOX_JWKS.exists(), reason=missing(SANDBOX_JWKS)),
 ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ from bench import client as bench_client
 from bench import floor
 from bench.payloads import CAPTURES, SYNTHEA, build, her2_bundle
 from bench.scale import count_prefetch, scale_up
+from bench.shared import ROOT
 from cds_service.services import prefetch_templates
 from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
 from tests.conftest import her2_ext, needs_shared
@@ -144,3 +148,14 @@ def test_warm_up_record_exercises_both_pipelines() -> None:
     kinds = {her2_ext(c)["kind"] for c in view}
     assert "next-line" in kinds
     assert orders and all(her2_ext(c)["kind"] == "order-check" for c in orders)
+
+
+def test_bench_without_shared_data_says_what_it_needs(tmp_path: Path) -> None:
+    """No traceback: one sentence naming the missing folder and the setting, exit 2."""
+    env = {**os.environ, "HER2CDS_SHARED_DIR": str(tmp_path / "absent")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "HER2CDS_SHARED_DIR" in done.stderr and str(tmp_path / "absent") in done.stderr

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bench.shared import missing
 from cds_service.api.feedback import stored_feedback
 from tests.conftest import hook_request, load_fixture
 from tests.protocol_support import (
@@ -100,7 +101,7 @@ def test_application_json_with_a_charset_is_accepted(client: FlaskClient) -> Non
     assert resp.status_code == 200
 
 
-@pytest.mark.skipif(not CAPTURES.exists(), reason="shared/captures absent")
+@pytest.mark.skipif(not CAPTURES.exists(), reason=missing(CAPTURES))
 @pytest.mark.parametrize("hook", ["patient-view", "order-select", "order-sign"])
 def test_the_sandbox_content_type_is_accepted(client: FlaskClient, hook: str) -> None:
     """With the Content-Type header the sandbox sent (captured), as it sent it."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.shared import missing
 from her2cds_cli.cli import main
 from tests.conftest import FIXTURES
-from tests.test_mappers_synthea import RECORDS
+from tests.test_mappers_synthea import RECORDS, SYNTHEA
 
 
 def run(path: str, capsys: pytest.CaptureFixture[str]) -> str:
@@ -24,7 +25,7 @@ def test_timeline_for_a_fixture(capsys: pytest.CaptureFixture[str]) -> None:
     assert "line 1 starts" in timeline and "metastatic disease" in timeline
 
 
-@pytest.mark.skipif(not RECORDS, reason="../shared/data/synthea-mcode not available")
+@pytest.mark.skipif(not RECORDS, reason=missing(SYNTHEA))
 def test_lasonya_timeline_says_why_each_line_starts(capsys: pytest.CaptureFixture[str]) -> None:
     path = next(p for p in RECORDS if p.name.startswith("Lasonya941_Carroll471"))
     out = run(str(path), capsys)

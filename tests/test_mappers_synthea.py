@@ -14,22 +14,15 @@ from typing import Any
 
 import pytest
 
+from bench.shared import missing
 from fhir_mappers import build_record
+from tests.conftest import SYNTHEA
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _synthea() -> Path | None:
-    for parent in (ROOT.parent, *ROOT.parent.parents):
-        candidate = parent / "shared" / "data" / "synthea-mcode"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-SYNTHEA = _synthea()
-RECORDS = sorted(SYNTHEA.glob("*.json.gz")) if SYNTHEA else []
-pytestmark = pytest.mark.skipif(not RECORDS, reason="../shared/data/synthea-mcode not available")
+RECORDS = sorted(SYNTHEA.glob("*.json.gz")) if SYNTHEA.is_dir() else []
+pytestmark = pytest.mark.skipif(not RECORDS, reason=missing(SYNTHEA))
 
 
 def load(path: Path) -> dict[str, Any]:

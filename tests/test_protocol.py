@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bench.shared import missing
 from tests import builders as b
 from tests.conftest import her2_ext, hook_request, load_fixture
 from tests.protocol_support import (
@@ -27,7 +28,7 @@ from tests.protocol_support import (
     with_our_prefetch,
 )
 
-needs_captures = pytest.mark.skipif(not CAPTURES.exists(), reason="shared/captures absent")
+needs_captures = pytest.mark.skipif(not CAPTURES.exists(), reason=missing(CAPTURES))
 FIXTURE_NAMES = ["her2_after_thp_progression", "her2_de_novo", "her2_ild_after_thp"]
 TOKEN_FIELDS = {
     "patient-view": {"patientId", "userId", "encounterId"},

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from bench.shared import missing
 from tests.conftest import SYNTHEA, hook_request
 
 RECORDS = sorted(SYNTHEA.glob("*.json.gz")) if SYNTHEA.exists() else []
 HER2_POSITIVE = ("Charlsie105_Smith67", "Clarice719_Kertzmann286", "Lasonya941_Carroll471")
 
-pytestmark = pytest.mark.skipif(not RECORDS, reason="../shared/data/synthea-mcode not available")
+pytestmark = pytest.mark.skipif(not RECORDS, reason=missing(SYNTHEA))
 
 
 @pytest.mark.parametrize(
