@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +12,7 @@ from sqlalchemy import func, select
 
 from cds_service.security.replay import JTI_TABLE, ReplayCache
 from cds_service.storage.db import Database
+from tests.pg import PostgresServer, unavailable_reason
 from tests.test_auth_support import (
     DISCOVERY,
     FakeClock,
@@ -100,18 +100,13 @@ def test_a_leftover_expired_row_does_not_block_a_new_token(tmp_path: Path) -> No
 
 # --- the same on PostgreSQL (tests/pg.py starts a throw-away server; skipped without it) -----
 
-HAVE_PG_HELPER = importlib.util.find_spec("tests.pg") is not None
-
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Any]:
-    if not HAVE_PG_HELPER:
-        pytest.skip("tests/pg.py (PostgreSQL test server helper) is not on this branch")
-    pg: Any = importlib.import_module("tests.pg")
-    reason = pg.unavailable_reason()
+    reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
-    with pg.PostgresServer() as server:
+    with PostgresServer() as server:
         yield server
 
 
