@@ -17,6 +17,7 @@ from bench.shared import find_shared, missing
 from cds_service import create_app
 from cds_service.services import prefetch_templates
 from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
+from tests.pg import PostgresServer, unavailable_reason
 
 
 class ClosingClient(FlaskClient):
@@ -45,6 +46,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = find_shared()
 SYNTHEA = SHARED / "data" / "synthea-mcode"
 CAPTURES = SHARED / "captures"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL for the session (tests/pg.py); skipped where none can start.
+    Each user takes a database of its own (`create_database`) or the default one."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture

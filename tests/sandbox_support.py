@@ -15,7 +15,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,11 +26,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import requests
-
 from bench.shared import missing
 from tests.conftest import SHARED
 from tests.protocol_support import FhirServer
+from tests.serving import start
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_DIR = SHARED / "cds-hooks-sandbox"
@@ -240,24 +238,9 @@ class Service:
 
     def start(self) -> Service:
         self.port = self.port or free_port()
-        command = [sys.executable, "-m", "her2cds_cli.cli", "serve", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--workers", "1"]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                command, cwd=ROOT, env=self.environment(), stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{self.url}/cds-services", timeout=2)
-                return self
-            except requests.ConnectionError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(
-                        f"the service did not start:\n{self.log.read_text()}"
-                    ) from None
-                time.sleep(0.1)
+        served = start(self.workdir, "service", self.environment(), workers=1, port=self.port)
+        self.proc = served.proc
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

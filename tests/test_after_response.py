@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 import weakref
 from pathlib import Path
 from typing import Any
@@ -25,8 +22,8 @@ from flask.testing import FlaskClient
 from cds_service import create_app
 from cds_service.storage import after_response
 from cds_service.storage.db import Database
-from tests.conftest import ROOT, hook_request, load_fixture
-from tests.pg import free_port
+from tests.conftest import hook_request, load_fixture
+from tests.serving import serving
 
 PATH = "/cds-services/her2-next-line"
 
@@ -157,44 +154,15 @@ def test_a_bad_write_delay_is_refused() -> None:
 def test_a_worker_stopped_with_sigterm_commits_what_it_holds(tmp_path: Path) -> None:
     """`her2-cds serve`: a call answered just before SIGTERM still has its link stored."""
     db_file = tmp_path / "serve.db"
-    port = free_port()
     env = {
         "HER2CDS_DATABASE_URL": f"sqlite:///{db_file}",
         "HER2CDS_WRITE_DELAY": "5",  # far longer than the test: only the exit commits
-        "PATH": "/usr/bin:/bin",
     }
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "her2cds_cli.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)  # polling until the server listens
-        body = orjson.dumps(hook_request(load_fixture("her2_after_thp_progression")))
-        req = urllib.request.Request(
-            base + PATH, data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            assert resp.status == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with serving(tmp_path, "serve", env) as served:
+        body = hook_request(load_fixture("her2_after_thp_progression"))
+        assert served.call("POST", PATH, body)[0] == 200
+        assert served.stop() == 0
+    log = served.log
     assert rows(f"sqlite:///{db_file}", "timeline_latest") == 1, log.read_text()
 
 

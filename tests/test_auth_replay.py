@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from sqlalchemy import func, select
 
 from cds_service.security.replay import JTI_TABLE, ReplayCache
 from cds_service.storage.db import Database
-from tests.pg import PostgresServer, unavailable_reason
 from tests.test_auth_support import (
     DISCOVERY,
     FakeClock,
@@ -99,15 +97,6 @@ def test_a_leftover_expired_row_does_not_block_a_new_token(tmp_path: Path) -> No
 
 
 # --- the same on PostgreSQL (tests/pg.py starts a throw-away server; skipped without it) -----
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Any]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with PostgresServer() as server:
-        yield server
 
 
 @pytest.fixture

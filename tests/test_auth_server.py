@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,46 +9,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT
+from tests.serving import serving
 from tests.test_auth_support import assert_no_token, default_clients, mint
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
-    log = tmp_path / "service.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HER2CDS_")}
-    env.update(
-        HER2CDS_AUTH="required",
-        HER2CDS_TRUSTED_CLIENTS=str(default_clients(tmp_path)),
-        HER2CDS_DATABASE_URL=f"sqlite:///{tmp_path / 'service.db'}",
-    )
-    command = [sys.executable, "-m", "her2cds_cli.cli", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "2"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/cds-services", timeout=2)
-                break
-            except requests.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the server did not start:\n{log.read_text()}")
-                time.sleep(0.1)
-        yield base, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    env = {
+        "HER2CDS_AUTH": "required",
+        "HER2CDS_TRUSTED_CLIENTS": str(default_clients(tmp_path)),
+        "HER2CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'service.db'}",
+    }
+    with serving(tmp_path, "service", env, workers=2) as served:
+        yield served.base, served.log
 
 
 def test_served_with_two_workers_one_replay_cache_and_no_token_in_the_log(

@@ -17,20 +17,11 @@ from cds_service import create_app
 from cds_service.api.feedback import stored_feedback
 from cds_service.storage.db import Database
 from tests.conftest import hook_request, load_fixture
-from tests.pg import PostgresServer, unavailable_reason
+from tests.pg import PostgresServer
 from tests.protocol_support import checking_client
 
 URL = "/cds-services/her2-next-line/feedback"
 WHEN = "2026-11-22T02:10:00Z"
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with PostgresServer() as server:
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

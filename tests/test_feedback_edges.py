@@ -17,7 +17,6 @@ from cds_service.api.validation import load_schema
 from tests.protocol_support import assert_operation_outcome, checking_client
 from tests.test_feedback import URL, accepted, db, overridden
 from tests.test_feedback import backend_app as backend_app  # SQLite and PostgreSQL, as there
-from tests.test_feedback import postgres as postgres  # the session's PostgreSQL server
 
 LIMITS = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+00:01"]
 IMPOSSIBLE = [

@@ -15,16 +15,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,49 +31,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from cds_service.observability.logging_setup import patient_hash
 from cds_service.storage.db import METADATA
 from tests.conftest import ROOT, hook_request, load_fixture
-from tests.pg import PostgresServer, free_port, unavailable_reason
+from tests.pg import PostgresServer
+from tests.serving import Served, start
 from tests.test_auth_support import default_clients, mint
 
 SALT = "multiprocess-test-salt"
 PUBLIC = "http://her2cds.test"
-SERVE = [sys.executable, "-m", "her2cds_cli.cli", "serve"]
-
-
-@dataclass
-class Served:
-    proc: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-    auth: bool = False  # HER2CDS_AUTH=required: calls under /cds-services carry a fresh JWT
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        timeout: float = 30,
-        token: str | None = None,
-    ) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if token is None and self.auth and path.startswith("/cds-services"):
-            token = mint(PUBLIC + path.split("?")[0], time.time())
-        if token is not None:
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                raw = resp.read()
-                status = resp.status
-                ctype = resp.headers.get("Content-Type", "")
-        except urllib.error.HTTPError as err:
-            raw, status, ctype = err.read(), err.code, err.headers.get("Content-Type", "")
-        return status, json.loads(raw) if "json" in ctype else raw.decode()
-
-    def log_records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
 
 
 def without_view_tokens(response: Any) -> str:
@@ -85,46 +44,18 @@ def without_view_tokens(response: Any) -> str:
 
 
 def serve(tmp: Path, name: str, workers: int = 1, **env: str) -> Served:
-    port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HER2CDS_")}
-    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    full_env.update({"HER2CDS_LOG_SALT": SALT, **env})
-    log = tmp / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*SERVE, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            cwd=ROOT,
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    served = Served(proc, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{name} exited early:\n{log.read_text()}")
-        try:
-            if served.call("GET", "/healthz", timeout=2)[0] == 200:
-                return served
-        except OSError:
-            time.sleep(0.1)  # polling until the server listens
-    proc.kill()
-    raise AssertionError(f"{name} did not start:\n{log.read_text()}")
+    """A replica with this file's log salt and the settings given."""
+    return start(tmp, name, {"HER2CDS_LOG_SALT": SALT, **env}, workers=workers)
 
 
 def stop(served: Served) -> int:
-    if served.proc.poll() is None:
-        served.proc.send_signal(signal.SIGTERM)
-    return served.proc.wait(timeout=60)
+    return served.stop()
 
 
 @pytest.fixture(scope="module")
-def pg() -> Iterator[PostgresServer]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with PostgresServer() as server:
-        yield server
+def pg(postgres: PostgresServer) -> PostgresServer:
+    """The session's PostgreSQL (tests/conftest.py), shared by this module's replicas."""
+    return postgres
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +80,7 @@ def replicas(
                     HER2CDS_TRUSTED_CLIENTS=str(clients),
                 )
             )
-            started[-1].auth = True
+            started[-1].token_for = lambda path: mint(PUBLIC + path, time.time())
         yield started
     finally:
         for s in started:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -16,49 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.pg import free_port
+from tests.serving import serving
 
 PV = "/cds-services/her2-next-line"
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     env = {
         "HER2CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'slow.db'}",
         "HER2CDS_WORKERS": "2",
         "HER2CDS_BODY_TIMEOUT": "2",
-        "PATH": "/usr/bin:/bin",
     }
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "her2cds_cli.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)  # polling until the server listens
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serving(tmp_path, "serve", env) as served:
+        yield served.base
 
 
 class Trickler:
