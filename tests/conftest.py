@@ -115,5 +115,5 @@ def her2_ext(card: dict[str, Any]) -> dict[str, Any]:
     return ext
 
 
-def needs_shared(path: Path) -> Any:
+def needs_shared(path: Path) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not path.exists(), reason=missing(path))

@@ -514,7 +514,7 @@ def stu4() -> list[dict[str, Any]]:
     stopped with statusReason no response and no stated end."""
     pid = "cancer-patient-jenny-m"
     p = "stu4"
-    liver = {
+    liver: dict[str, Any] = {
         "resourceType": "Specimen",
         "id": f"{p}-tumor-specimen-liver",
         "meta": profile("mcode-human-specimen"),
@@ -524,7 +524,7 @@ def stu4() -> list[dict[str, Any]]:
         "receivedTime": BIOPSY.isoformat(),
         "collection": {"bodySite": cc(SCT, "10200004", "Liver structure (body structure)")},
     }
-    primary = {  # tumor-specimen-left-breast-jenny-m
+    primary: dict[str, Any] = {  # tumor-specimen-left-breast-jenny-m
         "resourceType": "Specimen",
         "id": f"{p}-tumor-specimen-left-breast",
         "meta": profile("mcode-human-specimen"),

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask
@@ -291,7 +291,7 @@ class FhirServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}{self.base_path}"
 
-    def start(self) -> FhirServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 

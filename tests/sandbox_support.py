@@ -123,7 +123,7 @@ class CorsFhirServer(FhirServer):
         base: Any = super()._handler()
         server = self
 
-        class Cors(base):  # type: ignore[misc, valid-type]
+        class Cors(base):  # type: ignore[misc]
             def end_headers(self) -> None:
                 self.send_header("Access-Control-Allow-Origin", "*")
                 super().end_headers()
@@ -138,7 +138,7 @@ class CorsFhirServer(FhirServer):
                 self.end_headers()
 
             def do_POST(self) -> None:
-                parts = urlsplit(self.path)
+                parts = urlsplit(self.path)  # type: ignore[has-type]
                 form = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 if not parts.path.endswith("/_search"):
                     self.send_response(405)

@@ -61,7 +61,12 @@ class Keys:
     es256: ec.EllipticCurvePrivateKey  # P-256, for an ES256 token
 
     def jwk(self, which: str, kid: str) -> dict[str, Any]:
-        key = {"es": self.es, "rsa": self.rsa, "other_es": self.other_es}[which]
+        keys: dict[str, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey] = {
+            "es": self.es,
+            "rsa": self.rsa,
+            "other_es": self.other_es,
+        }
+        key = keys[which]
         alg = "RS384" if which == "rsa" else "ES384"
         data: dict[str, Any] = json.loads(jwt.get_algorithm_by_name(alg).to_jwk(key.public_key()))
         data.update(kid=kid, use="sig", alg=alg)

@@ -22,7 +22,7 @@ ids = st.one_of(
 refs = st.one_of(
     st.builds(lambda t, i: f"{t}/{i}", st.sampled_from(["Practitioner", "P1"]), ids), ids
 )
-bundles = st.one_of(
+bundles: st.SearchStrategy[Any] = st.one_of(
     st.fixed_dictionaries(
         {"resourceType": st.sampled_from(["Bundle", "Patient"])},
         optional={"entry": st.one_of(st.lists(st.just({}), max_size=2), st.just({}))},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -32,8 +33,8 @@ def test_evaluate_json_prints_a_cds_response(capsys: pytest.CaptureFixture[str])
 
 
 def test_evaluate_unreadable_file_fails_cleanly(
-    tmp_path, capsys: pytest.CaptureFixture[str]
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert main(["evaluate", str(bad)]) == 1

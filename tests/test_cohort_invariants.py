@@ -179,7 +179,7 @@ def _check_patient(client: FlaskClient, bundle: dict[str, Any], pid: str, tally:
     held = " ".join(re.findall(r"holding ([^;]*?) as the", str(nl["summary"]) if nl else ""))
     for drug in sorted(withheld):
         if says_continue and drug not in held:
-            tally.problems.append(f"{pid}: {nl['summary']!r} without holding {drug}")
+            tally.problems.append(f"{pid}: {nl and nl['summary']!r} without holding {drug}")
     # (c) no card speaks of current therapy when there is none
     if nl is not None and not ext.get("currentLine"):
         for c in cards:

@@ -93,7 +93,9 @@ def _dose_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ],
     ids=["structured", "sig-text", "medication-text", "comma-decimal"],
 )
-def test_tdxd_gastric_dose_warns_however_written(client: FlaskClient, order: dict) -> None:
+def test_tdxd_gastric_dose_warns_however_written(
+    client: FlaskClient, order: dict[str, Any]
+) -> None:
     (card,) = _dose_cards(_sign(client, order))
     assert card["indicator"] == "warning"
     assert "6.4 mg/kg is not the breast-cancer dose (5.4 mg/kg)" in card["summary"]
@@ -109,7 +111,7 @@ def test_tdxd_gastric_dose_warns_however_written(client: FlaskClient, order: dic
     ],
     ids=["structured", "sig-text", "no-space", "medication-text-comma"],
 )
-def test_tdm1_above_label_warns_however_written(client: FlaskClient, order: dict) -> None:
+def test_tdm1_above_label_warns_however_written(client: FlaskClient, order: dict[str, Any]) -> None:
     (card,) = _dose_cards(_sign(client, order))
     assert "4.8 mg/kg is not the breast-cancer dose (3.6 mg/kg)" in card["summary"]
 
@@ -124,7 +126,7 @@ def test_tdm1_above_label_warns_however_written(client: FlaskClient, order: dict
     ],
     ids=["tdxd-sig", "tdxd-medication-text", "tdm1-comma", "tdm1-reduced"],
 )
-def test_label_dose_in_text_gives_no_dose_card(client: FlaskClient, order: dict) -> None:
+def test_label_dose_in_text_gives_no_dose_card(client: FlaskClient, order: dict[str, Any]) -> None:
     assert _dose_cards(_sign(client, order)) == []
 
 

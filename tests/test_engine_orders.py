@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from engine import check_orders, load_knowledge
 from engine.model import DraftOrder, OrderFinding
@@ -14,13 +15,13 @@ TDXD = "fam-trastuzumab deruxtecan"
 TDM1 = "ado-trastuzumab emtansine"
 
 
-def _after_thp(*more: dict, **kw: object) -> list[dict]:
+def _after_thp(*more: dict[str, Any], **kw: Any) -> list[dict[str, Any]]:
     return her2_story(
         *regimen(THP, "2021-01-15", "2022-06-01"), b.progression("2022-06-01"), *more, **kw
     )
 
 
-def _check(story: list[dict], as_of: str, *orders: DraftOrder) -> list[OrderFinding]:
+def _check(story: list[dict[str, Any]], as_of: str, *orders: DraftOrder) -> list[OrderFinding]:
     return check_orders(record_of(story, as_of), list(orders), load_knowledge())
 
 

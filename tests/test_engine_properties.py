@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import assess, check_orders, load_knowledge
-from engine.model import Assessment, PatientRecord, ReceptorStatus
+from engine.model import Assessment, PatientRecord, ReceptorStatus, RegimenOption
 from tests.engine_builders import direct_line, direct_record, order
 
 KB = load_knowledge()
@@ -47,7 +47,7 @@ def records(draw: st.DrawFn) -> tuple[PatientRecord, str]:
     return record, draw(st.sampled_from(["FDA", "EMA"]))
 
 
-def _options(a: Assessment) -> list:
+def _options(a: Assessment) -> list[RegimenOption]:
     rec = a.recommendation
     return [] if rec is None else [rec.preferred, *rec.alternatives]
 

@@ -6,6 +6,8 @@ asks the engine; its docstring quotes the seed sentence (shared/seeds) it encode
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.model import Recommendation
 from tests import builders as b
 from tests.engine_builders import assess_story, drug, her2_story, regimen
@@ -14,7 +16,7 @@ THP = ["pertuzumab", "trastuzumab", "docetaxel"]
 TDXD = "fam-trastuzumab deruxtecan"
 
 
-def _rec(resources: list, as_of: str, jurisdiction: str = "FDA") -> Recommendation:
+def _rec(resources: list[dict[str, Any]], as_of: str, jurisdiction: str = "FDA") -> Recommendation:
     a = assess_story(resources, as_of, jurisdiction)
     assert a.recommendation is not None, a.data_needs
     return a.recommendation
@@ -24,7 +26,7 @@ def _ids(rec: Recommendation) -> list[str]:
     return [rec.preferred.regimen.id, *(o.regimen.id for o in rec.alternatives)]
 
 
-def _after_thp(*more: dict, **kw: object) -> list[dict]:
+def _after_thp(*more: dict[str, Any], **kw: Any) -> list[dict[str, Any]]:
     return her2_story(
         *regimen(THP, "2021-01-15", "2022-06-01"), b.progression("2022-06-01"), *more, **kw
     )

@@ -13,9 +13,8 @@ from flask.testing import FlaskClient
 
 from bench.shared import missing
 from cds_service.api.feedback import stored_feedback
-from tests.conftest import hook_request, load_fixture
+from tests.conftest import CAPTURES, hook_request, load_fixture
 from tests.protocol_support import (
-    CAPTURES,
     SERVICE_OF_HOOK,
     assert_operation_outcome,
     capture,

@@ -380,10 +380,8 @@ def test_ild_excluded_only_when_refuted_or_entered_in_error() -> None:
     for verification in ("refuted", "entered-in-error"):
         rec = picture(b.condition("233703007", "ILD", verification=verification))
         assert not rec.conditions_of("ild")
-    for verification in ("unconfirmed", "provisional", "differential", None):
-        assert picture(b.condition("233703007", "ILD", verification=verification)).conditions_of(
-            "ild"
-        )
+    for kept in ("unconfirmed", "provisional", "differential", None):
+        assert picture(b.condition("233703007", "ILD", verification=kept)).conditions_of("ild")
 
 
 def test_j70_5_is_not_ild() -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from bench.shared import missing
 from her2cds_cli.cli import main
-from tests.conftest import FIXTURES
-from tests.test_mappers_synthea import RECORDS, SYNTHEA
+from tests.conftest import FIXTURES, SYNTHEA
+from tests.test_mappers_synthea import RECORDS
 
 
 def run(path: str, capsys: pytest.CaptureFixture[str]) -> str:

@@ -28,7 +28,7 @@ def document(app: Flask) -> dict[str, Any]:
     resp = app.test_client().get("/openapi.json")
     assert resp.status_code == 200
     doc: dict[str, Any] = resp.get_json()
-    validate(doc)  # type: ignore[arg-type]
+    validate(doc)
     return doc
 
 

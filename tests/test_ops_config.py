@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,7 +128,12 @@ def test_gunicorn_builds_no_access_line_that_is_dropped(monkeypatch: pytest.Monk
         root.handlers[:] = handlers
         root.setLevel(level)
     built: list[int] = []
-    monkeypatch.setattr(logger, "atoms", lambda *a: built.append(1) or {})
+
+    def atoms(*_: Any) -> dict[str, Any]:
+        built.append(1)
+        return {}
+
+    monkeypatch.setattr(logger, "atoms", atoms)
     logger.access(None, None, {}, None)
     assert built == []
     logger.access_log.setLevel(logging.INFO)

@@ -108,7 +108,7 @@ def test_compose_nginx_fronts_the_replicas(compose: dict[str, Any]) -> None:
 
 def assert_trusted_clients(document: Any, tmp_path: Path) -> None:
     """The service loads it as a trusted-clients file (no key is fetched at load)."""
-    from cds_service.security.auth import load_trusted_clients
+    from cds_service.security.jwks import load_trusted_clients
 
     path = tmp_path / "trusted-clients.json"
     path.write_text(json.dumps(document), encoding="utf-8")

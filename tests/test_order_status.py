@@ -8,6 +8,8 @@ give gets no baseline-LVEF or ILD-monitoring card. Real FHIR resources (tests/te
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +23,8 @@ from tests.test_lapse import AS_OF, TDXD, after_tdxd, day, hp_doses, triplet
 CONTINUE = "until progression"
 
 
-def _findings(story: list[object], *drugs: str) -> list[OrderFinding]:
-    record = record_of(story, AS_OF)  # type: ignore[arg-type]
+def _findings(story: list[dict[str, Any]], *drugs: str) -> list[OrderFinding]:
+    record = record_of(story, AS_OF)
     return check_orders(record, [order(d) for d in drugs], load_knowledge())
 
 
@@ -66,7 +68,7 @@ def test_lapatinib_alone_beside_running_trastuzumab_never_asks_to_stop_it() -> N
     assert CONTINUE not in text
 
 
-def _hp_story() -> list[object]:
+def _hp_story() -> list[dict[str, Any]]:
     return her2_story(
         drug("docetaxel", "2024-01-10", "2024-05-01"),
         *hp_doses(),
@@ -77,7 +79,7 @@ def _hp_story() -> list[object]:
 
 def test_next_line_order_on_running_hp_names_its_rank() -> None:
     """M5: T-DXd ordered while HP goes on is named with its rank, never 'the regimen'."""
-    a = assess_story(_hp_story(), AS_OF)  # type: ignore[arg-type]
+    a = assess_story(_hp_story(), AS_OF)
     rec = a.recommendation
     assert rec is not None and rec.timing == "on-progression"
     found = check_orders(a.record, [order(TDXD)], load_knowledge())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_comparison_catches_a_wrong_answer() -> None:
     assert [d.field for d in compare(negative, observe(right))] == ["outcome"]
 
 
-def catalogue_as_of():  # type: ignore[no-untyped-def]
+def catalogue_as_of() -> date:
     from synthetic.generate import DEFAULT_AS_OF
 
     assert catalogue()["version"]

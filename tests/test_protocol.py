@@ -16,9 +16,8 @@ from flask.testing import FlaskClient
 
 from bench.shared import missing
 from tests import builders as b
-from tests.conftest import her2_ext, hook_request, load_fixture
+from tests.conftest import CAPTURES, her2_ext, hook_request, load_fixture
 from tests.protocol_support import (
-    CAPTURES,
     SERVICE_OF_HOOK,
     capture,
     capture_resources,
@@ -150,7 +149,9 @@ def test_5_the_empty_value_checker_finds_what_the_spec_forbids() -> None:
     """The checker every response here goes through is itself tested."""
     assert empty_values({"cards": []}) == []
     assert empty_values({"services": []}) == []
-    bad = {"cards": [{"links": [], "detail": "", "x": None, "y": {}, "ok": [0, False]}]}
+    bad: dict[str, Any] = {
+        "cards": [{"links": [], "detail": "", "x": None, "y": {}, "ok": [0, False]}]
+    }
     assert sorted(empty_values(bad)) == sorted(
         ["/cards/0/links", "/cards/0/detail", "/cards/0/x", "/cards/0/y"]
     )

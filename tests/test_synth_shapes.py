@@ -282,6 +282,7 @@ def test_truth_counts_early_relapse_after_tdm1_and_neratinib(
     agent: str, months_after: int, early: bool
 ) -> None:
     j = _journey([], 30, de_novo=False, stage="2A")
+    assert j.metastatic_since is not None
     end = j.metastatic_since - timedelta(days=round(months_after * 30.4375))
     j.early = [
         Course("trastuzumab", end - timedelta(days=700), end - timedelta(days=400), "early"),

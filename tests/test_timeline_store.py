@@ -20,7 +20,6 @@ from tests.conftest import ClosingClient, hook_request, load_fixture
 from tests.pg import PostgresServer
 from tests.test_auth_support import HOOK, TENANT_ISS, FakeClock, bearer, make_app, mint
 from tests.test_feedback import db
-from tests.test_feedback import postgres as postgres  # the session's PostgreSQL server
 
 PV = "/cds-services/her2-next-line"
 
