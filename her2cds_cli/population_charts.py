@@ -159,8 +159,8 @@ def time_on_line(curves: Mapping[int, list[tuple[int, bool]]], title: str) -> st
         parts.append(
             f'<text x="{left - 4}" y="{y(share) + 4}" text-anchor="end">{share:.0%}</text>'
         )
-    for k in range(5):
-        day = round(horizon * k / 4)
+    step = next((s for s in (30, 90, 180, 365, 730, 1460) if horizon / s <= 6), 2920)
+    for day in range(0, horizon + 1, step):
         parts.append(f'<text x="{x(day)}" y="{y(0) + 16}" text-anchor="middle">{day}</text>')
     parts.append(
         f'<text x="{left + plot_w / 2}" y="{y(0) + 32}" text-anchor="middle">days on the line</text>'
