@@ -9,7 +9,7 @@ from engine.model import Alert, Assessment, DataNeed, PatientRecord, ReceptorSta
 from engine.next_line import NoRegimenError, recommend
 from engine.one_click import one_click
 from engine.safety import alerts
-from engine.scope import not_in_scope, stale_record
+from engine.scope import not_in_scope_coded, stale_record
 
 # Warnings that forbid any one-click order on this patient (CLINICAL.md section 4).
 _BLOCKING_RULES = ("pregnancy-her2",)
@@ -26,22 +26,38 @@ def assess(
     gives nothing; a stale record gives only a data-needed card."""
     knowledge = kb or load_knowledge()
     version = knowledge.version
-    reason = not_in_scope(record, knowledge)
+    code, reason = not_in_scope_coded(record, knowledge)
     if reason:
-        return Assessment(record, False, version, out_of_scope_reason=reason)
+        return Assessment(record, False, version, out_of_scope_reason=reason, reason_code=code)
     if not record.has_breast_cancer:
-        return Assessment(record, False, version, out_of_scope_reason="no breast cancer on record")
+        return Assessment(
+            record,
+            False,
+            version,
+            out_of_scope_reason="no breast cancer on record",
+            reason_code="not-breast-cancer",
+        )
     her2 = record.her2.status
     if her2 is ReceptorStatus.NEGATIVE:
         reason = negative_scope_reason(record)
-        return Assessment(record, False, version, out_of_scope_reason=reason)
+        return Assessment(
+            record, False, version, out_of_scope_reason=reason, reason_code="her2-negative"
+        )
     if not record.metastatic and record.non_metastatic_staging_ids:
         return Assessment(
-            record, False, version, out_of_scope_reason="early-stage (non-metastatic) disease"
+            record,
+            False,
+            version,
+            out_of_scope_reason="early-stage (non-metastatic) disease",
+            reason_code="early-stage",
         )
     if not record.metastatic and her2 is not ReceptorStatus.POSITIVE:
         return Assessment(
-            record, False, version, out_of_scope_reason="not known to be HER2-positive metastatic"
+            record,
+            False,
+            version,
+            out_of_scope_reason="not known to be HER2-positive metastatic",
+            reason_code="not-her2-positive-metastatic",
         )
     stale = stale_record(record, knowledge)
     if stale is not None:
@@ -51,6 +67,7 @@ def assess(
             version,
             data_needs=(stale,),
             out_of_scope_reason=stale.summary,
+            reason_code="stale-record",
             stale_record=True,
         )
     needs: list[DataNeed] = []
@@ -88,10 +105,17 @@ def assess(
                 source_ids=record.her2.source_ids,
             )
         )
-        return Assessment(record, True, version, data_needs=tuple(needs))
+        return Assessment(
+            record, True, version, data_needs=tuple(needs), reason_code="metastatic-unknown"
+        )
     if needs:
         return Assessment(
-            record, True, version, alerts=alerts(record, knowledge, None), data_needs=tuple(needs)
+            record,
+            True,
+            version,
+            alerts=alerts(record, knowledge, None),
+            data_needs=tuple(needs),
+            reason_code="her2-" + her2.value,
         )
     try:
         rec = recommend(record, knowledge, jurisdiction)
@@ -102,6 +126,7 @@ def assess(
             version,
             alerts=alerts(record, knowledge, None),
             data_needs=(DataNeed("knowledge-gap", "No regimen fits: review manually", str(exc)),),
+            reason_code="knowledge-gap",
         )
     found = alerts(record, knowledge, rec)
     clicks = one_click(record, knowledge, rec, found)

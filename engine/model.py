@@ -404,6 +404,7 @@ class Assessment:
     alerts: tuple[Alert, ...] = ()
     data_needs: tuple[DataNeed, ...] = ()
     out_of_scope_reason: str = ""  # why no (or only a data-needed) card: deceased, age, stale
+    reason_code: str = ""  # why no regimen, as a stable code (engine.scope.REASON_CODES)
     stale_record: bool = False  # in scope, but the record is not current: data-needed card only
     orders_blocked: str = ""  # why no one-click order may be offered (e.g. pregnancy recorded)
     # Regimen ids whose orders pass our own order checks (None: not judged, every option offered),

@@ -26,8 +26,31 @@ def months_before(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+# Why an Assessment holds no regimen (`Assessment.reason_code`), stable for reports and exports:
+# out of scope (no cards), then in scope with only a data-needed card.
+REASON_CODES = (
+    "deceased",
+    "under-age",
+    "not-breast-cancer",
+    "her2-negative",
+    "early-stage",
+    "not-her2-positive-metastatic",
+    "stale-record",
+    "her2-unknown",
+    "her2-equivocal",
+    "metastatic-unknown",
+    "knowledge-gap",
+)
+
+
 def not_in_scope(record: PatientRecord, kb: Knowledge) -> str:
     """Why this patient gets no cards at all ("" when alive and adult, or of unknown age)."""
+    return not_in_scope_coded(record, kb)[1]
+
+
+def not_in_scope_coded(record: PatientRecord, kb: Knowledge) -> tuple[str, str]:
+    """(code, why) this patient gets no cards at all (("", "") when alive and adult, or of
+    unknown age)."""
     if record.deceased:
         died = record.deceased_date
         when = f" on {died.isoformat()}" if died else ""
@@ -39,16 +62,16 @@ def not_in_scope(record: PatientRecord, kb: Knowledge) -> str:
             if died is not None and newest is not None and newest > died
             else ""
         )
-        return f"deceased (the Patient record says the patient died{when}{later})"
+        return "deceased", f"deceased (the Patient record says the patient died{when}{later})"
     adult = int(kb.param("scope", "adult_age_years"))
     birth = record.birth_date
     if birth is not None and age_on(birth, record.as_of) < adult:
         age = max(age_on(birth, record.as_of), 0)
-        return (
+        return "under-age", (
             f"under {adult} years old (aged {age} on {record.as_of.isoformat()} from the "
             f"birthDate; this service advises on adults)"
         )
-    return ""
+    return "", ""
 
 
 def stale_record(record: PatientRecord, kb: Knowledge) -> DataNeed | None:

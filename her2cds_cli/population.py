@@ -22,9 +22,10 @@ from typing import Any
 
 import orjson
 
-from her2cds_cli.population_report import Result, write_html
+from engine.model import PatientRecord
+from her2cds_cli.population_report import Result, reason_label, write_html
+from her2cds_cli.progress import Bar
 from synthetic.compare import compare, observe
-from synthetic.progress import Progress
 
 
 @dataclass
@@ -98,12 +99,104 @@ def discover(source: Path) -> list[Task]:
     return tasks
 
 
-def run_one(task: Task) -> Result:
-    """Run the service's own pipeline (FHIR -> record -> engine -> cards) for one patient."""
+def evaluate_patient(
+    name: str,
+    resources: list[dict[str, Any]],
+    truth: dict[str, Any] | None = None,
+    *,
+    patient_id: str | None = None,
+) -> Result:
+    """One patient's resources (and answer file, if any) -> its result row (see `Result`).
+
+    Pure apart from the engine's own knowledge: the same input gives the same row, in any
+    process (the local pool and `--engine dask` both call this). The service's pipeline
+    (FHIR -> record -> engine -> cards) runs as of the answer file's date, else today. A crash is
+    the row's `error` (reason_code "error"), never raised. `ms` is left to the caller.
+    """
     from cds_service.pipeline import patient_view
+    from engine import load_knowledge
+
+    res = Result(name, patient=patient_id or name)
+    record = None
+    try:
+        kb = load_knowledge()
+        as_of = date.fromisoformat(truth["as_of"]) if truth else None
+        result = patient_view(
+            resources, instance=f"population:{name}", patient_id=patient_id, as_of=as_of
+        )
+        assessment = result.assessment
+        record = assessment.record
+        res.patient = record.patient_id or res.patient
+        obs = observe(result.cards)
+        res.outcome, res.line, res.timing, res.regimen = (
+            obs["outcome"],
+            obs["line"],
+            obs["timing"],
+            obs["regimen"],
+        )
+        res.regimen_name = _regimen_name(kb, res.regimen)
+        res.warnings, res.data_needed = obs["warnings"], obs["data_needed"]
+        res.lines_found = len(record.lines)
+        res.line_days = line_days(record, stale=assessment.stale_record)
+        res.out_of_scope = assessment.out_of_scope_reason
+        if res.regimen is None:
+            res.reason_code, res.reason = _no_regimen_reason(assessment, res.outcome)
+        if truth is not None:
+            res.compared = True
+            res.kind = str(truth.get("kind", ""))
+            exp = truth.get("expected") or {}
+            res.expected_regimen = exp.get("regimen")
+            res.expected_regimen_name = _regimen_name(kb, res.expected_regimen)
+            res.disagreements = [str(d) for d in compare(truth, obs)]
+    except Exception as exc:  # a crash on one patient is reported, never hides the others
+        res.error = f"{type(exc).__name__}: {exc}"
+        res.reason_code, res.reason = "error", res.error
+    if res.to_look_at and record is not None:
+        from cards.timeline import timeline_page
+
+        try:
+            res.timeline_html = timeline_page(record, kb.version)
+        except Exception as exc:  # the row stays; the report says there is no page
+            res.error = res.error or f"timeline page: {type(exc).__name__}: {exc}"
+    return res
+
+
+def line_days(record: PatientRecord, stale: bool = False) -> list[tuple[int, int, bool]]:
+    """(line number, days on it, ended) per line. An ongoing line is censored at the as-of
+    date; in a stale record at its newest data; a death with a date ends it there."""
+    died = record.deceased_date if record.deceased else None
+    until = (record.newest_data_date if stale or record.deceased else None) or record.as_of
+    out = []
+    for ln in record.lines:
+        end, ended = ln.end, not ln.ongoing
+        if end is None and died is not None:
+            end, ended = died, True
+        days = ((end or until) - ln.start).days
+        out.append((ln.number, max(0, days), ended))
+    return out
+
+
+def _regimen_name(kb: Any, regimen_id: str | None) -> str:
+    if not regimen_id:
+        return ""
+    rule = kb.regimens.get(regimen_id)
+    return str(rule.regimen.name) if rule is not None else f"{regimen_id} (not in regimens.yaml)"
+
+
+def _no_regimen_reason(assessment: Any, outcome: str) -> tuple[str, str]:
+    """(code, text) why no card names a regimen: the engine's reason, or its data need."""
+    if assessment.reason_code:
+        text = assessment.out_of_scope_reason or next(
+            (n.summary for n in assessment.data_needs), ""
+        )
+        return assessment.reason_code, text or assessment.reason_code
+    return "no-regimen-card", f"the engine gave no reason, the cards say {outcome}"
+
+
+def run_one(task: Task) -> Result:
+    """Read one task's patient and time `evaluate_patient` on it."""
     from her2cds_cli.files import split_patients
 
-    res = Result(task.name, patient=task.name)
     started = time.perf_counter()
     try:
         if task.path is not None:
@@ -115,29 +208,11 @@ def run_one(task: Task) -> Result:
                 "entry": [{"resource": r} for r in task.resources or []],
             }
         pid, resources = split_patients(data)[0]
-        res.patient = pid
-        as_of = date.fromisoformat(task.truth["as_of"]) if task.truth else None
-        result = patient_view(
-            resources, instance=f"population:{task.name}", patient_id=pid, as_of=as_of
-        )
-        obs = observe(result.cards)
-        res.outcome, res.line, res.timing, res.regimen = (
-            obs["outcome"],
-            obs["line"],
-            obs["timing"],
-            obs["regimen"],
-        )
-        res.warnings, res.data_needed = obs["warnings"], obs["data_needed"]
-        res.lines_found = len(result.assessment.record.lines)
-        res.reason = result.assessment.out_of_scope_reason
-        if task.truth is not None:
-            res.compared = True
-            res.kind = str(task.truth.get("kind", ""))
-            exp = task.truth.get("expected") or {}
-            res.expected_regimen = exp.get("regimen")
-            res.disagreements = [str(d) for d in compare(task.truth, obs)]
-    except Exception as exc:  # a crash on one patient is reported, never hides the others
-        res.error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # an unreadable file is a row, never a crash of the run
+        res = Result(task.name, patient=task.name, error=f"{type(exc).__name__}: {exc}")
+        res.reason_code, res.reason = "error", res.error
+    else:
+        res = evaluate_patient(task.name, resources, task.truth, patient_id=pid)
     res.ms = (time.perf_counter() - started) * 1000
     return res
 
@@ -151,53 +226,66 @@ def _warm() -> None:
 def run_population(
     tasks: list[Task], jobs: int | None = None, progress: bool = True
 ) -> list[Result]:
+    """Every task through `run_one` (a process pool unless one job), rows sorted by patient."""
     jobs = jobs or os.cpu_count() or 1
-    bar = Progress(len(tasks), "population") if progress else None
     results: list[Result] = []
     _warm()  # loaded once in the parent: forked workers share it
-    if jobs <= 1 or len(tasks) < 4:
-        for t in tasks:
-            results.append(run_one(t))
-            if bar:
+    with Bar(len(tasks), "population", enabled=progress) as bar:
+        if jobs <= 1 or len(tasks) < 4:
+            for t in tasks:
+                results.append(run_one(t))
                 bar.update()
-    else:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        ctx = multiprocessing.get_context(method)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_warm) as pool:
-            chunk = max(1, min(16, len(tasks) // (jobs * 8) or 1))
-            for r in pool.map(run_one, tasks, chunksize=chunk):
-                results.append(r)
-                if bar:
+        else:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            ctx = multiprocessing.get_context(method)
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_warm) as pool:
+                chunk = max(1, min(16, len(tasks) // (jobs * 8) or 1))
+                for r in pool.map(run_one, tasks, chunksize=chunk):
+                    results.append(r)
                     bar.update()
-    if bar:
-        bar.close()
-    return results
+    return sort_rows(results)
 
 
+def sort_rows(results: list[Result]) -> list[Result]:
+    """The order of results.csv whatever engine ran: by patient id, then input name."""
+    return sorted(results, key=lambda r: (r.patient, r.name))
+
+
+# results.csv, one row per patient (Result's fields); the same rows from any engine, so no timing
 CSV_FIELDS = [
-    "name", "patient", "kind", "outcome", "line", "timing", "regimen", "expected_regimen",
-    "warnings", "data_needed", "lines_found", "ms", "compared", "agrees", "disagreements", "error",
+    "name", "patient", "kind", "outcome", "line", "timing", "regimen", "regimen_name",
+    "expected_regimen", "expected_regimen_name", "reason_code", "reason", "warnings",
+    "data_needed", "lines_found", "line_days", "compared", "agrees", "disagreements", "error",
     "out_of_scope",
 ]  # fmt: skip
+
+
+def csv_row(r: Result) -> list[str]:
+    """A Result as its results.csv row (CSV_FIELDS); line_days "1:245;2:120+" (+: ongoing)."""
+    agrees = "" if not r.compared else ("yes" if not r.disagreements and not r.error else "no")
+    days = ";".join(f"{n}:{d}{'' if ended else '+'}" for n, d, ended in r.line_days)
+    return [
+        r.name, r.patient, r.kind, r.outcome, "" if r.line is None else str(r.line),
+        r.timing or "", r.regimen or "", r.regimen_name, r.expected_regimen or "",
+        r.expected_regimen_name, r.reason_code, r.reason, ";".join(r.warnings),
+        ";".join(r.data_needed), str(r.lines_found), days, "yes" if r.compared else "no", agrees,
+        " | ".join(r.disagreements), r.error, r.out_of_scope,
+    ]  # fmt: skip
 
 
 def write_csv(results: list[Result], path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(CSV_FIELDS)
-        for r in results:
-            agrees = (
-                "" if not r.compared else ("yes" if not r.disagreements and not r.error else "no")
-            )
-            w.writerow(
-                [
-                    r.name, r.patient, r.kind, r.outcome, r.line if r.line is not None else "",
-                    r.timing or "", r.regimen or "", r.expected_regimen or "",
-                    ";".join(r.warnings), ";".join(r.data_needed), r.lines_found, f"{r.ms:.1f}",
-                    "yes" if r.compared else "no", agrees, " | ".join(r.disagreements), r.error,
-                    r.reason,
-                ]
-            )  # fmt: skip
+        w.writerows(csv_row(r) for r in sort_rows(results))
+
+
+def write_timings(results: list[Result], path: Path) -> None:
+    """timings.csv: run time per patient (differs run to run, so not in results.csv)."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["name", "patient", "ms"])
+        w.writerows([r.name, r.patient, f"{r.ms:.1f}"] for r in sort_rows(results))
 
 
 def summarise(results: list[Result]) -> dict[str, Any]:
@@ -218,12 +306,12 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "errors": sum(1 for r in results if r.error),
         "compared": len(compared),
         "agree": len(agree),
-        "next_line": Counter(r.regimen or f"({r.outcome})" for r in results if not r.error),
-        "warnings": Counter(w for r in results for w in r.warnings),
-        # the reason's kind, without its dates: "deceased", "under 18 years old", ...
-        "out_of_scope": Counter(
-            r.reason.split(" (")[0].split(":")[0] for r in results if r.reason and not r.error
+        # a regimen's name, or one bar per reason there is none ("no regimen: HER2-negative")
+        "next_line": Counter(
+            r.regimen_name or f"no regimen: {reason_label(r.reason_code)}" for r in results
         ),
+        "reasons": Counter(r.reason_code for r in results if r.reason_code),
+        "warnings": Counter(w for r in results for w in r.warnings),
         "disagreement_fields": fields,
         "disagreements": categories,
         "ms_median": sorted(r.ms for r in results)[len(results) // 2] if results else 0.0,
@@ -249,5 +337,6 @@ def population(
     summary["seconds"] = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     write_csv(results, out / "results.csv")
+    write_timings(results, out / "timings.csv")
     write_html(results, summary, out / "report.html", source=str(source))
     return summary
