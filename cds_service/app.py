@@ -153,14 +153,17 @@ class ServiceFlask(Flask):
         return sync
 
 
-def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
-    """Build the service. `config` is a Config, a dict of overrides, or None (environment)."""
+def create_app(
+    config: Config | dict[str, Any] | None = None, *, knowledge: KnowledgeSet | None = None
+) -> Flask:
+    """Build the service. `config` is a Config, a dict of overrides, or None (environment);
+    `knowledge` the knowledge set it decides with (default: the installed files, validated)."""
     from cds_service.security.auth import init_auth
 
     cfg = config.validate() if isinstance(config, Config) else from_env(**(config or {}))
     app = ServiceFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
-    knowledge = warm_up()
+    knowledge = warm_up(knowledge)
     db = Database(cfg.database_url)
     db.create_tables()
     authenticator = init_auth(app, cfg, db)  # HER2CDS_AUTH=required: JWT on /cds-services
