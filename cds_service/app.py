@@ -16,7 +16,6 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from cds_service.api import health
 from cds_service.api.feedback import bp as feedback_bp
 from cds_service.api.hooks import bp as hooks_bp
-from cds_service.api.hooks import json_response
 from cds_service.api.openapi import bp as openapi_bp
 from cds_service.api.timeline import bp as timeline_bp
 from cds_service.config import Config, from_env
@@ -26,11 +25,14 @@ from cds_service.errors import (
     PayloadTooLargeError,
     ServiceError,
     UnsupportedMediaTypeError,
+    json_response,
     operation_outcome,
 )
 from cds_service.observability import logging_setup, metrics
+from cds_service.state import ServiceState, attach
 from cds_service.storage import after_response
 from cds_service.storage.db import Database
+from fhir_mappers import KnowledgeSet, load_knowledge_set
 
 log = logging.getLogger("her2cds")
 
@@ -56,28 +58,29 @@ def tune_gc() -> None:
 WARM_UP_RECORD = Path(__file__).parent / "warmup.json"
 
 
-def warm_up() -> None:
-    """Load and validate the knowledge base and terminology, import the FHIR models, then run
-    a small record through request validation and both pipelines, so that the first request a
-    worker answers pays none of the first-use costs (about 50-100 ms otherwise: regexes,
-    pydantic validators of each FHIR model, caches)."""
+def warm_up(knowledge: KnowledgeSet | None = None) -> KnowledgeSet:
+    """Load and validate the knowledge set (knowledge, terminology, line rules), import the FHIR
+    models, then run a small record through request validation and both pipelines, so that the
+    first request a worker answers pays none of the first-use costs (about 50-100 ms otherwise:
+    regexes, pydantic validators of each FHIR model, caches). Returns the knowledge set."""
     from cds_service.api.validation import warm
     from cds_service.services import prefetch_templates
-    from engine import load_knowledge
-    from fhir_mappers import load_terminology, warm_models
+    from fhir_mappers import warm_models
 
-    load_knowledge()
-    load_terminology()
+    ks = knowledge or load_knowledge_set()
     warm_models()
     warm()
     prefetch_templates()
     try:
-        run_warm_up_record()
+        run_warm_up_record(ks)
     except Exception:  # a warm-up problem must not stop the service; real requests will show it
         log.exception("warm-up record failed; the first requests will be slower")
+    return ks
 
 
-def run_warm_up_record() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def run_warm_up_record(
+    knowledge: KnowledgeSet | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The warm-up record through request validation and both pipelines: (patient-view cards,
     order-sign cards)."""
     from cds_service import pipeline
@@ -90,7 +93,7 @@ def run_warm_up_record() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     )
     as_of = date(2026, 1, 1)
     view = pipeline.patient_view(
-        sample["record"], instance="warm-up", patient_id="warm-up", as_of=as_of
+        sample["record"], instance="warm-up", patient_id="warm-up", as_of=as_of, knowledge=knowledge
     )
     orders = pipeline.order_check(
         sample["record"],
@@ -100,6 +103,7 @@ def run_warm_up_record() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         selections=None,
         signing=True,
         as_of=as_of,
+        knowledge=knowledge,
     )
     return view.cards, orders.cards
 
@@ -149,19 +153,30 @@ class ServiceFlask(Flask):
         return sync
 
 
-def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
-    """Build the service. `config` is a Config, a dict of overrides, or None (environment)."""
+def create_app(
+    config: Config | dict[str, Any] | None = None, *, knowledge: KnowledgeSet | None = None
+) -> Flask:
+    """Build the service. `config` is a Config, a dict of overrides, or None (environment);
+    `knowledge` the knowledge set it decides with (default: the installed files, validated)."""
     from cds_service.security.auth import init_auth
 
     cfg = config.validate() if isinstance(config, Config) else from_env(**(config or {}))
     app = ServiceFlask(__name__)
-    app.config["HER2CDS"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
-    warm_up()
+    knowledge = warm_up(knowledge)
     db = Database(cfg.database_url)
     db.create_tables()
-    app.extensions["her2cds.db"] = db
-    init_auth(app, cfg)  # HER2CDS_AUTH=required: JWT on every /cds-services call
+    authenticator = init_auth(app, cfg, db)  # HER2CDS_AUTH=required: JWT on /cds-services
+    attach(
+        app,
+        ServiceState(
+            config=cfg,
+            knowledge=knowledge,
+            db=db,
+            fhir_session=metrics.InstrumentedSession(),
+            auth=authenticator,
+        ),
+    )
     app.register_blueprint(hooks_bp)
     app.register_blueprint(feedback_bp)
     app.register_blueprint(openapi_bp)
@@ -170,7 +185,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     metrics.init_app(app)
     logging_setup.init_app(app, cfg)
-    after_response.init_app(app)
+    after_response.init_app(app, cfg)
     tune_gc()
 
     @app.before_request

@@ -1,4 +1,9 @@
-"""The one path from FHIR data to cards, shared by the HTTP hooks and the command line."""
+"""The one path from FHIR data to cards, shared by the HTTP hooks and the command line.
+
+Both take the knowledge set to decide with (`knowledge`): the service passes the one attached
+to its app; when not given it is the cached load of the installed files (the command line,
+the tests), so every caller from before the knowledge set keeps working.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ from datetime import date
 from typing import Any
 
 from cards import render_assessment, render_order_findings
-from engine import Assessment, assess, check_orders, load_knowledge
-from engine.model import DraftOrder, OrderFinding
-from fhir_mappers import build_record, draft_orders
+from engine import Assessment, assess, check_orders
+from engine.model import DraftOrder, OrderFinding, PatientRecord
+from fhir_mappers import KnowledgeSet, build_record, draft_orders, load_knowledge_set
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,11 @@ def patient_view(
     jurisdiction: str = "FDA",
     as_of: date | None = None,
     timeline_url: str | None = None,
+    knowledge: KnowledgeSet | None = None,
 ) -> PatientViewResult:
-    record = build_record(data, patient_id=patient_id, as_of=as_of)
-    assessment = assess(record, load_knowledge(), jurisdiction)
+    ks = knowledge or load_knowledge_set()
+    record = _record(data, ks, patient_id, as_of)
+    assessment = assess(record, ks.knowledge, jurisdiction)
     cards = render_assessment(assessment, instance, timeline_url=timeline_url)
     return PatientViewResult(assessment, cards)
 
@@ -51,11 +58,13 @@ def order_check(
     signing: bool,
     jurisdiction: str = "FDA",
     as_of: date | None = None,
+    knowledge: KnowledgeSet | None = None,
 ) -> OrderResult:
-    kb = load_knowledge()
-    record = build_record(data, patient_id=patient_id, as_of=as_of)
+    ks = knowledge or load_knowledge_set()
+    kb = ks.knowledge
+    record = _record(data, ks, patient_id, as_of)
     assessment = assess(record, kb, jurisdiction)
-    orders = draft_orders(draft_bundle, selections)
+    orders = draft_orders(draft_bundle, selections, knowledge=kb, terminology=ks.terminology)
     checked = [o for o in orders if o.selected]
     if assessment.stale_record:  # only the data-needed card naming the newest data's date
         return OrderResult(assessment, orders, [], render_assessment(assessment, instance))
@@ -68,3 +77,16 @@ def order_check(
         findings, kb.version, patient_id, instance, signing=signing, record=record
     )
     return OrderResult(assessment, orders, findings, cards)
+
+
+def _record(
+    data: Any, ks: KnowledgeSet, patient_id: str | None, as_of: date | None
+) -> PatientRecord:
+    return build_record(
+        data,
+        patient_id=patient_id,
+        as_of=as_of,
+        knowledge=ks.knowledge,
+        terminology=ks.terminology,
+        line_rules=ks.line_rules,
+    )

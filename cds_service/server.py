@@ -65,10 +65,10 @@ def reset_multiprocess_dir() -> None:
 
 def _post_fork(server: Any, worker: Any) -> None:
     """A worker must not share the master's pooled database connections: drop them (not close)."""
+    from cds_service.state import service_state
+
     app = worker.app.wsgi()  # with preload_app, the app the master loaded
-    db = getattr(app, "extensions", {}).get("her2cds.db")
-    if db is not None:
-        db.engine.dispose(close=False)
+    service_state(app).db.engine.dispose(close=False)
 
 
 class GunicornLogger(glogging.Logger):  # type: ignore[misc]
@@ -138,9 +138,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         from cds_service.app import create_app
+        from cds_service.state import service_state
 
         app = create_app(self.cfg_service)
-        app.extensions["her2cds.db"].dispose()  # the master serves nothing: no idle connections
+        service_state(app).db.dispose()  # the master serves nothing: no idle connections
         return app
 
 

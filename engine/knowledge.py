@@ -6,16 +6,12 @@ cached and validates every file on first use (the service calls it at start-up).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
+from engine.datafiles import DataFileError, digest, read_data_file, yaml_files
 from engine.knowledge_cardiac import CardiacKnowledge, Escalation, parse_cardiac
 from engine.knowledge_uncertain import UncertainRule, parse_uncertain
 from engine.model import Component, Evidence, Regimen
@@ -23,7 +19,7 @@ from engine.model import Component, Evidence, Regimen
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
 
 
-class KnowledgeError(Exception):
+class KnowledgeError(DataFileError):
     """A knowledge file is missing, malformed or inconsistent."""
 
 
@@ -177,21 +173,7 @@ class Knowledge:
 
 
 def _read(name: str) -> dict[str, Any]:
-    path = KNOWLEDGE_DIR / name
-    schema_path = KNOWLEDGE_DIR / "schemas" / (Path(name).stem + ".schema.json")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise KnowledgeError(f"cannot read knowledge file {name}: {exc}") from exc
-    try:
-        jsonschema.validate(data, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        raise KnowledgeError(f"{name}: {where}: {exc.message}") from exc
-    if not isinstance(data, dict):
-        raise KnowledgeError(f"{name}: not a mapping")
-    return data
+    return read_data_file(KNOWLEDGE_DIR, name, KnowledgeError)
 
 
 def _build(index: dict[str, Any]) -> Knowledge:
@@ -324,25 +306,17 @@ def _situation(when: dict[str, Any]) -> Situation:
 
 def advice_files(index: dict[str, Any]) -> list[Path]:
     """Every data file that changes advice: this knowledge base and the folders `index.yaml`
-    names under `versioned_with` (terminology and line rules), read as bytes only."""
-    files = sorted(KNOWLEDGE_DIR.glob("*.yaml"))
-    for folder in index.get("versioned_with", []):
-        files += sorted((KNOWLEDGE_DIR / folder).resolve().glob("*.yaml"))
-    return files
+    names under `versioned_with` (terminology and line rules), read as bytes only. The same
+    list, in the same order, as fhir_mappers.knowledge_set versions the whole set over."""
+    folders = [KNOWLEDGE_DIR]
+    folders += [(KNOWLEDGE_DIR / f).resolve() for f in index.get("versioned_with", [])]
+    return yaml_files(folders)
 
 
 def advice_digest(index: dict[str, Any]) -> str:
-    """The first 8 hex digits of a SHA-256 over the advice files' names and contents, so the
-    version on every card changes whenever any file that changes advice changes."""
-    h = hashlib.sha256()
-    for path in advice_files(index):
-        h.update(path.name.encode() + b"\0")
-        try:
-            h.update(path.read_bytes())
-        except OSError as exc:
-            raise KnowledgeError(f"cannot read advice file {path.name}: {exc}") from exc
-        h.update(b"\0")
-    return h.hexdigest()[:8]
+    """The digest of the advice files (engine.datafiles.digest), so the version on every card
+    changes whenever any file that changes advice changes."""
+    return digest(advice_files(index), KnowledgeError)
 
 
 def _cardiac(

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 
 from engine.knowledge import Knowledge
 from engine.model import Exposure, ProgressionEvent, TherapyLine
-from fhir_mappers.terminology import load_line_rules
+from fhir_mappers.line_rules import LineRules, load_line_rules
 
 
 @dataclass
@@ -49,13 +49,13 @@ def _why_new(
     line: _Building,
     progressions: list[ProgressionEvent],
     knowledge: Knowledge,
+    rules: LineRules,
 ) -> str | None:
     """Why `exp` (first given after the regimen window) starts a new line, or None if it doesn't."""
     gap_days = int(knowledge.param("lines", "gap_new_line_days"))
     last_end = line.last_end
     if last_end is not None and (exp.start - last_end).days > gap_days:
         return f"restart after {(exp.start - last_end).days} days without therapy"
-    rules = load_line_rules()
     window = knowledge.param("lines", "regimen_window_days")
     families = {knowledge.family(d) for d in line.drugs}
     same_drug = exp.drug in line.drugs or knowledge.family(exp.drug) in families
@@ -90,14 +90,21 @@ def regimen_for(drugs: set[str], knowledge: Knowledge) -> tuple[str | None, str]
 
 
 def build_lines(
-    exposures: list[Exposure], progressions: list[ProgressionEvent], knowledge: Knowledge
+    exposures: list[Exposure],
+    progressions: list[ProgressionEvent],
+    knowledge: Knowledge,
+    rules: LineRules | None = None,
 ) -> tuple[TherapyLine, ...]:
-    """Group metastatic exposures into numbered, non-overlapping lines."""
-    return settle_lines(exposures, progressions, knowledge)[1]
+    """Group metastatic exposures into numbered, non-overlapping lines (`rules`: the knowledge
+    set's line rules; the cached load when not given, so existing callers keep working)."""
+    return settle_lines(exposures, progressions, knowledge, rules or load_line_rules())[1]
 
 
 def settle_lines(
-    exposures: list[Exposure], progressions: list[ProgressionEvent], knowledge: Knowledge
+    exposures: list[Exposure],
+    progressions: list[ProgressionEvent],
+    knowledge: Knowledge,
+    rules: LineRules,
 ) -> tuple[list[Exposure], tuple[TherapyLine, ...]]:
     """(exposures, lines): the lines, and the exposures with those a later line replaced ended.
 
@@ -106,18 +113,18 @@ def settle_lines(
     2.5, "nothing recorded stopped it"). The lines are then built again from the settled courses.
     """
     progs = sorted(progressions, key=lambda p: (p.date, p.source_id))
-    building, superseded = _group(exposures, progs, knowledge)
+    building, superseded = _group(exposures, progs, knowledge, rules)
     if superseded:
         exposures = [
             replace(e, end=e.last_dose or e.start, ongoing_basis="") if e in superseded else e
             for e in exposures
         ]
-        building, _ = _group(exposures, progs, knowledge)
-    return exposures, tuple(_finish(building, progs, knowledge))
+        building, _ = _group(exposures, progs, knowledge, rules)
+    return exposures, tuple(_finish(building, progs, knowledge, rules))
 
 
 def _group(
-    exposures: list[Exposure], progs: list[ProgressionEvent], knowledge: Knowledge
+    exposures: list[Exposure], progs: list[ProgressionEvent], knowledge: Knowledge, rules: LineRules
 ) -> tuple[list[_Building], set[Exposure]]:
     window = int(knowledge.param("lines", "regimen_window_days"))
     ordered = sorted(exposures, key=lambda e: (e.start, e.drug, e.source_ids))
@@ -133,7 +140,7 @@ def _group(
         if (exp.start - line.start).days <= window:
             line.exposures.append(exp)
             continue
-        why = _why_new(exp, line, progs, knowledge)
+        why = _why_new(exp, line, progs, knowledge, rules)
         if why is None:
             line.exposures.append(exp)
             continue
@@ -173,9 +180,10 @@ def _last_given(exposures: list[Exposure], before: date, claims: bool) -> date |
     return best
 
 
-def _short(antibodies: frozenset[str], knowledge: Knowledge, full: bool) -> str | None:
+def _short(
+    antibodies: frozenset[str], knowledge: Knowledge, rules: LineRules, full: bool
+) -> str | None:
     """The maintenance name of these antibodies (lines.yaml), full or short; None if none."""
-    rules = load_line_rules()
     names = rules.maintenance_names if full else rules.maintenance_short
     for needed, name in names:
         if frozenset(knowledge.family(d) for d in needed) == antibodies:
@@ -213,10 +221,9 @@ def _stop_words(b: _Building, stopped: dict[str, date]) -> str:
     )
 
 
-def _sequence_name(b: _Building, knowledge: Knowledge) -> str | None:
+def _sequence_name(b: _Building, knowledge: Knowledge, rules: LineRules) -> str | None:
     """An ended line whose endocrine / CDK4/6 therapy began after its chemotherapy stopped,
     named in sequence ("THP then HP + letrozole maintenance"): never as if given together."""
-    rules = load_line_rules()
     add_ons = [e for e in b.exposures if e.drug_class in rules.add_on_classes]
     chemo = [e for e in b.exposures if e.drug_class == "chemotherapy"]
     if not add_ons or not chemo or any(e.end is None for e in chemo):
@@ -229,7 +236,7 @@ def _sequence_name(b: _Building, knowledge: Knowledge) -> str | None:
         for e in b.exposures
         if e.drug in rules.maintenance_antibodies and (e.end is None or e.end >= added)
     )
-    short = _short(with_add_on, knowledge, full=False)
+    short = _short(with_add_on, knowledge, rules, full=False)
     if short is None:
         return None
     rid, induction = regimen_for(b.drugs - {e.drug for e in add_ons}, knowledge)
@@ -239,23 +246,24 @@ def _sequence_name(b: _Building, knowledge: Knowledge) -> str | None:
     return f"{induction} then {short} + {extra} maintenance"
 
 
-def _ended_name(b: _Building, knowledge: Knowledge) -> tuple[str | None, str]:
+def _ended_name(b: _Building, knowledge: Knowledge, rules: LineRules) -> tuple[str | None, str]:
     regimen_id, name = regimen_for(b.drugs, knowledge)
-    return regimen_id, _sequence_name(b, knowledge) or name
+    return regimen_id, _sequence_name(b, knowledge, rules) or name
 
 
-def _name(b: _Building, knowledge: Knowledge) -> tuple[str | None, str, tuple[str, ...]]:
+def _name(
+    b: _Building, knowledge: Knowledge, rules: LineRules
+) -> tuple[str | None, str, tuple[str, ...]]:
     """(regimen id, name, drugs still given): an ongoing line is named by what is still given
     (THP after its taxane stopped is HP maintenance, CLINICAL.md 2.5); a drug that stopped
     other than the chemotherapy of antibody maintenance is named with its last day."""
     drugs = b.drugs
     regimen_id, name = regimen_for(drugs, knowledge)
     if b.last_end is not None:
-        return (*_ended_name(b, knowledge), ())
+        return (*_ended_name(b, knowledge, rules), ())
     still = {e.drug for e in b.exposures if e.ongoing}
     if still == drugs:
         return regimen_id, name, tuple(sorted(still))
-    rules = load_line_rules()
     stopped = _stopped(b, still)
     still_families = {knowledge.family(d) for d in still}
     stopped = {d: day for d, day in stopped.items() if knowledge.family(d) not in still_families}
@@ -276,7 +284,7 @@ def _name(b: _Building, knowledge: Knowledge) -> tuple[str | None, str, tuple[st
             for d, day in stopped.items()
             if classes[d] != "chemotherapy" or _supply_from(b, d, day) in together
         }
-        base = _short(antibodies, knowledge, full=not add_ons) if antibodies else None
+        base = _short(antibodies, knowledge, rules, full=not add_ons) if antibodies else None
         if base is not None:
             name = f"{base} + {' + '.join(add_ons)} maintenance" if add_ons else base
     if stopped:
@@ -285,7 +293,7 @@ def _name(b: _Building, knowledge: Knowledge) -> tuple[str | None, str, tuple[st
 
 
 def _finish(
-    building: list[_Building], progs: list[ProgressionEvent], knowledge: Knowledge
+    building: list[_Building], progs: list[ProgressionEvent], knowledge: Knowledge, rules: LineRules
 ) -> list[TherapyLine]:
     lines: list[TherapyLine] = []
     for i, b in enumerate(building):
@@ -307,7 +315,7 @@ def _finish(
         )
         drugs = b.drugs
         regimen_id, regimen_name, still = (
-            _name(b, knowledge) if nxt is None else (*_ended_name(b, knowledge), ())
+            _name(b, knowledge, rules) if nxt is None else (*_ended_name(b, knowledge, rules), ())
         )
         stop_reason: str | None = None
         if progressed:

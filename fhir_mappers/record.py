@@ -16,13 +16,14 @@ from engine.model import (
 )
 from fhir_mappers.conditions import STAGED_NON_METASTATIC, condition_facts
 from fhir_mappers.her2 import assess_her2, assess_receptor
+from fhir_mappers.line_rules import LineRules, load_line_rules
 from fhir_mappers.lines import settle_lines
 from fhir_mappers.medications import exposures as build_exposures
 from fhir_mappers.observations import observation_facts
 from fhir_mappers.patient import death_issues, newest_data, patient_facts
 from fhir_mappers.pregnancy import pregnancy_tests
 from fhir_mappers.resources import ResourceSet, collect, now_date
-from fhir_mappers.terminology import Terminology, load_line_rules, load_terminology
+from fhir_mappers.terminology import Terminology, load_terminology
 
 _BREAST = ("breast-cancer",)
 _METASTASIS = ("metastasis", "brain-metastasis")
@@ -55,9 +56,11 @@ def _split_setting(
     return early, metastatic
 
 
-def _near_setting_boundary(early: list[Exposure], since: date | None) -> list[DataIssue]:
+def _near_setting_boundary(
+    early: list[Exposure], since: date | None, rules: LineRules
+) -> list[DataIssue]:
     """Early-setting therapy that began just before the metastatic date: said, not guessed."""
-    days = load_line_rules().setting_check_days
+    days = rules.setting_check_days
     if since is None or days <= 0:
         return []
     return [
@@ -78,10 +81,15 @@ def build_record(
     as_of: date | None = None,
     knowledge: Knowledge | None = None,
     terminology: Terminology | None = None,
+    line_rules: LineRules | None = None,
 ) -> PatientRecord:
-    """Build the picture from FHIR JSON: a Bundle, a list of resources, or a prefetch mapping."""
+    """Build the picture from FHIR JSON: a Bundle, a list of resources, or a prefetch mapping.
+
+    The service and the command line pass their knowledge set's parts; a part not given is the
+    cached load of the installed files (so callers from before the knowledge set still work)."""
     kb = knowledge or load_knowledge()
     term = terminology or load_terminology()
+    rules = line_rules or load_line_rules()
     rs = data if isinstance(data, ResourceSet) else collect(data)
     today = as_of or now_date()
     issues: list[DataIssue] = list(rs.issues)
@@ -120,8 +128,8 @@ def build_record(
     progressions = list(obs.progressions)
     exps = build_exposures(rs, term, kb, today, issues, progressions, metastatic_since)
     early, metastatic = _split_setting(exps, metastatic_since)
-    issues.extend(_near_setting_boundary(early, metastatic_since))
-    settled, lines = settle_lines(metastatic, progressions, kb)
+    issues.extend(_near_setting_boundary(early, metastatic_since, rules))
+    settled, lines = settle_lines(metastatic, progressions, kb, rules)
     if settled != metastatic:  # courses a later line replaced now end at their last dose
         metastatic = settled
         exps = sorted([*early, *metastatic], key=lambda e: (e.start, e.drug))

@@ -6,17 +6,16 @@ normalised text, so records coded only by text, or by product codes no table kno
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import jsonschema
-import yaml
-
+from engine.datafiles import DataFileError, read_data_file
 from fhir_mappers.codings import CodeSets, CodingKey, MedicationCodings, coding_key, medication_key
+from fhir_mappers.terminology_rows import ConditionEntry, ConditionMatch, MedicationEntry
+from fhir_mappers.terminology_rows import MedicationMatch as MedicationMatch  # re-exported
 from fhir_mappers.text_match import AFFIRMED, NEGATED, ConditionText, MedicationText, NegationRules
 from fhir_mappers.text_match import normalise_text as normalise_text  # re-exported
 
@@ -30,7 +29,7 @@ _SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", ATC_SYSTEMS[0]: "atc"}
 ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
 
 
-class TerminologyError(Exception):
+class TerminologyError(DataFileError):
     """A terminology file is missing or does not match its schema."""
 
 
@@ -52,50 +51,6 @@ def canonical_system(system: Any) -> str:
         return ""
     aliases = _system_aliases()
     return aliases.get(system) or aliases.get(system.strip().lower()) or system
-
-
-@dataclass(frozen=True)
-class MedicationEntry:
-    drugs: tuple[str, ...]
-    rxnorm: frozenset[str]
-    snomed: frozenset[str]
-    atc: frozenset[str]
-    names: tuple[str, ...]
-    unverified_rxnorm: frozenset[str]
-    names_all: tuple[tuple[str, ...], ...] = ()
-
-
-@dataclass(frozen=True)
-class ConditionEntry:
-    concept: str
-    snomed: frozenset[str]
-    icd10_prefixes: tuple[str, ...]
-    text: tuple[str, ...]
-    also: tuple[str, ...]
-    site: str | None
-    sites: dict[str, str]
-
-
-@dataclass(frozen=True)
-class MedicationMatch:
-    """The drugs a medication names, and how we know (code or text)."""
-
-    drugs: tuple[str, ...]
-    matched_by: str  # "rxnorm", "rxnorm-unverified", "snomed", "atc", "text"
-
-
-@dataclass(frozen=True)
-class ConditionMatch:
-    """The concepts a Condition's code names (empty: text mentions none as a fact), how its
-    text asserts them (a coded match whose text negates it: "negated"), and the concepts its
-    text mentions as uncertain, by name, with the text (never facts; said as data issues and,
-    where the engine's knowledge says the fact would change advice, as a card)."""
-
-    concepts: tuple[str, ...]
-    site: str | None
-    text_assertion: str = AFFIRMED
-    # (name, the text, concept, the phrase matched) per uncertain mention
-    uncertain: tuple[tuple[str, str, str, str], ...] = ()
 
 
 MEMO_SIZE = 4096
@@ -333,22 +288,11 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def read_terminology_file(name: str) -> dict[str, Any]:
-    """One terminology YAML file, checked against its JSON Schema."""
-    return _read(name)
+    """One terminology YAML file, checked against its JSON Schema (engine.datafiles)."""
+    return read_data_file(TERMINOLOGY_DIR, name, TerminologyError)
 
 
-def _read(name: str) -> dict[str, Any]:
-    path = TERMINOLOGY_DIR / name
-    schema_path = TERMINOLOGY_DIR / "schemas" / (Path(name).stem + ".schema.json")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        schema = json.loads(schema_path.read_text(encoding="utf-8"))
-        jsonschema.validate(data, schema)
-    except (OSError, yaml.YAMLError, json.JSONDecodeError, jsonschema.ValidationError) as exc:
-        raise TerminologyError(f"terminology file {name}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise TerminologyError(f"terminology file {name}: not a mapping")
-    return data
+_read = read_terminology_file
 
 
 def _medication_text(term: Terminology) -> MedicationText:
@@ -365,10 +309,10 @@ def _condition_text(term: Terminology) -> ConditionText:
 
 @lru_cache(maxsize=1)
 def load_terminology() -> Terminology:
-    """Load and validate the terminology tables (cached), with the system aliases and line rules
-    (so a broken file fails at start-up, not on the first request that needs it)."""
+    """Load and validate the terminology tables (cached), with the system aliases (so a broken
+    file fails at start-up, not on the first request that needs it; fhir_mappers.knowledge_set
+    loads the line rules beside them)."""
     _system_aliases()
-    load_line_rules()
     _read("dose_text.yaml")  # read by fhir_mappers/dose_text.py; checked here at start-up
     meds = _read("medications.yaml")
     conds = _read("conditions.yaml")
@@ -417,43 +361,4 @@ def load_terminology() -> Terminology:
         _condition_index={
             code: i for i, c in reversed(list(enumerate(conditions))) for code in c.snomed
         },
-    )
-
-
-@dataclass(frozen=True)
-class LineRules:
-    """Which drug classes start a new line or may join antibody maintenance (lines.yaml)."""
-
-    version: str
-    new_line_classes: frozenset[str]
-    new_line_drugs: frozenset[str]
-    new_partner_classes: frozenset[str]
-    add_on_classes: frozenset[str]
-    maintenance_antibodies: frozenset[str]
-    setting_check_days: int = 0
-    # (drugs still given, name): what an ongoing line is called once its chemotherapy stopped
-    maintenance_names: tuple[tuple[frozenset[str], str], ...] = ()
-    # (drugs, short name) for naming endocrine therapy added to them ("HP + letrozole maintenance")
-    maintenance_short: tuple[tuple[frozenset[str], str], ...] = ()
-
-
-@lru_cache(maxsize=1)
-def load_line_rules() -> LineRules:
-    """Load and validate the line-builder classes (cached)."""
-    data = _read("lines.yaml")
-    return LineRules(
-        version=str(data["version"]),
-        new_line_classes=frozenset(data["new_line_classes"]),
-        new_line_drugs=frozenset(data["new_line_drugs"]),
-        new_partner_classes=frozenset(data["new_partner_classes"]),
-        add_on_classes=frozenset(data["add_on_classes"]),
-        maintenance_antibodies=frozenset(data["maintenance_antibodies"]),
-        setting_check_days=int(data.get("setting_check_days", 0)),
-        maintenance_names=tuple(
-            (frozenset(m["drugs"]), str(m["name"])) for m in data.get("maintenance_names", [])
-        ),
-        maintenance_short=tuple(
-            (frozenset(m["drugs"]), str(m.get("short", m["name"])))
-            for m in data.get("maintenance_names", [])
-        ),
     )

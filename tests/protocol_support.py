@@ -21,6 +21,7 @@ from werkzeug.test import TestResponse
 
 from cds_service.config import Config
 from cds_service.services import prefetch_templates
+from cds_service.state import service_state
 from her2cds_cli.local_fhir import fill_prefetch, search
 from tests.conftest import CAPTURES
 
@@ -205,7 +206,7 @@ class CheckingClient(FlaskClient):
 
     def open(self, *args: Any, **kwargs: Any) -> TestResponse:
         resp = super().open(*args, **kwargs)
-        cfg = self.application.config["HER2CDS"]
+        cfg = service_state(self.application).config
         check_response(resp, cfg)
         return resp
 

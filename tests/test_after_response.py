@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service import create_app
+from cds_service.state import service_state
 from cds_service.storage import after_response
 from cds_service.storage.db import Database
 from tests.conftest import hook_request, load_fixture
@@ -40,7 +41,7 @@ def rows(url: str, table: str) -> int:
 
 def commits(app: Flask) -> list[int]:
     counted = [0]
-    db = app.extensions["her2cds.db"]
+    db = service_state(app).db
     assert isinstance(db, Database)
 
     def count(_conn: Any) -> None:
@@ -59,7 +60,7 @@ def link_of(cards: dict[str, Any]) -> str:
 def hold_writes(app: Flask) -> None:
     """Hold writes past the operators' 5 s cap, so that a loaded machine answering slowly cannot
     commit them before the test flushes (the test was flaky under load)."""
-    object.__setattr__(app.config["HER2CDS"], "write_delay", 600.0)
+    object.__setattr__(service_state(app).config, "write_delay", 600.0)
 
 
 def test_calls_answered_together_are_committed_in_one_transaction(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from cds_service import create_app
 from cds_service.security.auth import AuthFailure
+from cds_service.state import service_state
 from tests.conftest import hook_request, load_fixture
 from tests.test_auth_support import (
     BASE,
@@ -402,7 +403,7 @@ def test_paths_outside_cds_services_are_not_guarded(http: FlaskClient) -> None:
 def test_auth_off_is_the_app_factory_default(tmp_path: Path) -> None:
     app = create_app({"database_url": f"sqlite:///{tmp_path / 'x.db'}", "testing": True})
     assert app.test_client().get("/cds-services").status_code == 200
-    assert "her2cds.auth" not in app.extensions
+    assert service_state(app).auth is None
 
 
 def test_replay_cache_down_is_503_not_a_pass(
@@ -410,7 +411,7 @@ def test_replay_cache_down_is_503_not_a_pass(
 ) -> None:
     from sqlalchemy import text
 
-    with auth_app.extensions["her2cds.db"].engine.begin() as conn:
+    with service_state(auth_app).db.engine.begin() as conn:
         conn.execute(text("DROP TABLE auth_jti"))
     resp = http.get("/cds-services", headers=bearer(mint(DISCOVERY, clock())))
     assert resp.status_code == 503
@@ -445,7 +446,7 @@ def _decoded(token: str) -> list[bytes]:
 def test_any_changed_character_is_rejected(
     auth_app: Flask, clock: FakeClock, data: st.DataObject
 ) -> None:
-    authenticator = auth_app.extensions["her2cds.auth"]
+    authenticator = service_state(auth_app).auth
     token = mint(DISCOVERY, clock(), alg=data.draw(st.sampled_from(["ES384", "RS384"])))
     position = data.draw(st.integers(0, len(token) - 1).filter(lambda i: token[i] != "."))
     replacement = data.draw(st.sampled_from(_B64URL).filter(lambda c: c != token[position]))

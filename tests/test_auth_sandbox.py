@@ -11,6 +11,7 @@ import pytest
 
 from bench.shared import missing
 from cds_service.security.auth import Authenticator, AuthFailure
+from cds_service.state import service_state
 from tests.conftest import CAPTURES, ROOT
 from tests.test_auth_support import (
     MINTED,
@@ -90,7 +91,7 @@ def test_captured_requests_verify_with_a_local_jwks_file(tmp_path: Path, name: s
 
     clock = FakeClock(claims["iat"] + 1)
     app = make_app(tmp_path, clock, clients=clients, extra={"jwks_fetch": no_network})
-    auth = app.extensions["her2cds.auth"]
+    auth = service_state(app).auth
     assert isinstance(auth, Authenticator)
     header = data["headers"]["Authorization"]
     identity = auth.authenticate(header, claims["aud"])
@@ -115,9 +116,7 @@ def test_captured_token_is_still_checked(
     )
     app = make_app(tmp_path, FakeClock(claims["iat"] + clock_offset), clients=clients)
     with pytest.raises(AuthFailure) as failure:
-        app.extensions["her2cds.auth"].authenticate(
-            pv["headers"]["Authorization"], url or claims["aud"]
-        )
+        service_state(app).auth.authenticate(pv["headers"]["Authorization"], url or claims["aud"])
     assert failure.value.reason == reason
 
 
@@ -133,7 +132,5 @@ def test_captured_token_does_not_verify_once_tampered(tmp_path: Path) -> None:
     )
     app = make_app(tmp_path, FakeClock(claims["iat"] + 1), clients=clients)
     with pytest.raises(AuthFailure) as failure:
-        app.extensions["her2cds.auth"].authenticate(
-            f"Bearer {head}.{payload}.{signature}", forged["aud"]
-        )
+        service_state(app).auth.authenticate(f"Bearer {head}.{payload}.{signature}", forged["aud"])
     assert failure.value.reason == "signature"

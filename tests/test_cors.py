@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from cds_service import create_app
+from cds_service.state import service_state
 from tests.conftest import hook_request, load_fixture
 from tests.protocol_support import checking_client
 
@@ -99,7 +100,7 @@ def test_30_allowed_origins_are_configurable(
 ) -> None:
     monkeypatch.setenv("HER2CDS_CORS_ORIGINS", f"{SANDBOX}, https://ehr.example.org")
     app = create_app({"database_url": f"sqlite:///{tmp_path / 'db'}"})
-    assert app.config["HER2CDS"].cors_origins == (SANDBOX, "https://ehr.example.org")
+    assert service_state(app).config.cors_origins == (SANDBOX, "https://ehr.example.org")
     client = checking_client(app)
     ok = preflight(client, "/cds-services/her2-next-line")
     assert ok.headers["Access-Control-Allow-Origin"] == SANDBOX

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from cds_service import create_app
 from cds_service.api.feedback import stored_feedback
+from cds_service.state import service_state
 from cds_service.storage.db import Database
 from tests.conftest import hook_request, load_fixture
 from tests.pg import PostgresServer
@@ -42,7 +43,7 @@ def client(backend_app: Flask) -> FlaskClient:
 
 
 def db(app: Flask) -> Database:
-    database = app.extensions["her2cds.db"]
+    database = service_state(app).db
     assert isinstance(database, Database)
     return database
 

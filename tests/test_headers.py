@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from bench.shared import missing
 from cds_service.api.feedback import stored_feedback
+from cds_service.state import service_state
 from tests.conftest import CAPTURES, hook_request, load_fixture
 from tests.protocol_support import (
     SERVICE_OF_HOOK,
@@ -89,7 +90,7 @@ def test_posts_that_are_not_application_json_are_415(
     assert "application/json" in text
     assert resp.get_json()["issue"][0]["code"] == "not-supported"
     assert resp.headers["Access-Control-Allow-Origin"]  # a browser can read why
-    assert stored_feedback(app.extensions["her2cds.db"]) == []
+    assert stored_feedback(service_state(app).db) == []
 
 
 def test_application_json_with_a_charset_is_accepted(client: FlaskClient) -> None:

@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Column, Integer, Table, inspect
 
 from cds_service import create_app
+from cds_service.state import service_state
 from cds_service.storage.db import METADATA
 from engine import load_knowledge
 
@@ -56,7 +57,7 @@ def test_readyz_creates_missing_tables_once_the_database_is_back(tmp_path: Path)
         assert client.get("/readyz").status_code == 503
         db_dir.mkdir()
         assert client.get("/readyz").status_code == 200
-        engine = app.extensions["her2cds.db"].engine
+        engine = service_state(app).db.engine
         assert "ops_probe_store" in inspect(engine).get_table_names()
     finally:
         METADATA.remove(table)

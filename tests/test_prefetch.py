@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cds_service import create_app
 from cds_service.services import prefetch_templates
+from cds_service.state import service_state
 from her2cds_cli.local_fhir import patient_keys_of
 from tests.conftest import her2_ext, hook_request, load_fixture
 from tests.protocol_support import (
@@ -376,7 +377,7 @@ def test_budget_is_total_not_per_request(tmp_path: Any, monkeypatch: Any) -> Non
     """Every answer takes 0.2 s, well within a 0.6 s budget; four pages in a row do not."""
     monkeypatch.setenv("HER2CDS_FHIR_TIMEOUT", "0.6")
     app = create_app({"database_url": f"sqlite:///{tmp_path / 'db'}"})
-    assert app.config["HER2CDS"].fhir_timeout == 0.6
+    assert service_state(app).config.fhir_timeout == 0.6
     client = checking_client(app)
     server, pid = served(page_size=1, delay=0.2)  # 4 Observations: 4 pages
     try:

@@ -11,6 +11,7 @@ import yaml
 
 from engine.knowledge import load_knowledge
 from fhir_mappers import terminology as t
+from fhir_mappers.knowledge_set import clear_caches, load_knowledge_set
 from fhir_mappers.terminology import RXNORM, SNOMED, load_terminology, normalise_text
 from tests.builders import ATC, coded
 
@@ -162,9 +163,7 @@ def test_condition_matching(system: str, code: str, concepts: tuple[str, ...] | 
 
 
 def _clear_caches() -> None:
-    t.load_terminology.cache_clear()
-    t.load_line_rules.cache_clear()
-    t._system_aliases.cache_clear()
+    clear_caches()
 
 
 def _break_medications(data: dict[str, Any]) -> None:
@@ -210,7 +209,7 @@ def test_broken_terminology_file_is_refused(
     _clear_caches()
     try:
         with pytest.raises(t.TerminologyError, match=name):
-            t.load_terminology()
+            load_knowledge_set()  # the one loader checks every file (lines.yaml too)
     finally:
         monkeypatch.undo()
         _clear_caches()

@@ -22,6 +22,7 @@ from cds_service.api.validation import parse_body, parse_rfc3339, read_body, val
 from cds_service.errors import NotFoundError, UnavailableError
 from cds_service.observability import metrics
 from cds_service.services import BY_ID
+from cds_service.state import service_state
 from cds_service.storage.db import METADATA, Database
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,7 @@ def post_feedback(service_id: str) -> Response:
     if service_id not in BY_ID:
         raise NotFoundError(f"no CDS service with id {service_id!r}; see GET /cds-services")
     items = validate_feedback(parse_body(read_body()))
-    db = current_app.extensions["her2cds.db"]
-    assert isinstance(db, Database)
+    db = service_state(current_app).db
     try:
         stored = store(db, service_id, items)
     except SQLAlchemyError as exc:

@@ -14,9 +14,9 @@ from flask import Blueprint, Response, current_app
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.api.hooks import json_response
-from cds_service.errors import operation_outcome
-from cds_service.storage.db import METADATA, Database
+from cds_service.errors import json_response, operation_outcome
+from cds_service.state import service_state
+from cds_service.storage.db import METADATA
 
 bp = Blueprint("health", __name__)
 
@@ -32,21 +32,22 @@ def healthz() -> Response:
 
 
 def _knowledge_version() -> str | None:
-    from engine import load_knowledge
-
+    """The version of the knowledge set the app decides with (create_app loaded and checked
+    it: an app without one is not ready)."""
     try:
-        return load_knowledge().version
-    except Exception:  # a knowledge base that fails to load makes the service not ready
+        return service_state(current_app).knowledge.version
+    except Exception:  # a knowledge set that is missing makes the service not ready
         current_app.logger.exception("knowledge base not loaded")
         return None
 
 
 def _database_problem() -> str | None:
     """None when the database answers and has our tables (created now if they were missed)."""
-    db = current_app.extensions.get("her2cds.db")
-    if not isinstance(db, Database) or not db.ping():
+    state = service_state(current_app)
+    db = state.db
+    if not db.ping():
         return "database unreachable"
-    if current_app.extensions.get("her2cds.schema_ready"):
+    if state.readiness.schema_ready:
         return None
     db.create_tables()  # idempotent; a replica that started before its database catches up
     try:
@@ -54,7 +55,7 @@ def _database_problem() -> str | None:
     except SQLAlchemyError:
         return "database unreachable"
     missing = sorted(set(METADATA.tables) - present)
-    current_app.extensions["her2cds.schema_ready"] = not missing
+    state.readiness.schema_ready = not missing
     return f"database tables missing: {', '.join(missing)}" if missing else None
 
 

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from flask import Blueprint, Response, current_app, g
 
 from cds_service import pipeline
 from cds_service.api import timeline
 from cds_service.api.validation import parse_body, read_body, validate_request
 from cds_service.config import Config
-from cds_service.errors import NotFoundError
+from cds_service.errors import NotFoundError, json_response
 from cds_service.observability import metrics
 from cds_service.observability.conformance import checked_after_response
 from cds_service.prefetch.fhir_servers import FhirAccess, parse_patterns
 from cds_service.prefetch.prefetch import resolve
 from cds_service.services import BY_ID, SERVICES, prefetch_templates
+from cds_service.state import service_state
 from cds_service.storage.after_response import free_after_response
-from engine import load_knowledge
 
 bp = Blueprint("hooks", __name__)
 
 
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status=status, mimetype="application/json")
-
-
 def config() -> Config:
-    cfg = current_app.config["HER2CDS"]
-    assert isinstance(cfg, Config)
-    return cfg
+    return service_state(current_app).config
 
 
 def fhir_access(cfg: Config) -> FhirAccess:
@@ -38,7 +29,7 @@ def fhir_access(cfg: Config) -> FhirAccess:
     file lists for the client that called (when authentication is on)."""
     own: tuple[str, ...] = ()
     identity = g.get("her2cds_client")
-    authenticator = current_app.extensions.get("her2cds.auth")
+    authenticator = service_state(current_app).auth
     if identity is not None and authenticator is not None:
         client = authenticator.clients.get(identity.iss)
         own = client.fhir_servers if client is not None else ()
@@ -52,7 +43,7 @@ def fhir_access(cfg: Config) -> FhirAccess:
 @bp.get("/cds-services")
 def discovery() -> Response:
     """CDS Hooks discovery: the services, their hooks and prefetch templates."""
-    version = load_knowledge().version
+    version = service_state(current_app).knowledge.version
     return json_response({"services": [s.definition(version) for s in SERVICES]})
 
 
@@ -64,12 +55,13 @@ def call_service(service_id: str) -> Response:
         raise NotFoundError(f"no CDS service with id {service_id!r}; see GET /cds-services")
     body = parse_body(read_body())
     validate_request(body, service.hook)
-    cfg = config()
+    state = service_state(current_app)
+    cfg = state.config
     data = resolve(
         body,
         prefetch_templates(),
         budget_seconds=cfg.fhir_timeout,
-        session=current_app.extensions.get("her2cds.fhir_session"),
+        session=state.fhir_session,
         access=fhir_access(cfg),
     )
     context = body["context"]
@@ -84,6 +76,7 @@ def call_service(service_id: str) -> Response:
                 patient_id=patient_id,
                 jurisdiction=cfg.jurisdiction,
                 timeline_url=timeline.link_for(patient_id, token),
+                knowledge=state.knowledge,
             )
         caller = g.get("her2cds_client")
         timeline.remember(result.assessment.record, token, caller.iss if caller else None)
@@ -99,6 +92,7 @@ def call_service(service_id: str) -> Response:
             selections=context.get("selections") if service.hook == "order-select" else None,
             signing=service.hook == "order-sign",
             jurisdiction=cfg.jurisdiction,
+            knowledge=state.knowledge,
         )
     metrics.cards_emitted(service.id, body, orders.cards)
     free_after_response(body, data, orders)

@@ -17,8 +17,8 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app
 
 from cds_service.api.openapi_schemas import components, example_request, request_body
-from cds_service.config import Config
 from cds_service.services import BY_ID, SERVICES, Service
+from cds_service.state import service_state
 
 bp = Blueprint("openapi", __name__)
 
@@ -277,8 +277,7 @@ def _generic(view: Any, params: list[str]) -> dict[str, Any]:
 
 def build_document(app: Flask) -> dict[str, Any]:
     """The OpenAPI document for `app`: its routes, the CDS Hooks ones in full."""
-    cfg = app.config.get("HER2CDS")
-    known = _operations(isinstance(cfg, Config) and cfg.auth == "required")
+    known = _operations(service_state(app).config.auth == "required")
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint == "static":

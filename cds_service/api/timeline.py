@@ -34,11 +34,12 @@ from werkzeug.sansio.utils import get_current_url
 
 from cards.timeline import timeline_page, timeline_record
 from cds_service.errors import BadRequestError
+from cds_service.state import service_state
 from cds_service.storage.after_response import defer_write, flush, paused
 from cds_service.storage.db import METADATA, Database
-from engine import load_knowledge, record_json
+from engine import record_json
 from engine.model import PatientRecord
-from fhir_mappers import build_record
+from fhir_mappers import KnowledgeSet, build_record
 
 log = logging.getLogger(__name__)
 bp = Blueprint("timeline", __name__)
@@ -93,9 +94,11 @@ _writes = 0
 
 
 def _db() -> Database:
-    db = current_app.extensions["her2cds.db"]
-    assert isinstance(db, Database)
-    return db
+    return service_state(current_app).db
+
+
+def _knowledge() -> KnowledgeSet:
+    return service_state(current_app).knowledge
 
 
 def _secret(db: Database) -> bytes:
@@ -147,8 +150,7 @@ def _fallback_key() -> bytes:
 
 
 def _base_url() -> str:
-    cfg = current_app.config.get("HER2CDS")
-    base = str(getattr(cfg, "public_base_url", "") or "")
+    base = service_state(current_app).config.public_base_url or ""
     return base.rstrip("/") if base else _host_url(request.scheme, request.host)
 
 
@@ -174,7 +176,7 @@ def remember(record: PatientRecord, token: str, client: str | None = None) -> No
     'not available'."""
     defer_write(
         _db(),
-        partial(_write, token, record, load_knowledge().version, client_key(client)),
+        partial(_write, token, record, _knowledge().version, client_key(client)),
         "timeline picture",
     )
 
@@ -274,5 +276,13 @@ def build() -> Response:
         as_of = date.fromisoformat(as_of_raw) if as_of_raw else None
     except ValueError as exc:
         raise BadRequestError(f"as_of must be a date (YYYY-MM-DD), not {as_of_raw!r}") from exc
-    record = build_record(data, patient_id=request.args.get("patient"), as_of=as_of)
-    return _html(timeline_page(record, load_knowledge().version))
+    ks = _knowledge()
+    record = build_record(
+        data,
+        patient_id=request.args.get("patient"),
+        as_of=as_of,
+        knowledge=ks.knowledge,
+        terminology=ks.terminology,
+        line_rules=ks.line_rules,
+    )
+    return _html(timeline_page(record, ks.version))

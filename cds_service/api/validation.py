@@ -20,6 +20,7 @@ from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from cds_service.errors import BadRequestError, RequestTimeoutError
+from cds_service.state import service_state
 
 SCHEMAS = Path(__file__).parent / "schemas"
 HOOKS = ("patient-view", "order-select", "order-sign")
@@ -104,8 +105,7 @@ def _body_deadline() -> Iterator[None]:
     if not isinstance(sock, socket.socket):
         yield
         return
-    cfg = current_app.config.get("HER2CDS")
-    seconds = float(getattr(cfg, "body_timeout", 10.0))
+    seconds = float(service_state(current_app).config.body_timeout)
     before = sock.gettimeout()
     sock.settimeout(seconds)
     try:

@@ -42,6 +42,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from cds_service.state import service_state
 from cds_service.storage import card_rules
 from cds_service.storage.after_response import defer, defer_write
 from cds_service.storage.db import Database
@@ -150,9 +151,7 @@ def cards_emitted(service: str, body: Mapping[str, Any], cards: list[dict[str, A
         kept.append((str(card.get("uuid") or ""), kind, rule))
     defer(partial(_count_cards, _label(service), kept))  # after the answer (now, outside one)
     if has_request_context():
-        db = current_app.extensions.get("her2cds.db")
-        if isinstance(db, Database):
-            defer_write(db, partial(card_rules.write, kept), "card rules")
+        defer_write(service_state(current_app).db, partial(card_rules.write, kept), "card rules")
         context = body.get("context")
         g.her2cds_hook = {
             "hookInstance": _label(body.get("hookInstance"), 100),
@@ -250,8 +249,8 @@ def request_labels(req: Request) -> tuple[str, str]:
 
 
 def init_app(app: Flask) -> None:
-    """Time every request and count it; instrument the FHIR fallback's session."""
-    app.extensions.setdefault("her2cds.fhir_session", InstrumentedSession())
+    """Time every request and count it (create_app gives the FHIR fallback an
+    InstrumentedSession)."""
 
     @app.before_request
     def _start_timer() -> None:

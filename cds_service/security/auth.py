@@ -39,9 +39,8 @@ from jwt.exceptions import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.api.hooks import json_response
 from cds_service.config import PREFIX, Config, ConfigError, from_env
-from cds_service.errors import Her2CdsError, operation_outcome
+from cds_service.errors import Her2CdsError, json_response, operation_outcome
 from cds_service.security.jwks import (
     ALGORITHMS,
     Clock,
@@ -250,21 +249,20 @@ def rejection(failure: AuthFailure) -> Response:
     return response
 
 
-def init_auth(app: Flask, cfg: Config) -> None:
-    """With auth required: load the trusted clients (ConfigError if bad) and guard /cds-services.
+def init_auth(app: Flask, cfg: Config, db: Database) -> Authenticator | None:
+    """With auth required: load the trusted clients (ConfigError if bad), guard /cds-services
+    and return the authenticator (None when authentication is off; create_app keeps it).
 
     Not guarded: CORS preflight (OPTIONS carries no Authorization by design) and everything
     outside /cds-services (/healthz, /readyz, /metrics: keep those off the public network).
     """
     if cfg.auth != "required":
-        return
+        return None
     clock: Clock = cfg.extra.get("auth_clock", default_clock)
     fetch: Fetch = cfg.extra.get("jwks_fetch", http_fetch)
     clients = load_trusted_clients(
         cfg.trusted_clients, timeout=cfg.jwks_timeout, fetch=fetch, clock=clock
     )
-    db = app.extensions["her2cds.db"]
-    assert isinstance(db, Database)
     replay = ReplayCache(db.engine, clock)
     try:
         replay.create_table()
@@ -273,7 +271,6 @@ def init_auth(app: Flask, cfg: Config) -> None:
     authenticator = Authenticator(
         clients, replay, clock=clock, skew=cfg.jwt_clock_skew, max_lifetime=cfg.jwt_max_lifetime
     )
-    app.extensions["her2cds.auth"] = authenticator
     announced: list[bool] = []
 
     def announce() -> None:
@@ -314,6 +311,8 @@ def init_auth(app: Flask, cfg: Config) -> None:
             )
         log.debug("authenticated: iss=%s path=%s", g.her2cds_client.iss, _printable(request.path))
         return None
+
+    return authenticator
 
 
 # --- `her2-cds serve`: is authentication on? ------------------------------------------------

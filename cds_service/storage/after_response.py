@@ -36,10 +36,11 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from flask import Flask, Response, current_app, g, has_request_context
+from flask import Flask, Response, g, has_request_context
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service.config import Config
 from cds_service.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -200,13 +201,15 @@ def _run(jobs: list[Job], delay: float = 0.0) -> None:
     jobs.clear()  # what the jobs held (the parsed request, the picture) is freed now
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, cfg: Config) -> None:
+    """Run each request's deferred work once its answer is sent (after `cfg.write_delay`)."""
+
     @app.after_request
     def _attach(response: Response) -> Response:
         # The list itself is attached, not what it holds now: after-request functions that run
         # after this one (Flask runs them in reverse order of registration) may still defer
         # work, such as the request's log line; it is all run at close, in deferral order.
         jobs: list[Job] = g.setdefault("her2cds_after_response", [])
-        delay = float(getattr(current_app.config.get("HER2CDS"), "write_delay", 0.0))
+        delay = float(cfg.write_delay)
         response.call_on_close(partial(_run, jobs, delay))
         return response
