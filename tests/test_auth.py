@@ -447,6 +447,7 @@ def test_any_changed_character_is_rejected(
     auth_app: Flask, clock: FakeClock, data: st.DataObject
 ) -> None:
     authenticator = service_state(auth_app).auth
+    assert authenticator is not None
     token = mint(DISCOVERY, clock(), alg=data.draw(st.sampled_from(["ES384", "RS384"])))
     position = data.draw(st.integers(0, len(token) - 1).filter(lambda i: token[i] != "."))
     replacement = data.draw(st.sampled_from(_B64URL).filter(lambda c: c != token[position]))

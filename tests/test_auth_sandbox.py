@@ -17,6 +17,7 @@ from tests.test_auth_support import (
     MINTED,
     FakeClock,
     assert_rejected,
+    authenticator_of,
     make_app,
     no_token_in_logs,
     service_log,
@@ -92,6 +93,7 @@ def test_captured_requests_verify_with_a_local_jwks_file(tmp_path: Path, name: s
     clock = FakeClock(claims["iat"] + 1)
     app = make_app(tmp_path, clock, clients=clients, extra={"jwks_fetch": no_network})
     auth = service_state(app).auth
+    assert auth is not None
     assert isinstance(auth, Authenticator)
     header = data["headers"]["Authorization"]
     identity = auth.authenticate(header, claims["aud"])
@@ -116,7 +118,7 @@ def test_captured_token_is_still_checked(
     )
     app = make_app(tmp_path, FakeClock(claims["iat"] + clock_offset), clients=clients)
     with pytest.raises(AuthFailure) as failure:
-        service_state(app).auth.authenticate(pv["headers"]["Authorization"], url or claims["aud"])
+        authenticator_of(app).authenticate(pv["headers"]["Authorization"], url or claims["aud"])
     assert failure.value.reason == reason
 
 
@@ -132,5 +134,5 @@ def test_captured_token_does_not_verify_once_tampered(tmp_path: Path) -> None:
     )
     app = make_app(tmp_path, FakeClock(claims["iat"] + 1), clients=clients)
     with pytest.raises(AuthFailure) as failure:
-        service_state(app).auth.authenticate(f"Bearer {head}.{payload}.{signature}", forged["aud"])
+        authenticator_of(app).authenticate(f"Bearer {head}.{payload}.{signature}", forged["aud"])
     assert failure.value.reason == "signature"

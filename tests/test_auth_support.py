@@ -26,7 +26,8 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from cds_service import create_app
-from cds_service.security.auth import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
+from cds_service.security.auth import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE, Authenticator
+from cds_service.state import service_state
 
 ISS = "https://ehr.example.org"
 TENANT_ISS = "https://tenant-ehr.example.org"
@@ -230,3 +231,10 @@ def no_token_in_logs(caplog: pytest.LogCaptureFixture, service_log: Path) -> Ite
     for record in caplog.records:
         assert_no_token(str(record.args))
     assert_no_token(service_log.read_text(encoding="utf-8"))
+
+
+def authenticator_of(app: Flask) -> Authenticator:
+    """The app's JWT verifier (apps built by make_app always have one)."""
+    auth = service_state(app).auth
+    assert auth is not None, "this app verifies no JWTs"
+    return auth
