@@ -12,10 +12,10 @@ from datetime import date
 import pytest
 
 from cards import render_assessment
-from engine import assess, load_knowledge
+from engine import assess, check_orders, load_knowledge
 from engine.knowledge import Knowledge
-from engine.model import Assessment, Recommendation
-from tests.engine_builders import direct_line, direct_record
+from engine.model import Assessment, OrderFinding, ReceptorStatus, Recommendation
+from tests.engine_builders import direct_line, direct_record, order
 
 AFTER_THP = [
     direct_line(
@@ -139,3 +139,83 @@ def test_next_line_override_reasons_are_the_data_s() -> None:
     assert reasons(kb)[0] == ("clinical-trial", "Patient enrolling in a clinical trial")
     other = replace(kb, next_line=replace(kb.next_line, override_reasons=(("x-test", "Test"),)))
     assert reasons(other) == [("x-test", "Test")]
+
+
+# --- order checks: the T-DXd / T-DM1 rules read their agents and doses from parameters.yaml --
+
+
+def _with_params(kb: Knowledge, section: str, **changes: object) -> Knowledge:
+    params = {**kb.parameters, section: {**kb.parameters[section], **changes}}
+    return replace(kb, parameters=params)
+
+
+def _rules(findings: list[OrderFinding]) -> list[str]:
+    return [f.rule for f in findings]
+
+
+def test_ild_replacement_is_the_data_s() -> None:
+    """T-DXd ordered with ILD and no next-line card (HER2 unknown): the order offered instead is
+    agents.ild_replacement's (T-DM1, CLINICAL.md section 3), with its dose words."""
+    kb = load_knowledge()
+    record = direct_record(her2=ReceptorStatus.UNKNOWN, ild=True)
+    tdxd = [order("fam-trastuzumab deruxtecan", dose=(5.4, "mg/kg"))]
+    found = next(f for f in check_orders(record, tdxd, kb) if f.rule == "tdxd-ild")
+    assert "T-DM1 3.6 mg/kg IV q3w" in found.detail
+    other = _with_params(
+        kb, "agents", ild_replacement={"regimen": "lapatinib-capecitabine", "drug": "lapatinib"}
+    )
+    changed = next(f for f in check_orders(record, tdxd, other) if f.rule == "tdxd-ild")
+    assert "T-DM1" not in changed.detail
+    assert "lapatinib" in changed.detail
+
+
+def test_dose_limit_is_the_data_s() -> None:
+    """CLINICAL.md dose-check: T-DM1 is flagged only above 3.6 mg/kg (limit: maximum), T-DXd at
+    any dose other than 5.4 (limit: exact); the fix orders the drug's own regimen."""
+    kb = load_knowledge()
+    record = direct_record(lines=AFTER_THP)
+    tdm1_low = [order("ado-trastuzumab emtansine", dose=(3.3, "mg/kg"))]
+    tdxd_low = [order("fam-trastuzumab deruxtecan", dose=(5.0, "mg/kg"))]
+    assert "dose-check" not in _rules(check_orders(record, tdm1_low, kb))
+    flagged = next(f for f in check_orders(record, tdxd_low, kb) if f.rule == "dose-check")
+    assert flagged.replacement is not None
+    assert flagged.replacement.component.dose_value == 5.4
+    doses = kb.parameters["doses"]
+    swapped = _with_params(
+        kb,
+        "doses",
+        **{
+            "ado-trastuzumab emtansine": {**doses["ado-trastuzumab emtansine"], "limit": "exact"},
+            "fam-trastuzumab deruxtecan": {
+                **doses["fam-trastuzumab deruxtecan"],
+                "limit": "maximum",
+            },
+        },
+    )
+    assert "dose-check" in _rules(check_orders(record, tdm1_low, swapped))
+    assert "dose-check" not in _rules(check_orders(record, tdxd_low, swapped))
+
+
+def test_ild_restart_agents_are_the_data_s() -> None:
+    """ild-restart: T-DM1 re-ordered with ILD after a course that stopped with no reason asks
+    first; the agents it concerns are agents.ild_restart, and the card names it by its short name."""
+    kb = load_knowledge()
+    stopped = direct_line(
+        2, ("ado-trastuzumab emtansine",), date(2022, 2, 1), date(2023, 1, 1), False
+    )
+    record = direct_record(lines=[*AFTER_THP, stopped], ild=True)
+    tdm1 = [order("ado-trastuzumab emtansine", dose=(3.6, "mg/kg"))]
+    found = next(f for f in check_orders(record, tdm1, kb) if f.rule == "ild-restart")
+    assert "T-DM1" in found.summary + found.detail
+    none = _with_params(kb, "agents", ild_restart=[])
+    assert "ild-restart" not in _rules(check_orders(record, tdm1, none))
+
+
+def test_ild_monitoring_agents_are_the_data_s() -> None:
+    """tdxd-ild-monitoring on an order concerns the agents of agents.ild_excluded."""
+    kb = load_knowledge()
+    record = direct_record(lines=AFTER_THP)
+    tdxd = [order("fam-trastuzumab deruxtecan", dose=(5.4, "mg/kg"))]
+    assert "tdxd-ild-monitoring" in _rules(check_orders(record, tdxd, kb))
+    none = _with_params(kb, "agents", ild_excluded=[])
+    assert "tdxd-ild-monitoring" not in _rules(check_orders(record, tdxd, none))
