@@ -128,6 +128,11 @@ class Terminology:
     negation: NegationRules
     normalise_max_chars: int = 65536
 
+    @property
+    def method_rank(self) -> dict[str, int]:
+        """Receptor result methods, most specific highest (observations.yaml method_rank)."""
+        return {str(k): int(v) for k, v in self.observations["method_rank"].items()}
+
     _condition_index: dict[str, int] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
@@ -429,7 +434,6 @@ class LineRules:
     new_line_drugs: frozenset[str]
     new_partner_classes: frozenset[str]
     add_on_classes: frozenset[str]
-    maintenance_antibodies: frozenset[str]
     setting_check_days: int = 0
     # (drugs still given, name): what an ongoing line is called once its chemotherapy stopped
     maintenance_names: tuple[tuple[frozenset[str], str], ...] = ()
@@ -447,7 +451,6 @@ def load_line_rules() -> LineRules:
         new_line_drugs=frozenset(data["new_line_drugs"]),
         new_partner_classes=frozenset(data["new_partner_classes"]),
         add_on_classes=frozenset(data["add_on_classes"]),
-        maintenance_antibodies=frozenset(data["maintenance_antibodies"]),
         setting_check_days=int(data.get("setting_check_days", 0)),
         maintenance_names=tuple(
             (frozenset(m["drugs"]), str(m["name"])) for m in data.get("maintenance_names", [])

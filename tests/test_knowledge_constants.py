@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,9 @@ from cards import render_assessment
 from engine import assess, check_orders, load_knowledge
 from engine.knowledge import Knowledge
 from engine.model import Assessment, OrderFinding, ReceptorStatus, Recommendation
+from fhir_mappers import build_record
+from fhir_mappers.terminology import load_terminology
+from tests import builders as b
 from tests.engine_builders import direct_line, direct_record, order
 
 AFTER_THP = [
@@ -219,3 +223,66 @@ def test_ild_monitoring_agents_are_the_data_s() -> None:
     assert "tdxd-ild-monitoring" in _rules(check_orders(record, tdxd, kb))
     none = _with_params(kb, "agents", ild_excluded=[])
     assert "tdxd-ild-monitoring" not in _rules(check_orders(record, tdxd, none))
+
+
+# --- mappers: HER2 method rank, stale claims, maintenance antibodies ------------------------
+
+
+def _story(*resources: dict[str, Any]) -> dict[str, Any]:
+    return b.bundle(b.patient(), b.breast_cancer("2019-06-01"), *resources)
+
+
+def test_her2_method_rank_is_the_terminology_s() -> None:
+    """Same-day HER2 results: the most specific method decides, by observations.yaml
+    method_rank (ISH over an interpretation), not by a table in Python."""
+    term = load_terminology()
+    ish_negative = b.observation(
+        "85318-4", when="2021-01-05", value_code="260385009", value_display="Negative"
+    )
+    interp_positive = b.observation(
+        "48676-1", when="2021-01-05", value_code="10828004", value_display="Positive"
+    )
+    bundle = _story(ish_negative, interp_positive)
+    as_of = date(2021, 2, 1)
+    record = build_record(bundle, as_of=as_of, terminology=term)
+    assert record.her2.basis is not None and record.her2.basis.method == "ish"
+    assert record.her2.status is ReceptorStatus.NEGATIVE
+    rank = {**term.method_rank, "interpretation": 9}
+    other = replace(term, observations={**term.observations, "method_rank": rank})
+    swapped = build_record(bundle, as_of=as_of, terminology=other)
+    assert swapped.her2.basis is not None and swapped.her2.basis.method == "interpretation"
+    assert swapped.her2.status is ReceptorStatus.POSITIVE
+
+
+def test_stale_claim_days_is_the_data_s() -> None:
+    """An active statement untouched for longer than lines.stale_claim_days is a past course,
+    with a data issue naming the number of days."""
+    kb = load_knowledge()
+    days = int(kb.param("lines", "stale_claim_days"))
+    assert days == 365
+    bundle = _story(b.statement("224905", "trastuzumab", "2021-01-01", rid="ms-old"))
+    as_of = date(2022, 3, 1)  # 424 days after the claim
+    record = build_record(bundle, as_of=as_of, knowledge=kb)
+    stale = [i for i in record.data_issues if "not updated" in i.message]
+    assert stale and f"over {days} days" in stale[0].message
+    assert all(e.end is not None for e in record.exposures)
+    longer = _with_params(kb, "lines", stale_claim_days=500)
+    kept = build_record(bundle, as_of=as_of, knowledge=longer)
+    assert not [i for i in kept.data_issues if "not updated" in i.message]
+    assert any(e.end is None for e in kept.exposures)
+
+
+def test_maintenance_antibodies_one_list() -> None:
+    """Pertuzumab added to trastuzumab after the regimen window stays in the line because both
+    are parameters.yaml agents.maintenance_antibodies (the line builder reads that one list)."""
+    kb = load_knowledge()
+    bundle = _story(
+        b.her2(True, when="2020-12-20"),
+        b.metastasis("94381002", onset="2021-01-01", display="Liver metastasis"),
+        b.statement("224905", "trastuzumab", "2021-01-10"),
+        b.statement("1298944", "pertuzumab", "2021-03-15"),
+    )
+    as_of = date(2021, 6, 1)
+    assert len(build_record(bundle, as_of=as_of, knowledge=kb).lines) == 1
+    none = _with_params(kb, "agents", maintenance_antibodies=[])
+    assert len(build_record(bundle, as_of=as_of, knowledge=none).lines) == 2
