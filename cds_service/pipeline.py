@@ -10,6 +10,7 @@ from cards import render_assessment, render_order_findings
 from engine import Assessment, assess, check_orders, load_knowledge
 from engine.model import DraftOrder, OrderFinding
 from fhir_mappers import build_record, draft_orders
+from fhir_mappers.what_to_record import load_what_to_record
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ def patient_view(
 ) -> PatientViewResult:
     record = build_record(data, patient_id=patient_id, as_of=as_of)
     assessment = assess(record, load_knowledge(), jurisdiction)
-    cards = render_assessment(assessment, instance, timeline_url=timeline_url)
+    cards = render_assessment(
+        assessment, instance, timeline_url=timeline_url, what_to_record=load_what_to_record()
+    )
     return PatientViewResult(assessment, cards)
 
 
@@ -58,7 +61,8 @@ def order_check(
     orders = draft_orders(draft_bundle, selections)
     checked = [o for o in orders if o.selected]
     if assessment.stale_record:  # only the data-needed card naming the newest data's date
-        return OrderResult(assessment, orders, [], render_assessment(assessment, instance))
+        stale = render_assessment(assessment, instance, what_to_record=load_what_to_record())
+        return OrderResult(assessment, orders, [], stale)
     findings = (
         check_orders(record, checked, kb, jurisdiction=jurisdiction, complete=signing)
         if assessment.in_scope

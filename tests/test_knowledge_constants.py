@@ -17,7 +17,8 @@ from engine import assess, check_orders, load_knowledge
 from engine.knowledge import Knowledge
 from engine.model import Assessment, OrderFinding, ReceptorStatus, Recommendation
 from fhir_mappers import build_record
-from fhir_mappers.terminology import load_terminology
+from fhir_mappers.terminology import TerminologyError, load_terminology, read_terminology_file
+from fhir_mappers.what_to_record import what_to_record
 from tests import builders as b
 from tests.engine_builders import direct_line, direct_record, order
 
@@ -286,3 +287,29 @@ def test_maintenance_antibodies_one_list() -> None:
     assert len(build_record(bundle, as_of=as_of, knowledge=kb).lines) == 1
     none = _with_params(kb, "agents", maintenance_antibodies=[])
     assert len(build_record(bundle, as_of=as_of, knowledge=none).lines) == 2
+
+
+# --- data-needed cards: what to record, with the codes from the terminology -----------------
+
+
+def test_what_to_record_takes_its_codes_from_the_terminology() -> None:
+    """The data-needed card's "What is missing" names the codes the mappers read: a code moved
+    in observations.yaml / conditions.yaml moves in the text; a field no table answers is an error."""
+    templates = read_terminology_file("what_to_record.yaml")
+    obs = read_terminology_file("observations.yaml")
+    conds = read_terminology_file("conditions.yaml")
+    texts = what_to_record(templates, obs, conds)
+    assert "HER2 IHC score (LOINC 85319-2)" in texts["her2-status"]
+    assert "liver 94381002" in texts["metastatic-status"]
+    her2 = {"72383-3": "ihc", **obs["observations"]["her2"]}  # another IHC code listed first
+    moved = what_to_record(
+        templates, {**obs, "observations": {**obs["observations"], "her2": her2}}, conds
+    )
+    assert "HER2 IHC score (LOINC 72383-3)" in moved["her2-status"]
+    with pytest.raises(TerminologyError, match="observation:her2:nope"):
+        what_to_record({"facts": {"x": "LOINC {observation:her2:nope}"}}, obs, conds)
+    record = direct_record(her2=ReceptorStatus.UNKNOWN)
+    cards = render_assessment(
+        assess(record, load_knowledge()), "t", what_to_record={"her2-status": "TEST"}
+    )
+    assert "### What is missing\n- TEST" in cards[0]["detail"]
