@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cards.alerts import alert_card, data_needed_card
@@ -14,12 +15,17 @@ _ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 def render_assessment(
-    assessment: Assessment, instance: str, *, timeline_url: str | None = None
+    assessment: Assessment,
+    instance: str,
+    *,
+    timeline_url: str | None = None,
+    what_to_record: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """patient-view cards: data needed, warnings (most severe first), then the next-line card.
 
     `timeline_url` (absolute) adds a link to the timeline view on the next-line card (once, not
-    on every card). Out-of-scope patients get no cards at all.
+    on every card). `what_to_record` (fhir_mappers.what_to_record: per missing fact, the codes
+    that would supply it) is said on data-needed cards. Out-of-scope patients get no cards.
     """
     if not assessment.in_scope:
         return []
@@ -30,7 +36,7 @@ def render_assessment(
     by_rule = {a.rule: a for a in assessment.alerts}
     asked = {n.what for n in assessment.data_needs}
     cards = [
-        data_needed_card(n, version, uuids, by_rule.get(n.what), assessment.record)
+        data_needed_card(n, version, uuids, by_rule.get(n.what), assessment.record, what_to_record)
         for n in assessment.data_needs
     ]
     alerts = sorted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cards.based_on import based_on_extension, based_on_markdown, group_sources
@@ -16,20 +17,6 @@ from cards.common import (
     source,
 )
 from engine.model import Alert, DataNeed, PatientRecord
-
-# What to record when a fact is missing, so the card says exactly what would unblock advice.
-MISSING = {
-    "her2-status": (
-        "A HER2 result for this cancer, any of: HER2 IHC score (LOINC 85319-2), HER2 ISH/FISH "
-        "result (LOINC 85318-4), HER2 interpretation (LOINC 48676-1), or a HER2-positive / "
-        "HER2-negative carcinoma diagnosis (SNOMED 427685000 / 431396003). IHC 2+ needs ISH."
-    ),
-    "metastatic-status": (
-        "Staging showing metastatic disease, any of: a secondary malignant neoplasm Condition "
-        "(SNOMED 128462008 or a site such as liver 94381002), a TNM distant-metastasis "
-        "Observation (LOINC 21907-1) valued M1, or a stage group (LOINC 21908-9) of stage IV."
-    ),
-}
 
 
 def alert_card(
@@ -79,16 +66,20 @@ def data_needed_card(
     uuids: UuidFactory,
     same_problem: Alert | None = None,
     record: PatientRecord | None = None,
+    what_to_record: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Says what is missing and what to record; never a regimen guessed without it.
 
     `same_problem` is the warning about the same missing fact (e.g. the her2-status rule when
     HER2 is unknown): its advice joins this card instead of showing a second card.
+    `what_to_record`: per missing fact, what to record, with the codes the mappers read
+    (fhir_mappers.what_to_record, from the terminology), so the card says what unblocks advice.
     """
     sources = group_sources(need.source_ids, record)
     detail = need.detail
-    if need.what in MISSING:
-        detail += "\n\n### What is missing\n- " + MISSING[need.what]
+    hint = (what_to_record or {}).get(need.what)
+    if hint:
+        detail += "\n\n### What is missing\n- " + hint
     if same_problem is not None:
         detail += "\n\n### Advice\n" + same_problem.detail
     card = {

@@ -22,24 +22,12 @@ from cards.orders_fhir import create_actions
 from engine.model import (
     Alert,
     Assessment,
-    Coding,
     PatientRecord,
     ReceptorStatus,
     Recommendation,
     RegimenOption,
     TherapyLine,
 )
-
-OVERRIDE_SYSTEM = "http://her2cds.org/CodeSystem/override-reason"
-# Why a clinician may reasonably choose another regimen than the one recommended.
-NEXT_LINE_OVERRIDES = (
-    Coding(OVERRIDE_SYSTEM, "clinical-trial", "Patient enrolling in a clinical trial"),
-    Coding(OVERRIDE_SYSTEM, "patient-preference", "Patient preference after discussion"),
-    Coding(OVERRIDE_SYSTEM, "contraindication-not-recorded", "Contraindication not in the record"),
-    Coding(OVERRIDE_SYSTEM, "record-incomplete", "Treatment history in the record is incomplete"),
-    Coding(OVERRIDE_SYSTEM, "not-available", "Regimen not available or not reimbursed here"),
-)
-
 
 # Critical rules that may speak of the recommended regimen rather than the current one.
 _ABOUT_THE_NEXT_LINE = frozenset({"pregnancy-her2"})
@@ -360,7 +348,8 @@ def next_line_card(
         "source": source(version, "next-line", "Next line of therapy"),
         "suggestions": suggestions(rec, assessment.record.patient_id, uuids, ok),
         "selectionBehavior": "at-most-one" if ok else None,
-        "overrideReasons": override_reasons(NEXT_LINE_OVERRIDES),
+        # why another regimen may be chosen (engine/knowledge/next_line.yaml override_reasons)
+        "overrideReasons": override_reasons(rec.override_reasons) or None,
         "links": links,
         "extension": extension(
             "next-line",

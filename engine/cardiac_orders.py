@@ -15,7 +15,7 @@ from engine.cardiac_rules import Concerned, judge
 from engine.history import current_exposures
 from engine.knowledge import Knowledge
 from engine.model import DraftOrder, OrderFinding, PatientRecord
-from engine.order_context import TDXD, OrderCtx
+from engine.order_context import OrderCtx
 from engine.warning_text import make_finding
 
 LVEF_RULES = ("cardiac-lvef", "lvef-due")
@@ -91,9 +91,10 @@ def cardiac_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
 
 def ild_monitoring_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
     """tdxd-ild-monitoring: T-DXd ordered with no ILD on record (with ILD, tdxd-ild says it)."""
-    if order.drug != TDXD or ctx.record.conditions_of("ild"):
+    concerned = ctx.kb.agents("ild_excluded")  # the agents of the tdxd-ild rules
+    if order.drug not in concerned or ctx.record.conditions_of("ild"):
         return None
-    first = next(o for o in ctx.orders if o.drug == TDXD)
+    first = next(o for o in ctx.orders if o.drug in concerned)
     if first.resource_id != order.resource_id:
         return None  # one card per answer, on the first T-DXd order
     return make_finding(ctx.kb, "tdxd-ild-monitoring", "ordered", order.resource_id, ())

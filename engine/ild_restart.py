@@ -6,7 +6,7 @@ discontinue T-DM1 once ILD or pneumonitis is diagnosed). T-DXd with ILD is tdxd-
 from __future__ import annotations
 
 from engine.model import DraftOrder, OrderFinding
-from engine.order_context import TDM1, OrderCtx
+from engine.order_context import OrderCtx, short_name
 from engine.warning_text import make_finding
 
 
@@ -14,9 +14,9 @@ def ild_restart_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
     """ild-restart: T-DM1 ordered, ILD on record, and its last course ended with no recorded
     reason (not progression, no stop reason): pneumonitis from it must be excluded first."""
     ild = ctx.record.conditions_of("ild")
-    if order.drug != TDM1 or not ild:
+    if order.drug is None or order.drug not in ctx.kb.agents("ild_restart") or not ild:
         return None
-    courses = [e for e in ctx.record.exposures if e.drug == TDM1]
+    courses = [e for e in ctx.record.exposures if e.drug == order.drug]
     last = max(courses, key=lambda e: e.start, default=None)
     if last is None or last.end is None or last.stopped_for_progression or last.stop_reason:
         return None
@@ -29,7 +29,7 @@ def ild_restart_check(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
         "unexplained-stop",
         order.resource_id,
         [*last.source_ids, *(c.source_id for c in ild)],
-        drug="T-DM1",
+        drug=short_name(ctx.kb, order.drug),
         last=last.end.isoformat(),
         conditions=names,
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.datafiles import DataFileError, digest, read_data_file, yaml_files
 from engine.knowledge_cardiac import CardiacKnowledge, Escalation, parse_cardiac
+from engine.knowledge_next_line import NextLineKnowledge, parse_next_line
 from engine.knowledge_uncertain import UncertainRule, parse_uncertain
 from engine.model import Component, Evidence, Regimen
 
@@ -124,6 +125,7 @@ class Knowledge:
         default_factory=lambda: CardiacKnowledge({}, {}, Escalation("hold", ""))
     )
     uncertain_facts: dict[str, UncertainRule] = field(default_factory=dict)  # warnings.yaml
+    next_line: NextLineKnowledge = field(default_factory=NextLineKnowledge)  # next_line.yaml
 
     def drug(self, drug_id: str) -> DrugInfo | None:
         return self.drugs.get(drug_id)
@@ -291,7 +293,16 @@ def _build(index: dict[str, Any]) -> Knowledge:
         cardiac=_cardiac(drugs, evidence, params["agents"]["cardiac_monitored"]),
         reload=dict(drugs_doc.get("reload") or {}),
         uncertain_facts=_uncertain(set(drugs), evidence),
+        next_line=_checked(
+            "next_line.yaml", *parse_next_line(_read("next_line.yaml"), set(regimens))
+        ),
     )
+
+
+def _checked(name: str, value: NextLineKnowledge, errors: list[str]) -> NextLineKnowledge:
+    if errors:
+        raise KnowledgeError(f"{name}: {'; '.join(errors)}")
+    return value
 
 
 def _situation(when: dict[str, Any]) -> Situation:

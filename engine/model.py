@@ -329,6 +329,7 @@ class Recommendation:
     ild_replaced: str | None = None  # regimen id ILD kept from being preferred (e.g. "tdxd")
     early_relapse_threshold_months: float | None = None  # the threshold used, when judged
     maintenance: tuple[str, ...] = ()  # HR-positive maintenance advice for the current line
+    override_reasons: tuple[Coding, ...] = ()  # why another regimen may be chosen (next_line.yaml)
 
 
 @dataclass(frozen=True)

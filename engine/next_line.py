@@ -19,12 +19,11 @@ from engine.knowledge import Knowledge, RegimenRule, Situation
 from engine.maintenance import maintenance_advice
 from engine.model import PatientRecord, Recommendation, Regimen, RegimenOption
 from engine.next_line_ctx import Brain, Ctx, brain_status, has_ild, ild_excluded
-from engine.next_line_reasons import TUCATINIB_TRIPLET, reasons, what_would_change
+from engine.next_line_reasons import ild_agents, reasons, what_would_change
 from engine.regimen_doses import dosed
+from engine.warning_text import override
 
 __all__ = ["Brain", "NoRegimenError", "brain_status", "has_ild", "ild_excluded", "recommend"]
-
-JURISDICTIONS = ("FDA", "EMA")
 
 
 class NoRegimenError(Exception):
@@ -36,25 +35,19 @@ def _option(
 ) -> tuple[tuple[float, ...], RegimenOption, str] | None:
     rule: RegimenRule = ctx.kb.regimens[rid]
     regimen = rule.regimen
+    words = ctx.kb.next_line
     if apply_ild and ctx.ild and ild_excluded(ctx.kb, regimen):
-        excluded.append(
-            (rid, "interstitial lung disease / pneumonitis on record: T-DXd is not recommended")
-        )
+        excluded.append((rid, words.ild_text("excluded", agents=ild_agents(ctx))))
         return None
     if rule.hr_positive_only and not ctx.record.hr_positive:
-        excluded.append((rid, "for hormone-receptor-positive disease only"))
+        excluded.append((rid, words.exclusion("hr_positive_only")))
         return None
     # the label's "two or more prior anti-HER2 regimens in the metastatic setting": metastatic
     # lines only, an early relapse does not count here (outside clinical review, neratinib)
     metastatic_her2 = sum(1 for ln in ctx.record.lines if ln.her2_directed)
     if metastatic_her2 < rule.min_prior_her2_lines:
-        excluded.append(
-            (
-                rid,
-                f"needs {rule.min_prior_her2_lines} or more prior anti-HER2 regimens in the "
-                f"metastatic setting ({metastatic_her2} recorded)",
-            )
-        )
+        needed, recorded = rule.min_prior_her2_lines, metastatic_her2
+        excluded.append((rid, words.exclusion("min_prior_lines", needed=needed, recorded=recorded)))
         return None
     caveats: list[str] = []
     failed = [a for a in rule.key_agents if a in ctx.hist.failed]
@@ -76,19 +69,18 @@ def _option(
         caveats.append(f"{', '.join(received)} already given")
     tki_demoted = bool(ctx.last_tki and rule.tki)
     if tki_demoted:
-        caveats.append(
-            f"follows a TKI ({', '.join(ctx.last_tki)}): no evidence supports a second TKI "
-            "without intervening therapy"
-        )
+        caveats.append(words.exclusion("tki_caveat", tkis=", ".join(ctx.last_tki)))
     approved = ctx.jurisdiction in regimen.approvals
     if not approved:
         where = ", ".join(regimen.approvals) or "no jurisdiction on record"
-        caveats.append(f"not approved for this use by the {ctx.jurisdiction} (approved: {where})")
-    cns_first = ctx.brain.predominant and rid == TUCATINIB_TRIPLET
-    if ctx.brain.active and not ctx.brain.predominant and rid == TUCATINIB_TRIPLET:
-        rank = min(rank, 0.5)  # first alternative when brain metastases sit beside other disease
+        caveats.append(words.exclusion("not_approved", jurisdiction=ctx.jurisdiction, where=where))
+    brain = words.brain
+    cns_first = ctx.brain.predominant and rid == brain.cns_preferred
+    if ctx.brain.active and not ctx.brain.predominant and rid == brain.cns_preferred:
+        # first alternative when brain metastases sit beside other disease
+        rank = min(rank, brain.extracranial_rank)
     if cns_first:
-        caveats.append("preferred for predominantly CNS disease (HER2CLIMB)")
+        caveats.append(brain.caveat)
     if ctx.ild and rule.ild_note:
         caveats.append(rule.ild_note)
     key = (
@@ -195,8 +187,9 @@ def _candidates(kb: Knowledge, prior: int) -> tuple[list[str], list[str]]:
 
 def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -> Recommendation:
     """The next-line recommendation for a HER2-positive metastatic patient."""
-    if jurisdiction not in JURISDICTIONS:
-        raise ValueError(f"jurisdiction must be one of {JURISDICTIONS}, not {jurisdiction!r}")
+    if jurisdiction not in kb.next_line.jurisdictions:
+        known = kb.next_line.jurisdictions
+        raise ValueError(f"jurisdiction must be one of {known}, not {jurisdiction!r}")
     hist = history(record, kb)
     last_tki = tuple(tki_drugs(hist.last_line.drugs, kb)) if hist.last_line else ()
     last = hist.last_line
@@ -230,16 +223,15 @@ def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -
         if counterfactual and ild_excluded(kb, counterfactual[0].regimen):
             ild_replaced = counterfactual[0].regimen.id
             why.append(
-                f"{kb.regimens[ild_replaced].short} would otherwise be preferred; interstitial lung "
-                f"disease / pneumonitis is on record, so {preferred.regimen.name} takes its place "
-                "(patients with pre-existing ILD were excluded from the T-DXd trials; the label "
-                "lists no formal contraindication: not recommended)."
+                kb.next_line.ild_text(
+                    "replaced",
+                    replaced=kb.regimens[ild_replaced].short,
+                    preferred=preferred.regimen.name,
+                    agents=ild_agents(ctx),
+                )
             )
         else:
-            why.append(
-                "Interstitial lung disease / pneumonitis is on record: T-DXd (alone or with "
-                "pertuzumab) is not offered."
-            )
+            why.append(kb.next_line.ild_text("not_offered", agents=ild_agents(ctx)))
     source_ids = tuple(
         sorted(
             {s for ln in record.lines for s in ln.source_ids}
@@ -269,6 +261,7 @@ def recommend(record: PatientRecord, kb: Knowledge, jurisdiction: str = "FDA") -
         ild_replaced=ild_replaced,
         early_relapse_threshold_months=hist.relapse_threshold,
         maintenance=maintenance,
+        override_reasons=tuple(override(c, d) for c, d in kb.next_line.override_reasons),
     )
 
 

@@ -8,7 +8,10 @@ from engine.lapse import what_would_change as lapse_change
 from engine.model import ReceptorStatus, RegimenOption, Specimen
 from engine.next_line_ctx import Ctx, ild_excluded
 
-TUCATINIB_TRIPLET = "tucatinib-trastuzumab-capecitabine"
+
+def ild_agents(ctx: Ctx) -> str:
+    """The agents ILD rules out, as cards name them ("T-DXd"; parameters.yaml agents.ild_excluded)."""
+    return " / ".join(sorted(ctx.name(a) for a in ctx.kb.agents("ild_excluded")))
 
 
 def _row_words(ctx: Ctx) -> str:
@@ -41,7 +44,7 @@ def _why_not_first(
             f"{first} is not first here: {kb.regimens[promoted].short} has never been given "
             "and comes first."
         )
-    if ctx.brain.predominant and preferred == TUCATINIB_TRIPLET:
+    if ctx.brain.predominant and preferred == kb.next_line.brain.cns_preferred:
         return None
     why = dict(excluded).get(row_first)
     if why is not None:
@@ -112,36 +115,20 @@ def reasons(
         lapse = line_lapse(ctx.record, kb)
         nxt = len(ctx.record.lines) + 1
         out.append(status_reason(lapse, last, nxt, kb.regimens[preferred.regimen.id].short))
-    offers_triplet = TUCATINIB_TRIPLET in [o.regimen.id for o in options]
-    triplet_failed = TUCATINIB_TRIPLET in dict(excluded)
+    words = kb.next_line
+    brain = words.brain
+    offers_triplet = brain.cns_preferred in [o.regimen.id for o in options]
+    triplet_failed = brain.cns_preferred in dict(excluded)
     if ctx.brain.active and not offers_triplet and triplet_failed:
-        out.append(
-            "Active brain metastases are recorded; the tucatinib triplet (HER2CLIMB, which "
-            "enrolled patients with brain metastases) is not offered: see Not offered."
-        )
+        out.append(brain.not_offered)
     elif ctx.brain.active and not offers_triplet:
-        out.append(
-            "Active brain metastases are recorded; the tucatinib triplet is a later-line option "
-            "(HER2CLIMB enrolled patients previously treated with trastuzumab, pertuzumab and "
-            "T-DM1)."
-        )
+        out.append(brain.later_line)
     elif ctx.brain.predominant:
-        out.append(
-            "Active brain metastases with no active extracranial metastasis recorded "
-            "(predominantly CNS disease): the tucatinib triplet is preferred (HER2CLIMB: 48% of "
-            "patients had brain metastases)."
-        )
+        out.append(brain.predominant)
     elif ctx.brain.active:
-        out.append(
-            "Active brain metastases with extracranial disease: T-DXd stays preferred where it "
-            "fits (DESTINY-Breast12: 12-month OS 86.1% with active brain metastases); the "
-            "tucatinib triplet is the first alternative."
-        )
+        out.append(brain.extracranial)
     if ctx.last_tki:
-        out.append(
-            f"The last line contained a TKI ({', '.join(ctx.last_tki)}): TKI regimens are "
-            "demoted; no evidence supports a second TKI without intervening therapy."
-        )
+        out.append(words.exclusion("tki_reason", tkis=", ".join(ctx.last_tki)))
     if widened:
         out.append(
             "Every regimen of this row had already failed: later-line options are offered instead."
@@ -152,12 +139,9 @@ def reasons(
             "failed are shown because nothing else is left."
         )
     if not preferred.approved:
-        out.append(f"No option approved by the {ctx.jurisdiction} is left.")
+        out.append(words.exclusion("none_approved", jurisdiction=ctx.jurisdiction))
     if any(not o.approved for o in options):
-        out.append(
-            f"Approvals are judged for the {ctx.jurisdiction}: regimens not approved there are "
-            "marked and never preferred while an approved option exists."
-        )
+        out.append(words.exclusion("approvals_judged", jurisdiction=ctx.jurisdiction))
     return out
 
 
@@ -173,7 +157,7 @@ def what_would_change(ctx: Ctx, preferred: RegimenOption) -> tuple[str, ...]:
         "HER2-directed therapy and its dates) would change the line count and so the regimen."
     )
     if ild_excluded(ctx.kb, preferred.regimen):
-        out.append("Interstitial lung disease or pneumonitis would rule out T-DXd.")
+        out.append(ctx.kb.next_line.ild_text("would_change", agents=ild_agents(ctx)))
     if ctx.record.er.status.value == "unknown" and ctx.record.pr.status.value == "unknown":
         out.append(
             "Hormone-receptor status is not recorded: a positive result adds endocrine options."

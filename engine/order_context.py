@@ -7,9 +7,23 @@ from dataclasses import dataclass
 from engine.knowledge import Knowledge
 from engine.model import DraftOrder, PatientRecord, Recommendation
 
-TDXD = "fam-trastuzumab deruxtecan"
-TDM1 = "ado-trastuzumab emtansine"
-ADC_REGIMEN = {TDXD: "tdxd", TDM1: "tdm1"}
+
+def short_name(kb: Knowledge, drug: str) -> str:
+    """The drug's short name (drugs.yaml `short`: "T-DXd"), else its id."""
+    info = kb.drug(drug)
+    return info.short if info and info.short else drug
+
+
+def ild_replacement(kb: Knowledge) -> tuple[str, str]:
+    """(regimen id, drug) offered instead of an ILD-excluded agent (agents.ild_replacement)."""
+    repl = kb.parameters["agents"]["ild_replacement"]
+    return str(repl["regimen"]), str(repl["drug"])
+
+
+def own_regimen(kb: Knowledge, drug: str) -> str:
+    """The regimen of this drug alone (regimens.yaml: "tdxd" for T-DXd), "" when there is none:
+    what a one-click fix of a conjugate's order orders."""
+    return next((rid for rid, r in kb.regimens.items() if r.regimen.drugs == (drug,)), "")
 
 
 def drug_label(kb: Knowledge, drug: str) -> str:

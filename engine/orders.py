@@ -30,9 +30,8 @@ from engine.model import (
 )
 from engine.next_line import NoRegimenError, recommend
 from engine.off_sequence import off_sequence, regimen_replacement
-from engine.order_context import ADC_REGIMEN as _ADC_REGIMEN
-from engine.order_context import TDM1, TDXD
 from engine.order_context import OrderCtx as _Ctx
+from engine.order_context import ild_replacement, own_regimen, short_name
 from engine.order_fixes import flagged, gate_fixes, one_fix_per_order, proposed_orders
 from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
 from engine.progressed_on import progressed_finding
@@ -63,19 +62,23 @@ def _unidentified(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
 
 def _ild(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
     ild = ctx.record.conditions_of("ild")
-    if order.drug != TDXD or not ild:
+    excluded = ctx.kb.agents("ild_excluded")
+    if order.drug not in excluded or not ild:
         return None
     rec = ctx.rec
     fix: Replacement | None
-    if rec is not None and TDXD not in rec.preferred.regimen.drugs:
+    if rec is not None and excluded.isdisjoint(rec.preferred.regimen.drugs):
         # the regimen this patient's next-line card recommends (T-DM1 may have failed already)
         fix = regimen_replacement(ctx.kb, rec, ())
         instead = rec.preferred.regimen.name
         rule = ctx.kb.regimens[rec.preferred.regimen.id]
     else:
-        fix = component_replacement(ctx.kb, "tdm1", TDM1)
-        instead = "T-DM1 3.6 mg/kg IV q3w"
-        rule = ctx.kb.regimens["tdm1"]
+        # agents.ild_replacement: T-DM1 takes its place (CLINICAL.md section 3 ILD modifier)
+        regimen_id, drug = ild_replacement(ctx.kb)
+        fix = component_replacement(ctx.kb, regimen_id, drug)
+        rule = ctx.kb.regimens[regimen_id]
+        comp = next(c for c in rule.regimen.components if c.drug == drug)
+        instead = f"{rule.short} {comp.dose} {comp.route} {comp.schedule}"
     stopped = unexplained_stop(ctx)
     if stopped is not None:  # what replaces T-DXd depends on why the last line stopped
         return make_finding(
@@ -109,7 +112,7 @@ def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
     doses = ctx.kb.parameters["doses"]
     if order.drug is None or order.drug not in doses:
         return None
-    if order.drug == TDXD and ctx.record.conditions_of("ild"):
+    if order.drug in ctx.kb.agents("ild_excluded") and ctx.record.conditions_of("ild"):
         return None  # no T-DXd dose is right with ILD on record: the tdxd-ild finding says so
     expected = doses[order.drug]
     info = ctx.kb.drug(order.drug)
@@ -151,7 +154,9 @@ def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
             steps=" -> ".join(f"{v:g}" for v in (expected["value"], *steps)),
             **words,
         )
-    wrong = value > expected["value"] if order.drug == TDM1 else value != expected["value"]
+    # parameters.yaml doses `limit`: T-DM1 is flagged only above its dose, T-DXd at any other
+    at_most = expected["limit"] == "maximum"
+    wrong = value > expected["value"] if at_most else value != expected["value"]
     if not wrong:
         return None
     return make_finding(
@@ -160,7 +165,7 @@ def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         "ordered",
         order.resource_id,
         [],
-        component_replacement(ctx.kb, _ADC_REGIMEN[order.drug], order.drug),
+        component_replacement(ctx.kb, own_regimen(ctx.kb, order.drug), order.drug),
         value=f"{value:g}",
         **words,
     )
@@ -358,7 +363,7 @@ def _run(
     recommended regimen (progressed on it, tdxd-ild); it says what the blockade warning would."""
     ctx = _Ctx(record, kb, orders, rec)
     found = [f for order in orders for check in _CHECKS if (f := check(order, ctx)) is not None]
-    found = [_never_tdxd_with_ild(f, record) for f in found]
+    found = [_never_tdxd_with_ild(f, record, kb) for f in found]
     found = [no_antibody_fix_in_pregnancy(f, record, kb) for f in found]
     others = {f.order_id for f in found if f.rule in _NAME_THE_REGIMEN}  # said on the order
     off = [
@@ -409,10 +414,17 @@ def proposal_findings(
     return flagged(_run(record, kb, proposed_orders(kb, components), rec))
 
 
-def _never_tdxd_with_ild(finding: OrderFinding, record: PatientRecord) -> OrderFinding:
-    """A fix must never order T-DXd for a patient with ILD/pneumonitis on record."""
+def _never_tdxd_with_ild(
+    finding: OrderFinding, record: PatientRecord, kb: Knowledge
+) -> OrderFinding:
+    """A fix must never order T-DXd (agents.ild_excluded) for a patient with ILD on record."""
     rep = finding.replacement
-    if rep is None or rep.drug != TDXD or not record.conditions_of("ild"):
+    if rep is None or rep.drug not in kb.agents("ild_excluded"):
         return finding
-    note = " No T-DXd replacement is offered: interstitial lung disease is on record."
+    if not record.conditions_of("ild"):
+        return finding
+    note = (
+        f" No {short_name(kb, rep.drug)} replacement is offered: interstitial lung disease is on "
+        "record."
+    )
     return dataclasses.replace(finding, replacement=None, detail=finding.detail + note)

@@ -22,6 +22,7 @@ from engine.model import (
     Recommendation,
     Specimen,
 )
+from engine.order_context import ild_replacement
 from engine.pregnancy import current_pregnancy, embryo_fetal_toxic, pregnancy_words
 from engine.uncertain import uncertain_alerts
 from engine.warning_text import make_alert, override
@@ -63,7 +64,8 @@ def ild_alert(record: PatientRecord, kb: Knowledge, rec: Recommendation | None) 
         ids += [s for e in on for s in e.source_ids]
         alert = make_alert(kb, "tdxd-ild", "active", ids, conditions=names, since=since)
         # its text names T-DM1 as the alternative, with T-DM1's own pneumonitis warning
-        return replace(alert, evidence=(*alert.evidence, *kb.regimens["tdm1"].ild_evidence))
+        replacement = kb.regimens[ild_replacement(kb)[0]]  # agents.ild_replacement
+        return replace(alert, evidence=(*alert.evidence, *replacement.ild_evidence))
     rule = kb.regimens[rec.preferred.regimen.id] if rec is not None else None
     note = rule.ild_note if rule is not None else ""
     # the recommended regimen's own ILD evidence (T-DM1: KADCYLA pulmonary warning), only then

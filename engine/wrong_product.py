@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.history import current_drugs, current_exposures
 from engine.model import DraftOrder, OrderFinding
 from engine.off_sequence import offered_in
-from engine.order_context import ADC_REGIMEN, OrderCtx
+from engine.order_context import OrderCtx, own_regimen
 from engine.warning_text import component_replacement, make_finding
 
 
@@ -42,7 +42,7 @@ def wrong_product(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
     ):
         planned = _planned_conjugate(order, ctx)
         target = planned[0] if planned and planned[0] in (order.drug, order.text_drug) else None
-        rep = component_replacement(kb, ADC_REGIMEN[target], target) if target else None
+        rep = component_replacement(kb, own_regimen(kb, target), target) if target else None
         note = (
             f"The plan points to {target}."
             if rep
@@ -76,7 +76,7 @@ def wrong_product(order: DraftOrder, ctx: OrderCtx) -> OrderFinding | None:
         "plain",
         order.resource_id,
         ids,
-        component_replacement(kb, ADC_REGIMEN[drug], drug),
+        component_replacement(kb, own_regimen(kb, drug), drug),
         planned=drug,
         how=how,
         facts=f"Plain trastuzumab is ordered while {drug} is {how}",

@@ -18,28 +18,25 @@ the same day a result of unstated site may be the same specimen, so it is not di
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 
 from engine.model import ReceptorAssessment, ReceptorResult, ReceptorStatus, Specimen
 
 _DEFINITIVE = (ReceptorStatus.POSITIVE, ReceptorStatus.NEGATIVE)
-# On the same day, an ISH result is more specific than an interpretation, which is more
-# specific than an IHC score, which is more specific than a diagnosis on the problem list.
-# The same rank reads an Observation coded as two methods (observations.py). A bare HER2/CEP17
-# ratio without interpretation ("ratio", read as equivocal) is the least specific result.
-METHOD_RANK = {"ish": 4, "interpretation": 3, "ihc": 2, "ratio": 1, "condition": 0}
 
 
-def _key(r: ReceptorResult) -> tuple[date, int, str]:
-    return (r.date or date.min, METHOD_RANK.get(r.method, 0), r.source_id)
-
-
-def assess_receptor(results: list[ReceptorResult]) -> ReceptorAssessment:
-    """Decide the status from all results of one receptor (order of `results` is irrelevant)."""
+def assess_receptor(results: list[ReceptorResult], rank: Mapping[str, int]) -> ReceptorAssessment:
+    """Decide the status from all results of one receptor (order of `results` is irrelevant).
+    `rank`: on the same day the most specific method decides (observations.yaml method_rank)."""
     if not results:
         return ReceptorAssessment()
-    ordered = sorted(results, key=_key, reverse=True)
+
+    def key(r: ReceptorResult) -> tuple[date, int, str]:
+        return (r.date or date.min, rank.get(r.method, 0), r.source_id)
+
+    ordered = sorted(results, key=key, reverse=True)
     candidates = ordered
     if any(r.specimen is Specimen.METASTATIC for r in ordered):
         candidates = [r for r in ordered if r.specimen is not Specimen.PRIMARY]
@@ -96,9 +93,9 @@ def _pair(
     return None
 
 
-def assess_her2(results: list[ReceptorResult]) -> ReceptorAssessment:
+def assess_her2(results: list[ReceptorResult], rank: Mapping[str, int]) -> ReceptorAssessment:
     """HER2 status as assess_receptor decides it, then discordance with a metastasis."""
-    found = assess_receptor(results)
+    found = assess_receptor(results, rank)
     basis = found.basis
     ordered = list(found.results)  # newest first
     if basis is None or not any(r.specimen is Specimen.METASTATIC for r in ordered):

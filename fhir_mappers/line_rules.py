@@ -20,7 +20,6 @@ class LineRules:
     new_line_drugs: frozenset[str]
     new_partner_classes: frozenset[str]
     add_on_classes: frozenset[str]
-    maintenance_antibodies: frozenset[str]
     setting_check_days: int = 0
     # (drugs still given, name): what an ongoing line is called once its chemotherapy stopped
     maintenance_names: tuple[tuple[frozenset[str], str], ...] = ()
@@ -37,7 +36,6 @@ def read_line_rules(directory: Path) -> LineRules:
         new_line_drugs=frozenset(data["new_line_drugs"]),
         new_partner_classes=frozenset(data["new_partner_classes"]),
         add_on_classes=frozenset(data["add_on_classes"]),
-        maintenance_antibodies=frozenset(data["maintenance_antibodies"]),
         setting_check_days=int(data.get("setting_check_days", 0)),
         maintenance_names=tuple(
             (frozenset(m["drugs"]), str(m["name"])) for m in data.get("maintenance_names", [])

@@ -69,10 +69,11 @@ def _why_new(
         return f"new anti-HER2 agent {exp.drug}"
     if exp.drug_class in rules.new_partner_classes:
         return f"new chemotherapy partner {exp.drug} after day {window}"
-    antibodies = line.drugs & rules.maintenance_antibodies
+    maintenance = knowledge.agents("maintenance_antibodies")  # parameters.yaml agents
+    antibodies = line.drugs & maintenance
     if exp.drug_class in rules.add_on_classes and antibodies:
         return None  # endocrine / CDK4/6 added to antibody maintenance
-    if exp.drug in rules.maintenance_antibodies and antibodies:
+    if exp.drug in maintenance and antibodies:
         return None  # pertuzumab added to trastuzumab (or the reverse)
     return f"new drug {exp.drug} after day {window}"
 
@@ -231,10 +232,11 @@ def _sequence_name(b: _Building, knowledge: Knowledge, rules: LineRules) -> str 
     added = min(e.start for e in add_ons)
     if max(e.end or e.start for e in chemo) > added:
         return None  # given together: the name says so (and the concurrent warning fires)
+    maintenance = knowledge.agents("maintenance_antibodies")
     with_add_on = frozenset(
         knowledge.family(e.drug)
         for e in b.exposures
-        if e.drug in rules.maintenance_antibodies and (e.end is None or e.end >= added)
+        if e.drug in maintenance and (e.end is None or e.end >= added)
     )
     short = _short(with_add_on, knowledge, rules, full=False)
     if short is None:
@@ -269,9 +271,10 @@ def _name(
     stopped = {d: day for d, day in stopped.items() if knowledge.family(d) not in still_families}
     classes = {e.drug: e.drug_class for e in b.exposures}
     add_ons = sorted(d for d in still if classes[d] in rules.add_on_classes)
-    antibodies = frozenset(knowledge.family(d) for d in still if d in rules.maintenance_antibodies)
+    maintenance = knowledge.agents("maintenance_antibodies")
+    antibodies = frozenset(knowledge.family(d) for d in still if d in maintenance)
     name = regimen_for(still, knowledge)[1]
-    if still <= rules.maintenance_antibodies | set(add_ons):
+    if still <= maintenance | set(add_ons):
         # chemotherapy dropped while antibodies (or endocrine therapy) go on: maintenance
         # (CLINICAL.md 2.3), not worth a word
         # (unless its order ran out with a stopped drug's: one course, judged together)

@@ -205,7 +205,6 @@ def _when(resource: dict[str, Any]) -> tuple[date | None, date | None]:
 _WHEN_KEYS = tuple((p + "Period", p + "DateTime") for p in ("effective", "occurence", "occurrence"))
 
 
-_STALE_DAYS = 365
 _STOP_STATUS = frozenset({"completed", "stopped"})
 
 
@@ -241,11 +240,12 @@ def _request_period(
     return start, end, planned, supplied
 
 
-def _period(resource: dict[str, Any], as_of: date) -> Shape | None:
+def _period(resource: dict[str, Any], as_of: date, stale_days: int) -> Shape | None:
     """When one resource shows its drug given, the same way for every resource shape.
 
     An administration is one dose on one day. A statement or order that is active with no end
-    in the past claims the drug is given now (unless untouched for over a year: `stale`).
+    in the past claims the drug is given now (unless untouched for over `stale_days`,
+    parameters.yaml lines.stale_claim_days: `stale`).
     Otherwise its last day is its stated end, else its start: never a day in the future.
     """
     rtype = resource.get("resourceType")
@@ -269,7 +269,7 @@ def _period(resource: dict[str, Any], as_of: date) -> Shape | None:
     if status in _ONGOING_STATUS and (reach is None or reach >= as_of):
         # An open-ended claim untouched for a year is not evidence of current therapy (a
         # stated end still to come is a plan the resource makes explicit, and stands).
-        if reach is None and (as_of - claimed_on).days > _STALE_DAYS:
+        if reach is None and (as_of - claimed_on).days > stale_days:
             return Shape(start, _cap(claimed_on, start, as_of), False, claimed_on, True, True)
         return Shape(start, None, True, claimed_on, False, False)
     # A per-cycle order marked completed is one cycle given, not the course stopped. A
@@ -432,7 +432,8 @@ def _points(
     if not drugs:
         return
     validate(res, issues)
-    shape = _period(res, as_of)
+    stale_days = int(knowledge.param("lines", "stale_claim_days"))  # parameters.yaml
+    shape = _period(res, as_of, stale_days)
     sid = ref_id(res)
     if shape is None:
         issues.append(DataIssue(sid, "medication has no usable date"))
@@ -441,7 +442,7 @@ def _points(
         issues.append(
             DataIssue(
                 sid,
-                f"status '{res.get('status')}' but not updated for over {_STALE_DAYS} days: "
+                f"status '{res.get('status')}' but not updated for over {stale_days} days: "
                 "read as a past course, not current therapy; confirm with the patient",
             )
         )

@@ -16,7 +16,6 @@ from engine.model import (
     Specimen,
 )
 from fhir_mappers.codings import CodeSets, CodingKey, coding_key
-from fhir_mappers.her2 import METHOD_RANK
 from fhir_mappers.receptor_values import read_receptor
 from fhir_mappers.resources import (
     as_list,
@@ -172,6 +171,7 @@ class _Codes:
     distant_metastasis_snomed: frozenset[str]
     answer_codes: tuple[tuple[ReceptorStatus, frozenset[str], frozenset[str]], ...]
     answer_phrases: tuple[tuple[str, tuple[str, ...]], ...]
+    method_rank: dict[str, int] = field(default_factory=dict)  # observations.yaml method_rank
     kinds: dict[CodingKey, _Kind] = field(default_factory=dict, compare=False, hash=False)
 
     def kind(self, concept: Any, term: Terminology) -> _Kind:
@@ -198,7 +198,7 @@ class _Codes:
             # results (ish > interpretation > ihc), not as whichever code a set yields first.
             method = max(
                 (m for c, m in self.receptors[receptor].items() if c in codes),
-                key=lambda m: METHOD_RANK.get(m, 0),
+                key=lambda m: self.method_rank.get(m, 0),
             )
         snomed_m = bool(sets.snomed & self.distant_metastasis_snomed)
         snomed_stage = bool(sets.snomed & self.stage_group_snomed)
@@ -246,6 +246,7 @@ class _Codes:
                 for status in ("negative", "equivocal", "positive")
             ),
             receptors=receptors,
+            method_rank=term.method_rank,
             progression_snomed=frozenset(statuses["progression_snomed"]),
             metastatic_status_snomed=frozenset(statuses.get("metastatic_snomed", [])),
             stage_group_snomed=frozenset(spec.get("stage_group_snomed", [])),

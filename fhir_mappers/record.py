@@ -141,9 +141,9 @@ def build_record(
         patient_id=patient_id or _patient_id(rs),
         as_of=today,
         breast_cancer=tuple(c for c in conds if c.concept in _BREAST),
-        her2=assess_her2(receptors["her2"]),
-        er=assess_receptor(receptors["er"]),
-        pr=assess_receptor(receptors["pr"]),
+        her2=assess_her2(receptors["her2"], term.method_rank),
+        er=assess_receptor(receptors["er"], term.method_rank),
+        pr=assess_receptor(receptors["pr"], term.method_rank),
         metastatic_since=metastatic_since,
         metastatic_source_ids=metastatic_ids,
         non_metastatic_staging_ids=tuple(obs.non_metastatic)

@@ -83,6 +83,11 @@ class Terminology:
     negation: NegationRules
     normalise_max_chars: int = 65536
 
+    @property
+    def method_rank(self) -> dict[str, int]:
+        """Receptor result methods, most specific highest (observations.yaml method_rank)."""
+        return {str(k): int(v) for k, v in self.observations["method_rank"].items()}
+
     _condition_index: dict[str, int] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
