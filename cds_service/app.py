@@ -28,7 +28,7 @@ from cds_service.errors import (
     UnsupportedMediaTypeError,
     operation_outcome,
 )
-from cds_service.observability import logging_setup, metrics
+from cds_service.observability import logging_setup, metrics, timing
 from cds_service.storage import after_response
 from cds_service.storage.db import Database
 
@@ -168,6 +168,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(timeline_bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    timing.init_app(app)  # the one clock both below read
     metrics.init_app(app)
     logging_setup.init_app(app, cfg)
     after_response.init_app(app)

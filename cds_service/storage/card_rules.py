@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from sqlalchemy import Column, Connection, Float, String, Table, delete, select
@@ -48,6 +48,12 @@ def _insert_ignoring_repeats(dialect: str) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(CARD_RULES).on_conflict_do_nothing()
     return CARD_RULES.insert()
+
+
+def remember(db: Database, cards: list[tuple[str, str, str]]) -> None:
+    """Keep (card uuid, kind, rule) of a hook response's cards once the answer is sent, in the
+    call's after-response transaction."""
+    after_response.defer_write(db, partial(write, cards), "card rules")
 
 
 def write(cards: Iterable[tuple[str, str, str]], conn: Connection) -> None:
