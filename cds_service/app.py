@@ -16,7 +16,6 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from cds_service.api import health
 from cds_service.api.feedback import bp as feedback_bp
 from cds_service.api.hooks import bp as hooks_bp
-from cds_service.api.hooks import json_response
 from cds_service.api.openapi import bp as openapi_bp
 from cds_service.api.timeline import bp as timeline_bp
 from cds_service.config import Config, from_env
@@ -26,9 +25,9 @@ from cds_service.errors import (
     PayloadTooLargeError,
     ServiceError,
     UnsupportedMediaTypeError,
-    operation_outcome,
 )
 from cds_service.observability import logging_setup, metrics, timing
+from cds_service.responses import json_response, outcome_response
 from cds_service.storage import after_response
 from cds_service.storage.db import Database
 
@@ -222,13 +221,11 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
                 response.headers["Allow"] = ", ".join(sorted({*allowed, "OPTIONS"}))
             return response
         status = exc.code or 500
-        return json_response(operation_outcome(exc.description or exc.name, "processing"), status)
+        return outcome_response(exc.description or exc.name, "processing", status)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unexpected error on %s", logging_setup.loggable_path(request))
-        return json_response(
-            operation_outcome("internal error; the service log has the details", "exception"), 500
-        )
+        return outcome_response("internal error; the service log has the details", "exception", 500)
 
     return app

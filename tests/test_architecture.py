@@ -204,6 +204,13 @@ def test_no_circle_between_service_rooms(graph: Graph) -> None:
     assert circles(rooms) == []
 
 
+def test_security_does_not_reach_into_the_api(graph: Graph) -> None:
+    """Authentication answers before any endpoint runs; it answers with the helpers of
+    cds_service.responses, never with an endpoint module's."""
+    rooms = collapse(graph, room_of, keep=lambda m: package_of(m) == SERVICE)
+    assert "api" not in rooms["security"]
+
+
 def test_no_circle_between_modules(graph: Graph) -> None:
     """Not even inside a package (a TYPE_CHECKING import counts: it is an arrow for a reader)."""
     assert circles({m: {t for t in ts if t in graph} for m, ts in graph.items()}) == []

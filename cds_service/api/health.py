@@ -14,8 +14,8 @@ from flask import Blueprint, Response, current_app
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.api.hooks import json_response
 from cds_service.errors import operation_outcome
+from cds_service.responses import json_response
 from cds_service.storage.db import METADATA, Database
 
 bp = Blueprint("health", __name__)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response, current_app, g
 
 from cds_service import pipeline
@@ -16,6 +15,7 @@ from cds_service.observability import logging_setup, metrics
 from cds_service.observability.conformance import checked_after_response
 from cds_service.prefetch.fhir_servers import FhirAccess, parse_patterns
 from cds_service.prefetch.prefetch import resolve
+from cds_service.responses import json_response
 from cds_service.services import BY_ID, SERVICES, prefetch_templates
 from cds_service.storage import card_rules
 from cds_service.storage.after_response import free_after_response
@@ -23,10 +23,6 @@ from cds_service.storage.db import Database
 from engine import load_knowledge
 
 bp = Blueprint("hooks", __name__)
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status=status, mimetype="application/json")
 
 
 def config() -> Config:
