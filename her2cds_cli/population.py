@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from her2cds_cli.files import owner_reference
 from her2cds_cli.population_report import Result, write_html
 from synthetic.compare import compare, observe
 from synthetic.progress import Progress
@@ -50,11 +51,8 @@ def _ndjson_resources(paths: Iterable[Path]) -> Iterable[dict[str, Any]]:
 def _patient_of(resource: dict[str, Any]) -> str | None:
     if resource.get("resourceType") == "Patient":
         return str(resource.get("id"))
-    for key in ("subject", "patient", "beneficiary"):
-        ref = resource.get(key)
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            return str(ref["reference"]).rsplit("/", 1)[-1]
-    return None
+    ref = owner_reference(resource)
+    return ref.rsplit("/", 1)[-1] if ref is not None else None
 
 
 def group_ndjson(paths: Iterable[Path]) -> dict[str, list[dict[str, Any]]]:
