@@ -19,6 +19,7 @@ from cards.common import (
     timeline_link,
 )
 from cards.orders_fhir import create_actions
+from engine.code_systems import OVERRIDE_SYSTEM
 from engine.model import (
     Alert,
     Assessment,
@@ -30,7 +31,6 @@ from engine.model import (
     TherapyLine,
 )
 
-OVERRIDE_SYSTEM = "http://her2cds.org/CodeSystem/override-reason"
 # Why a clinician may reasonably choose another regimen than the one recommended.
 NEXT_LINE_OVERRIDES = (
     Coding(OVERRIDE_SYSTEM, "clinical-trial", "Patient enrolling in a clinical trial"),

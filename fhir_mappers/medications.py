@@ -16,6 +16,7 @@ from engine.knowledge import Knowledge
 from engine.model import DataIssue, Exposure, ProgressionEvent
 from fhir_mappers.courses import Point, Shape, merge_courses
 from fhir_mappers.resources import (
+    MEDICATION_TYPES,
     ResourceSet,
     as_list,
     parse_date,
@@ -30,7 +31,6 @@ _SKIP_STATUS = {
     "MedicationAdministration": {"entered-in-error", "not-done"},
 }
 _ONGOING_STATUS = {"active", "on-hold", "in-progress", "intended"}
-_MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
 
 
 def _reference(resource: dict[str, Any]) -> dict[str, Any] | None:
@@ -333,7 +333,7 @@ def exposures(
     """
     k = term.derived("medications.codes", _Codes.of)
     points: list[Point] = []
-    for rtype in _MED_TYPES:
+    for rtype in MEDICATION_TYPES:
         for res in rs.of(rtype):
             try:
                 _points(res, rs, term, k, knowledge, as_of, issues, points)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.code_systems import RXNORM, SNOMED
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import DraftOrder
 from fhir_mappers.dose_text import canonical_unit, read_doses
@@ -17,8 +18,6 @@ from fhir_mappers.resources import (
     repair,
 )
 from fhir_mappers.terminology import (
-    RXNORM,
-    SNOMED,
     Terminology,
     canonical_system,
     load_terminology,

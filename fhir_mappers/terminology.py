@@ -16,18 +16,16 @@ from typing import Any, TypeVar, cast
 import jsonschema
 import yaml
 
+from engine.code_systems import ICD10_CM, LOINC, RXNORM, SNOMED
 from fhir_mappers.codings import CodeSets, CodingKey, MedicationCodings, coding_key, medication_key
 from fhir_mappers.text_match import AFFIRMED, NEGATED, ConditionText, MedicationText, NegationRules
 from fhir_mappers.text_match import normalise_text as normalise_text  # re-exported
 
 TERMINOLOGY_DIR = Path(__file__).parent / "terminology"
 
-SNOMED = "http://snomed.info/sct"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-LOINC = "http://loinc.org"
 ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
 _SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", ATC_SYSTEMS[0]: "atc"}
-ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
+ICD10_SYSTEMS = (ICD10_CM, "http://hl7.org/fhir/sid/icd-10")
 
 
 class TerminologyError(Exception):
