@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,109 +33,16 @@ from typing import Any
 
 import orjson
 
-from bench.client import percentile, post, timed_post
+from bench.client import percentile, timed_post
 from bench.payloads import Payload, build, missing_data
+from bench.report import describe_code, machine, table, verdicts
+from bench.servers import Server, free_port
 from cds_service.server import default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PATH = "/cds-services/her2-next-line"
 MAX_BODY = 32 * 1024 * 1024  # the 20,000-resource request is 11 MB (the default limit is 10 MB)
-
-TARGETS = {
-    "p50_ratio": 2.5,
-    "p95_ratio": 3.0,
-    "growth_20k_over_1k": 25.0,
-    "startup_s": 3.0,
-    "rss_mb": 250.0,
-}
-
-
-class Server:
-    """One gunicorn server in its own process group, with its log in a file."""
-
-    def __init__(
-        self, name: str, argv: list[str], port: int, env: dict[str, str], log: Path, cwd: Path
-    ):
-        self.name = name
-        self.port = port
-        self.log = log
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, body: bytes, timeout: float = 60.0) -> float:
-        """Seconds from spawn to the first 200 answer to `body`."""
-        while time.perf_counter() - self.started < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: see {self.log}")
-            try:
-                status, _ = post(self.port, body, timeout=30)
-                if status == 200:
-                    return time.perf_counter() - self.started
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise RuntimeError(f"{self.name} did not answer within {timeout} s: see {self.log}")
-
-    def workers(self) -> list[int]:
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == self.proc.pid:
-                pids.append(int(entry.name))
-        return sorted(pids)
-
-    def memory(self) -> list[dict[str, float]]:
-        """VmRSS, VmHWM and Pss (MB) of every worker."""
-        out = []
-        for pid in self.workers():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-            except OSError:
-                continue
-            fields = {}
-            for line in (status + rollup).splitlines():
-                key, _, rest = line.partition(":")
-                if key in ("VmRSS", "VmHWM", "Pss") and rest.strip().endswith("kB"):
-                    fields[key] = round(int(rest.split()[0]) / 1024, 1)
-            out.append({"pid": pid, "rss_mb": fields.get("VmRSS", 0.0), **_mb(fields)})
-        return out
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
-def _mb(fields: dict[str, float]) -> dict[str, float]:
-    return {"hwm_mb": fields.get("VmHWM", 0.0), "pss_mb": fields.get("Pss", 0.0)}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _check(payload: Payload, status: int, answer: bytes, errors: list[str]) -> None:
@@ -235,118 +140,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _describe_code(path: Path) -> str:
-    """The checkout measured: its path, branch and commit (plus '+dirty' when modified)."""
-    try:
-        git = ["git", "-C", str(path)]
-        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True)
-        branch = subprocess.run([*git, "branch", "--show-current"], capture_output=True)
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True
-        )
-        return f"{path} {branch.stdout.decode().strip()}@{head.stdout.decode().strip()}" + (
-            "+dirty" if dirty.stdout.strip() else ""
-        )
-    except OSError:
-        return str(path)
-
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_start": os.getloadavg(),
-    }
-
-
-def verdicts(result: dict[str, Any]) -> list[tuple[str, bool, str]]:
-    rows = {r["name"]: r for r in result["latency"]}
-    out: list[tuple[str, bool, str]] = []
-    worst50 = max(rows.values(), key=lambda r: r["p50_ratio"])
-    worst95 = max(rows.values(), key=lambda r: r["p95_ratio"])
-    out.append(
-        (
-            "p50 <= 2.5x floor on every payload",
-            worst50["p50_ratio"] <= TARGETS["p50_ratio"],
-            f"worst x{worst50['p50_ratio']} ({worst50['name']})",
-        )
-    )
-    out.append(
-        (
-            "p95 <= 3x floor on every payload",
-            worst95["p95_ratio"] <= TARGETS["p95_ratio"],
-            f"worst x{worst95['p95_ratio']} ({worst95['name']})",
-        )
-    )
-    if "scale-1k" in rows and "scale-20k" in rows:
-        growth = rows["scale-20k"]["service_p50_ms"] / rows["scale-1k"]["service_p50_ms"]
-        result["growth_20k_over_1k"] = round(growth, 1)
-        out.append(
-            (
-                "20k resources <= 25x the 1k cost (p50)",
-                growth <= TARGETS["growth_20k_over_1k"],
-                f"x{growth:.1f}",
-            )
-        )
-    startup = result["startup_s"]["service"]
-    out.append(("start-up to first answer < 3 s", startup < TARGETS["startup_s"], f"{startup} s"))
-    mems = [m for phase in result["memory"].values() for m in phase]
-    rss = max((m["hwm_mb"] for m in mems), default=0.0)
-    out.append(("< 250 MB resident per worker (peak)", rss < TARGETS["rss_mb"], f"{rss} MB"))
-    if result.get("load"):
-        load = result["load"]["service"]
-        errs = sum(load["errors"].values()) + len(result["errors"])
-        out.append(
-            (
-                f"zero errors under load ({load['clients']} clients, {load['seconds']} s)",
-                errs == 0,
-                f"{errs} errors, {load['ok']} ok",
-            )
-        )
-    return out
-
-
-def table(result: dict[str, Any]) -> str:
-    lines = [
-        "| payload | resources | body | n | service p50 | p95 | floor p50 | p95 | p50 ratio | p95 ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in result["latency"]:
-        lines.append(
-            f"| {r['name']} | {r['resources']:,} | {r['bytes'] / 1024:,.0f} KB | {r['n']} "
-            f"| {r['service_p50_ms']:,.1f} ms | {r['service_p95_ms']:,.1f} ms "
-            f"| {r['floor_p50_ms']:,.1f} ms | {r['floor_p95_ms']:,.1f} ms "
-            f"| {r['p50_ratio']} | {r['p95_ratio']} |"
-        )
-    lines.append("")
-    su = result["startup_s"]
-    lines.append(f"Start-up to first answer: service {su['service']} s, floor {su['floor']} s.")
-    for phase, mems in result["memory"].items():
-        desc = ", ".join(f"{m['rss_mb']}/{m['hwm_mb']}/{m['pss_mb']}" for m in mems)
-        lines.append(f"Workers' memory {phase} (RSS/peak RSS/PSS MB): {desc}.")
-    if result.get("load"):
-        for name, ld in result["load"].items():
-            lines.append(
-                f"Load on {name}: {ld['clients']} clients, {ld['seconds']} s, "
-                f"{ld['rps']} req/s, {ld['ok']} ok, errors {ld['errors'] or 0}, "
-                f"p50 {ld['p50_ms']} ms, p95 {ld['p95_ms']} ms (mix: {result['load_mix']})."
-            )
-    lines.append("")
-    for name, ok, detail in verdicts(result):
-        lines.append(f"- {'MET' if ok else 'NOT MET'}: {name}: {detail}")
-    return "\n".join(lines)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="short run: few rounds, 10 s of load")
@@ -397,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "workers": workers,
-        "code": _describe_code(args.code.resolve()),
+        "code": describe_code(args.code.resolve()),
         "args": {k: str(v) for k, v in vars(args).items()},
         "payloads": [p.describe() for p in payloads],
     }
@@ -406,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         HER2CDS_MAX_BODY_BYTES=str(MAX_BODY),
     )
     py = sys.executable
-    sport, fport = _free_port(), _free_port()
+    sport, fport = free_port(), free_port()
     servers: list[Server] = []
     try:
         print(f"starting service and floor ({workers} workers each) ...", flush=True)

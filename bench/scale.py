@@ -26,12 +26,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from cds_service.services import prefetch_templates
+from engine.code_systems import LOINC, RXNORM, SNOMED, UCUM
 from her2cds_cli.local_fhir import fill_prefetch, patient_keys_of
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
-UCUM = "http://unitsofmeasure.org"
 END = date(2026, 6, 1)
 CYCLE_DAYS = 21
 PER_CYCLE = 50  # resources per cycle: 20,000 resources span 23 years (2003-2026)

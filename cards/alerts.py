@@ -10,7 +10,7 @@ from cards.common import (
     UuidFactory,
     compact,
     evidence_links,
-    evidence_markdown,
+    evidence_section,
     extension,
     override_reasons,
     shorten,
@@ -29,9 +29,7 @@ def alert_card(
     """One card per warning, rendered from the Alert's fields only (new rules need no code);
     `record` words its "Based on" (the ids grouped by the fact each establishes)."""
     sources = group_sources(alert.source_ids, record)
-    detail = alert.detail
-    if alert.evidence:
-        detail += "\n\n### Evidence\n" + evidence_markdown(alert.evidence)
+    detail = alert.detail + evidence_section(alert.evidence)
     card: dict[str, Any] = {
         "uuid": uuids(f"alert:{alert.rule}"),
         "summary": shorten(alert.summary),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -66,16 +67,24 @@ def evidence_title(ev: Evidence) -> str:
     return ev.title if ev.verified else ev.title + UNVERIFIED_MARK
 
 
-def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict[str, Any]]:
+def _first_of_each(
+    evidence: tuple[Evidence, ...] | list[Evidence], key: Callable[[Evidence], str]
+) -> list[Evidence]:
+    """The evidence without repeats: the first entry of each `key`, in order."""
     seen: set[str] = set()
-    links = []
+    first = []
     for ev in evidence:
-        if ev.url in seen:
-            continue
-        seen.add(ev.url)
-        label = f"Evidence: {evidence_title(ev)}"
-        links.append({"label": label, "url": ev.url, "type": "absolute"})
-    return links
+        if key(ev) not in seen:
+            seen.add(key(ev))
+            first.append(ev)
+    return first
+
+
+def evidence_links(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[dict[str, Any]]:
+    return [
+        {"label": f"Evidence: {evidence_title(ev)}", "url": ev.url, "type": "absolute"}
+        for ev in _first_of_each(evidence, lambda ev: ev.url)
+    ]
 
 
 def timeline_link(url: str) -> dict[str, Any]:
@@ -200,15 +209,16 @@ _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def evidence_markdown(evidence: tuple[Evidence, ...] | list[Evidence]) -> str:
-    seen: set[str] = set()
     lines = []
-    for ev in evidence:
-        if ev.id in seen:
-            continue
-        seen.add(ev.id)
+    for ev in _first_of_each(evidence, lambda ev: ev.id):
         title = f"**{ev.title}**" + ("" if ev.verified else UNVERIFIED_MARK)
         lines.append(f"- {title}: {ev.summary} *{ev.citation}* <{ev.url}>")
     return "\n".join(lines)
+
+
+def evidence_section(evidence: tuple[Evidence, ...] | list[Evidence]) -> str:
+    """A card detail's '### Evidence' section ("" without evidence)."""
+    return "\n\n### Evidence\n" + evidence_markdown(evidence) if evidence else ""
 
 
 def override_reasons(codings: tuple[Coding, ...]) -> list[dict[str, str]]:

@@ -10,7 +10,7 @@ from cards.common import (
     UuidFactory,
     compact,
     evidence_links,
-    evidence_markdown,
+    evidence_section,
     extension,
     override_reasons,
     shorten,
@@ -37,9 +37,7 @@ def order_card(
     and then deletes the draft. Critical findings stay critical on order-sign."""
     severity = finding.severity
     sources = group_sources(finding.source_ids, record)
-    detail = finding.detail
-    if finding.evidence:
-        detail += "\n\n### Evidence\n" + evidence_markdown(finding.evidence)
+    detail = finding.detail + evidence_section(finding.evidence)
     card: dict[str, Any] = {
         "uuid": uuids(f"order:{finding.rule}:{finding.order_id}"),
         "summary": shorten(finding.summary),

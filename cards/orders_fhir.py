@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.code_systems import RXNORM, UCUM
 from engine.model import Component
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-UCUM = "http://unitsofmeasure.org"
 _UNIT_WORDS = {"h": "hour", "d": "day", "wk": "week", "mo": "month"}
 
 

@@ -25,10 +25,9 @@ from cds_service.errors import (
     PayloadTooLargeError,
     ServiceError,
     UnsupportedMediaTypeError,
-    json_response,
-    operation_outcome,
 )
-from cds_service.observability import logging_setup, metrics
+from cds_service.observability import logging_setup, metrics, timing
+from cds_service.responses import json_response, outcome_response
 from cds_service.state import ServiceState, attach
 from cds_service.storage import after_response
 from cds_service.storage.db import Database
@@ -183,6 +182,7 @@ def create_app(
     app.register_blueprint(timeline_bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    timing.init_app(app)  # the one clock both below read
     metrics.init_app(app)
     logging_setup.init_app(app, cfg)
     after_response.init_app(app, cfg)
@@ -236,13 +236,11 @@ def create_app(
                 response.headers["Allow"] = ", ".join(sorted({*allowed, "OPTIONS"}))
             return response
         status = exc.code or 500
-        return json_response(operation_outcome(exc.description or exc.name, "processing"), status)
+        return outcome_response(exc.description or exc.name, "processing", status)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unexpected error on %s", logging_setup.loggable_path(request))
-        return json_response(
-            operation_outcome("internal error; the service log has the details", "exception"), 500
-        )
+        return outcome_response("internal error; the service log has the details", "exception", 500)
 
     return app

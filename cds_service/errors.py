@@ -19,9 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from flask import Response
-
 
 class Her2CdsError(Exception):
     """Root of every error the service raises."""
@@ -92,8 +89,3 @@ def operation_outcome(
         "resourceType": "OperationOutcome",
         "issue": [{"severity": severity, "code": code, "diagnostics": message}],
     }
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    """A JSON answer (cards, discovery, an OperationOutcome)."""
-    return Response(orjson.dumps(data), status=status, mimetype="application/json")

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from fhir_mappers.terminology import LOINC, load_terminology
+from engine.code_systems import LOINC
+from fhir_mappers.terminology import load_terminology
 
 PATIENT = "{{context.patientId}}"
 

@@ -15,6 +15,7 @@ from engine.cardiac import (
     is_trastuzumab_containing,
 )
 from engine.cardiac_orders import cardiac_check, ild_monitoring_check, one_lvef_finding
+from engine.dose_order import dose_check
 from engine.her2_order import her2_unconfirmed
 from engine.history import current_exposures, tki_drugs
 from engine.ild_restart import ild_restart_check
@@ -31,7 +32,7 @@ from engine.model import (
 from engine.next_line import NoRegimenError, recommend
 from engine.off_sequence import off_sequence, regimen_replacement
 from engine.order_context import OrderCtx as _Ctx
-from engine.order_context import ild_replacement, own_regimen, short_name
+from engine.order_context import ild_replacement, short_name
 from engine.order_fixes import flagged, gate_fixes, one_fix_per_order, proposed_orders
 from engine.pregnancy import no_antibody_fix_in_pregnancy, pregnancy_finding
 from engine.progressed_on import progressed_finding
@@ -104,71 +105,6 @@ def _ild(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
         replacement_note=rule.ild_note,
     )
     return dataclasses.replace(finding, evidence=(*finding.evidence, *rule.ild_evidence))
-
-
-def _dose(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
-    """CLINICAL.md section 4 dose-check, on a structured dose or one read from the order's text;
-    a drug with a dose rule whose dose cannot be read in mg/kg is said, never passed."""
-    doses = ctx.kb.parameters["doses"]
-    if order.drug is None or order.drug not in doses:
-        return None
-    if order.drug in ctx.kb.agents("ild_excluded") and ctx.record.conditions_of("ild"):
-        return None  # no T-DXd dose is right with ILD on record: the tdxd-ild finding says so
-    expected = doses[order.drug]
-    info = ctx.kb.drug(order.drug)
-    words = {
-        "drug": order.drug,
-        "short": (info.short if info and info.short else order.drug),
-        "expected": f"{expected['value']:g}",
-        "note": expected.get("note", ""),
-    }
-    value = order.dose_value
-    if value is None:
-        why = order.dose_problem or "the order gives no dose (structured or in its text)"
-        return make_finding(
-            ctx.kb, "dose-check", "unreadable", order.resource_id, [], why=why, **words
-        )
-    unit = (order.dose_unit or "").replace(" ", "").lower()
-    if unit not in ("mg/kg", "mg/kg{body_weight}", "mg/kg/dose"):
-        return make_finding(
-            ctx.kb,
-            "dose-check",
-            "other-unit",
-            order.resource_id,
-            [],
-            value=f"{value:g}",
-            unit=order.dose_unit or "(no unit)",
-            **words,
-        )
-    steps = [float(v) for v in expected.get("reductions", ())]
-    if any(abs(value - v) < 1e-9 for v in steps):
-        step = next(i for i, v in enumerate(steps, 1) if abs(value - v) < 1e-9)
-        return make_finding(
-            ctx.kb,
-            "dose-check",
-            "reduced",
-            order.resource_id,
-            [],
-            value=f"{value:g}",
-            step=step,
-            steps=" -> ".join(f"{v:g}" for v in (expected["value"], *steps)),
-            **words,
-        )
-    # parameters.yaml doses `limit`: T-DM1 is flagged only above its dose, T-DXd at any other
-    at_most = expected["limit"] == "maximum"
-    wrong = value > expected["value"] if at_most else value != expected["value"]
-    if not wrong:
-        return None
-    return make_finding(
-        ctx.kb,
-        "dose-check",
-        "ordered",
-        order.resource_id,
-        [],
-        component_replacement(ctx.kb, own_regimen(ctx.kb, order.drug), order.drug),
-        value=f"{value:g}",
-        **words,
-    )
 
 
 def _anthracycline(order: DraftOrder, ctx: _Ctx) -> OrderFinding | None:
@@ -329,7 +265,7 @@ _CHECKS: tuple[Callable[[DraftOrder, _Ctx], OrderFinding | None], ...] = (
     _tki,
     _blockade,
     _chemo_endocrine,
-    _dose,
+    dose_check,
     _pregnancy,
     uncertain_order_check,
     ild_restart_check,

@@ -3,23 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypedDict
 
+from engine.code_systems import OVERRIDE_SYSTEM
 from engine.knowledge import Knowledge
-from engine.model import Alert, Coding, OrderFinding, Replacement
-
-OVERRIDE_SYSTEM = "http://her2cds.org/CodeSystem/override-reason"
+from engine.model import Alert, Coding, Evidence, OrderFinding, Replacement
 
 
 def override(code: str, display: str) -> Coding:
     return Coding(OVERRIDE_SYSTEM, code, display)
 
 
-def _fill(
-    kb: Knowledge, rule: str, variant: str, fields: dict[str, object]
-) -> tuple[str, str, str]:
-    v = kb.warning(rule).variants[variant]
+class _Words(TypedDict):
+    rule: str
+    severity: str
+    summary: str
+    detail: str
+    source_ids: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    override_reasons: tuple[Coding, ...]
+
+
+def _worded(
+    kb: Knowledge,
+    rule: str,
+    variant: str,
+    source_ids: Iterable[str],
+    severity: str | None,
+    fields: dict[str, object],
+) -> _Words:
+    """What an Alert and an OrderFinding share, from warnings.yaml: the rule's variant filled
+    with `fields`, its severity (unless given), evidence and override reasons."""
+    w = kb.warning(rule)
+    v = w.variants[variant]
     text = {k: ("" if val is None else str(val)) for k, val in fields.items()}
-    return v.summary.format(**text), " ".join(v.detail.format(**text).split()), v.severity
+    return {
+        "rule": rule,
+        "severity": severity or v.severity,
+        "summary": v.summary.format(**text),
+        "detail": " ".join(v.detail.format(**text).split()),
+        "source_ids": tuple(dict.fromkeys(source_ids)),
+        "evidence": w.evidence,
+        "override_reasons": tuple(override(c, d) for c, d in w.override_reasons),
+    }
 
 
 def make_alert(
@@ -32,19 +58,8 @@ def make_alert(
     **fields: object,
 ) -> Alert:
     """An Alert with the words, evidence and override reasons warnings.yaml gives this rule."""
-    summary, detail, sev = _fill(kb, rule, variant, fields)
-    w = kb.warning(rule)
-    return Alert(
-        rule=rule,
-        severity=severity or sev,
-        summary=summary,
-        detail=detail,
-        source_ids=tuple(dict.fromkeys(source_ids)),
-        evidence=w.evidence,
-        override_reasons=tuple(override(c, d) for c, d in w.override_reasons),
-        withhold=tuple(withhold),
-        variant=variant,
-    )
+    words = _worded(kb, rule, variant, source_ids, severity, fields)
+    return Alert(**words, withhold=tuple(withhold), variant=variant)
 
 
 def make_finding(
@@ -58,19 +73,8 @@ def make_finding(
     **fields: object,
 ) -> OrderFinding:
     """An OrderFinding worded from warnings.yaml, with the replacement that fixes it if any."""
-    summary, detail, sev = _fill(kb, rule, variant, fields)
-    w = kb.warning(rule)
-    return OrderFinding(
-        rule=rule,
-        severity=severity or sev,
-        order_id=order_id,
-        summary=summary,
-        detail=detail,
-        replacement=replacement,
-        source_ids=tuple(dict.fromkeys(source_ids)),
-        evidence=w.evidence,
-        override_reasons=tuple(override(c, d) for c, d in w.override_reasons),
-    )
+    words = _worded(kb, rule, variant, source_ids, severity, fields)
+    return OrderFinding(**words, order_id=order_id, replacement=replacement)
 
 
 def component_replacement(

@@ -15,14 +15,16 @@ from typing import Any
 from engine.knowledge import Knowledge
 from engine.model import DataIssue, Exposure, ProgressionEvent
 from fhir_mappers.courses import Point, Shape, merge_courses
+from fhir_mappers.medication_drugs import match_drugs, unnamed_reason
 from fhir_mappers.resources import (
+    MEDICATION_TYPES,
     ResourceSet,
     as_list,
     parse_date,
     ref_id,
     validate,
 )
-from fhir_mappers.terminology import MedicationMatch, Terminology
+from fhir_mappers.terminology import Terminology
 
 _SKIP_STATUS = {
     "MedicationStatement": {"entered-in-error", "not-taken", "intended", "draft"},
@@ -30,98 +32,6 @@ _SKIP_STATUS = {
     "MedicationAdministration": {"entered-in-error", "not-done"},
 }
 _ONGOING_STATUS = {"active", "on-hold", "in-progress", "intended"}
-_MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
-
-
-def _reference(resource: dict[str, Any]) -> dict[str, Any] | None:
-    """The Reference to a Medication (R4 medicationReference, R5 medication.reference), as sent:
-    read only, never copied."""
-    med = resource.get("medication")
-    if isinstance(med, dict):
-        ref = med.get("reference")
-        if isinstance(ref, dict):
-            return ref
-    ref = resource.get("medicationReference")
-    return ref if isinstance(ref, dict) else None
-
-
-def referenced_medication(resource: dict[str, Any], rs: ResourceSet) -> dict[str, Any] | None:
-    """The Medication a resource points to: contained ("#id"), in the bundle, or None."""
-    ref = _reference(resource)
-    target = ref.get("reference") if ref else None
-    if not isinstance(target, str):
-        return None
-    if target.startswith("#"):
-        for c in as_list(resource.get("contained")):
-            if isinstance(c, dict) and c.get("id") == target[1:]:
-                return c
-        return None
-    if target.startswith("urn:uuid:"):
-        return rs.medications.get(target)
-    return rs.medications.get("Medication/" + target.rsplit("Medication/", 1)[-1])
-
-
-def medication_concept(resource: dict[str, Any], rs: ResourceSet) -> dict[str, Any] | None:
-    """The CodeableConcept naming the drug: R4 codeable concept or reference, or R5 shape
-    (the resource's own object, read only)."""
-    concept = resource.get("medicationCodeableConcept")
-    if isinstance(concept, dict):
-        return concept
-    med = resource.get("medication")
-    if isinstance(med, dict):
-        concept = med.get("concept")
-        if isinstance(concept, dict):
-            return concept
-    found = referenced_medication(resource, rs)
-    if found:
-        code = found.get("code")
-        if isinstance(code, dict):
-            return code
-    ref = _reference(resource)
-    if ref and isinstance(ref.get("display"), str):
-        return {"text": ref["display"]}
-    return None
-
-
-def ingredient_concepts(medication: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """A Medication's ingredients (R4 itemCodeableConcept, R5 item.concept)."""
-    out: list[dict[str, Any]] = []
-    for ing in as_list((medication or {}).get("ingredient")):
-        if not isinstance(ing, dict):
-            continue
-        item = ing.get("itemCodeableConcept")
-        if not isinstance(item, dict) and isinstance(ing.get("item"), dict):
-            item = ing["item"].get("concept")
-        if isinstance(item, dict):
-            out.append(item)
-    return out
-
-
-def _match_drugs(
-    res: dict[str, Any], rs: ResourceSet, term: Terminology
-) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
-    """(concept, drugs): the drugs a resource names, from its code or its Medication's
-    ingredients (a compounded or multi-ingredient Medication without a product code)."""
-    concept = medication_concept(res, rs)
-    match = term.match_medication(concept) if concept else None
-    if match is not None:
-        return concept, match.drugs
-    if _reference(res) is None:  # no Medication, so no ingredients (most unmatched resources)
-        return concept, ()
-    drugs: list[str] = []
-    for item in ingredient_concepts(referenced_medication(res, rs)):
-        found = term.match_medication(item)
-        if found:
-            drugs.extend(d for d in found.drugs if d not in drugs)
-    if drugs and concept is None:
-        concept = {"text": " + ".join(drugs)}
-    return concept, tuple(drugs)
-
-
-def match_resource(
-    resource: dict[str, Any], rs: ResourceSet, term: Terminology
-) -> MedicationMatch | None:
-    return term.match_medication(medication_concept(resource, rs))
 
 
 @dataclass(frozen=True)
@@ -333,7 +243,7 @@ def exposures(
     """
     k = term.derived("medications.codes", _Codes.of)
     points: list[Point] = []
-    for rtype in _MED_TYPES:
+    for rtype in MEDICATION_TYPES:
         for res in rs.of(rtype):
             try:
                 _points(res, rs, term, k, knowledge, as_of, issues, points)
@@ -424,9 +334,9 @@ def _points(
         return
     if rtype == "MedicationRequest" and res.get("intent") in ("proposal", "plan"):
         return
-    concept, named = _match_drugs(res, rs, term)
+    concept, named = match_drugs(res, rs, term)
     if concept is None:
-        issues.append(DataIssue(ref_id(res), _unnamed(res)))
+        issues.append(DataIssue(ref_id(res), unnamed_reason(res)))
         return
     drugs = [d for d in named if knowledge.drug(d) is not None]
     if not drugs:
@@ -458,16 +368,6 @@ def _points(
     reason = "" if progressed else _stop_reason(res, k)  # said on the cards, never decided on
     for drug in drugs:
         out.append(Point(drug, shape, sid, intent, progressed, stated_end, reason))
-
-
-def _unnamed(res: dict[str, Any]) -> str:
-    ref = res.get("medicationReference")
-    med = res.get("medication")
-    if isinstance(med, dict) and isinstance(med.get("reference"), dict):
-        ref = med["reference"]
-    if isinstance(ref, dict) and ref.get("reference"):
-        return f"medication reference {ref['reference']} not found in the data: drug unknown"
-    return "medication names no drug (no code, text or Medication reference)"
 
 
 def _explicit_end(res: dict[str, Any]) -> date | None:

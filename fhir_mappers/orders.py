@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.code_systems import RXNORM, SNOMED
 from engine.knowledge import Knowledge, load_knowledge
 from engine.model import DraftOrder
 from fhir_mappers.dose_text import canonical_unit, read_doses
-from fhir_mappers.medications import medication_concept
+from fhir_mappers.medication_drugs import medication_concept, medication_reference
 from fhir_mappers.resources import (
     ResourceSet,
     as_list,
@@ -17,8 +18,6 @@ from fhir_mappers.resources import (
     repair,
 )
 from fhir_mappers.terminology import (
-    RXNORM,
-    SNOMED,
     Terminology,
     canonical_system,
     load_terminology,
@@ -148,10 +147,7 @@ def draft_orders(
 
 def _unresolved_reference(resource: dict[str, Any]) -> str:
     """The reason an order's drug cannot be read when it points at a Medication we do not have."""
-    med = resource.get("medication")
-    ref = resource.get("medicationReference")
-    if isinstance(med, dict) and isinstance(med.get("reference"), dict):
-        ref = med["reference"]
-    if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+    ref = medication_reference(resource)
+    if ref is not None and isinstance(ref.get("reference"), str):
         return f"{ref['reference']} is not included in the request"
     return ""

@@ -17,18 +17,11 @@ from typing import Any
 from engine.model import DataIssue
 from fhir_mappers.terminology import canonical_system
 
-RELEVANT_TYPES = frozenset(
-    {
-        "Patient",
-        "Condition",
-        "Observation",
-        "MedicationStatement",
-        "MedicationRequest",
-        "MedicationAdministration",
-        "Medication",
-        "Specimen",
-    }
-)
+# The resource types the mappers read, listed once: the medication uses, the types validated
+# against the FHIR models, and all that `collect` keeps.
+MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration")
+VALIDATED_TYPES = ("Condition", "Observation", *MEDICATION_TYPES, "Medication")
+RELEVANT_TYPES = frozenset({"Patient", *VALIDATED_TYPES, "Specimen"})
 
 # R4 fields that are arrays but that real clients sometimes send as single objects.
 _LIST_FIELDS = frozenset(
@@ -299,14 +292,7 @@ def _check(resource: dict[str, Any], issues: list[DataIssue]) -> bool:
 
 def warm_models() -> None:
     """Import the FHIR models the mappers use (done at service start-up, not per request)."""
-    for rtype in (
-        "Condition",
-        "Observation",
-        "MedicationStatement",
-        "MedicationRequest",
-        "MedicationAdministration",
-        "Medication",
-    ):
+    for rtype in VALIDATED_TYPES:
         _model(rtype, False)
         _model(rtype, True)
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from engine.code_systems import ICD10_CM, LOINC, RXNORM, SNOMED
 from engine.datafiles import DataFileError, read_data_file
 from fhir_mappers.codings import CodeSets, CodingKey, MedicationCodings, coding_key, medication_key
 from fhir_mappers.terminology_rows import ConditionEntry, ConditionMatch, MedicationEntry
@@ -21,12 +22,9 @@ from fhir_mappers.text_match import normalise_text as normalise_text  # re-expor
 
 TERMINOLOGY_DIR = Path(__file__).parent / "terminology"
 
-SNOMED = "http://snomed.info/sct"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-LOINC = "http://loinc.org"
 ATC_SYSTEMS = ("http://www.whocc.no/atc", "http://www.whocc.no/atc/")
 _SYSTEM_KEYS = {RXNORM: "rxnorm", SNOMED: "snomed", ATC_SYSTEMS[0]: "atc"}
-ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
+ICD10_SYSTEMS = (ICD10_CM, "http://hl7.org/fhir/sid/icd-10")
 
 
 class TerminologyError(DataFileError):

@@ -16,8 +16,14 @@ def read_json(path: Path) -> Any:
     return orjson.loads(raw)
 
 
-def _subject(resource: dict[str, Any]) -> str | None:
-    for key in ("subject", "patient"):
+# The element that names the patient a resource belongs to (Coverage: beneficiary).
+_OWNER_FIELDS = ("subject", "patient", "beneficiary")
+
+
+def owner_reference(resource: dict[str, Any]) -> str | None:
+    """The reference to the patient a resource belongs to, as written (`Patient/id` or a
+    urn:uuid); None for a resource of no patient (a Medication, a Patient itself)."""
+    for key in _OWNER_FIELDS:
         ref = resource.get(key)
         if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
             return str(ref["reference"])
@@ -55,7 +61,7 @@ def split_patients(data: Any) -> list[tuple[str, list[dict[str, Any]]]]:
             r
             for r in resources
             if (r.get("resourceType") == "Patient" and r.get("id") == pid)
-            or _subject(r) in keys
+            or owner_reference(r) in keys
             or r.get("resourceType") == "Medication"
         ]
         out.append((pid, mine))

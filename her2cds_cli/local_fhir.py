@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from cds_service.prefetch.prefetch import render_template
+from her2cds_cli.files import owner_reference
 
 
 def _codes(resource: dict[str, Any]) -> set[tuple[str, str]]:
@@ -31,8 +32,7 @@ def _matches(
 ) -> bool:
     for name, value in params:
         if name in ("patient", "subject"):
-            ref = resource.get("subject") or resource.get("patient") or {}
-            target = ref.get("reference") if isinstance(ref, dict) else None
+            target = owner_reference(resource)
             if patient_keys and target not in patient_keys and target != f"Patient/{value}":
                 return False
         elif name == "code":

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from engine.model import PatientRecord
+from her2cds_cli.files import owner_reference
 from her2cds_cli.population_report import Result, reason_label, write_html
 from her2cds_cli.progress import Bar
 from synthetic.compare import compare, observe
@@ -51,11 +52,8 @@ def _ndjson_resources(paths: Iterable[Path]) -> Iterable[dict[str, Any]]:
 def _patient_of(resource: dict[str, Any]) -> str | None:
     if resource.get("resourceType") == "Patient":
         return str(resource.get("id"))
-    for key in ("subject", "patient", "beneficiary"):
-        ref = resource.get(key)
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            return str(ref["reference"]).rsplit("/", 1)[-1]
-    return None
+    ref = owner_reference(resource)
+    return ref.rsplit("/", 1)[-1] if ref is not None else None
 
 
 def group_ndjson(paths: Iterable[Path]) -> dict[str, list[dict[str, Any]]]:

@@ -1,5 +1,5 @@
-"""The codes the synthetic FHIR is written with: code systems, the problem-list, staging,
-body-site, HER2 and response codes, and the CodeableConcept helper.
+"""The codes the synthetic FHIR is written with: the problem-list, staging, body-site, HER2
+and response codes, and the CodeableConcept helper (the code systems: engine.code_systems).
 
 Codes come from fhir_mappers/terminology/*.yaml and CLINICAL.md.
 """
@@ -8,11 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-UCUM = "http://unitsofmeasure.org"
 AJCC = "http://cancerstaging.org"
 INTENT_URL = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-treatment-intent"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from synthetic.fhir_codes import CONDITIONS, ICD10, SNOMED, cc
+from engine.code_systems import ICD10_CM, SNOMED
+from synthetic.fhir_codes import CONDITIONS, cc
 from synthetic.fhir_writer import Renderer
 
 
@@ -79,7 +80,7 @@ def condition(
     if style in ("snomed", "both") and snomed:
         codings.append({"system": SNOMED, "code": snomed, "display": s_disp})
     if style in ("icd10", "both") and icd:
-        codings.append({"system": ICD10, "code": icd, "display": i_disp})
+        codings.append({"system": ICD10_CM, "code": icd, "display": i_disp})
     text = s_disp if style != "icd10" else i_disp
     if key == "lymph-node":
         text = "Secondary malignant neoplasm of axillary lymph nodes"

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from synthetic.fhir_codes import INTENT_URL, ORAL, RXNORM, SNOMED, UCUM, cc
+from engine.code_systems import RXNORM, SNOMED, UCUM
+from synthetic.fhir_codes import INTENT_URL, ORAL, cc
 from synthetic.fhir_writer import Renderer
 from synthetic.journey import Course, catalogue
 

@@ -6,15 +6,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from engine.code_systems import LOINC, SNOMED, UCUM
 from synthetic.fhir_codes import (
     AJCC,
     BODY_SITES,
     IHC_ANSWERS,
-    LOINC,
-    SNOMED,
     STAGES,
     STATUS,
-    UCUM,
     cc,
 )
 from synthetic.fhir_writer import Renderer

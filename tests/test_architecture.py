@@ -204,6 +204,31 @@ def test_no_circle_between_service_rooms(graph: Graph) -> None:
     assert circles(rooms) == []
 
 
+def test_security_does_not_reach_into_the_api(graph: Graph) -> None:
+    """Authentication answers before any endpoint runs; it answers with the helpers of
+    cds_service.responses, never with an endpoint module's."""
+    rooms = collapse(graph, room_of, keep=lambda m: package_of(m) == SERVICE)
+    assert "api" not in rooms["security"]
+
+
+def test_each_code_system_url_is_written_once() -> None:
+    """SNOMED, LOINC, RxNorm, ... and the override-reason system: named in engine.code_systems,
+    imported everywhere else (two spellings of one system would split its codes)."""
+    import engine.code_systems as systems
+
+    urls = {v for k, v in vars(systems).items() if k.isupper() and isinstance(v, str)}
+    assert urls
+    again = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.value}"
+        for package in (*ALLOWED, "bench")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path != Path(systems.__file__)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value in urls
+    ]
+    assert again == []
+
+
 def test_no_circle_between_modules(graph: Graph) -> None:
     """Not even inside a package (a TYPE_CHECKING import counts: it is an arrow for a reader)."""
     assert circles({m: {t for t in ts if t in graph} for m, ts in graph.items()}) == []

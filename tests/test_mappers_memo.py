@@ -15,10 +15,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.code_systems import LOINC
 from engine.model import PatientRecord, ReceptorStatus
 from fhir_mappers import build_record, load_terminology
 from fhir_mappers.resources import coding_codes
-from fhir_mappers.terminology import LOINC, MEMO_SIZE, Terminology
+from fhir_mappers.terminology import MEMO_SIZE, Terminology
 from tests import builders as b
 from tests.builders import RXNORM, SNOMED
 

@@ -202,3 +202,30 @@ def test_a_failure_writing_the_line_spares_the_answer_and_the_calls_writes(
     assert smart
     page = client.get(smart[0].removeprefix("http://localhost"))
     assert page.status_code == 200 and "<svg" in page.get_data(as_text=True)
+
+
+def test_the_log_line_and_the_latency_histogram_report_one_clock_reading(
+    salted_app: Flask, log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request is timed once: a clock that moves a second per reading would give two
+    timers two different figures; the log line and the histogram must agree to the letter."""
+    import time
+
+    from prometheus_client import REGISTRY
+
+    ticks = iter(range(1_000_000))
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(ticks)))
+    labels = {"endpoint": "hooks.call_service", "service": "her2-next-line", "status": "200"}
+
+    def latency_sum() -> float:
+        found = REGISTRY.get_sample_value("her2cds_request_duration_seconds_sum", labels)
+        return found or 0.0
+
+    before = latency_sum()
+    body = hook_request(load_fixture("her2_ild_after_thp"))
+    resp = salted_app.test_client().post("/cds-services/her2-next-line", json=body)
+    assert resp.status_code == 200
+    observed = latency_sum() - before
+    (rec,) = [r for r in lines(log_lines) if r["path"] == "/cds-services/her2-next-line"]
+    assert observed >= 1.0
+    assert rec["latency_ms"] == pytest.approx(observed * 1000)

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+from engine.code_systems import RXNORM, SNOMED
 from engine.knowledge import load_knowledge
 from fhir_mappers import terminology as t
 from fhir_mappers.knowledge_set import clear_caches, load_knowledge_set
-from fhir_mappers.terminology import RXNORM, SNOMED, load_terminology, normalise_text
+from fhir_mappers.terminology import load_terminology, normalise_text
 from tests.builders import ATC, coded
 
 TERM = load_terminology()

@@ -83,3 +83,41 @@ def test_each_client_keeps_its_own_picture_of_a_patient(tmp_path: Path) -> None:
     assert all(TENANT_ISS not in c for _, c in rows)
     for resp in (first, second):
         assert http.get(link_of(resp)).status_code == 200
+
+
+def _expiring(replace: tuple[str, ...]) -> tuple[sa.Engine, Any]:
+    from cds_service.storage.expiring import ExpiringTable
+
+    table = sa.Table(
+        "t",
+        sa.MetaData(),
+        sa.Column("k", sa.String(8), primary_key=True),
+        sa.Column("v", sa.String(8)),
+        sa.Column("until", sa.Float),
+    )
+    engine = sa.create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    return engine, ExpiringTable(
+        table, expired=lambda now: table.c.until < now, prune_every=3, replace=replace
+    )
+
+
+@pytest.mark.parametrize("replace", [(), ("v", "until")])
+def test_an_expiring_table_keeps_or_replaces_a_key_and_prunes_every_n_writes(
+    replace: tuple[str, ...],
+) -> None:
+    """The one pattern behind card rules (a key written again is kept) and timeline pictures
+    (it is replaced): expired rows go at every third write, not before."""
+    engine, table = _expiring(replace)
+
+    def rows() -> dict[str, str]:
+        with engine.connect() as conn:
+            return {k: v for k, v, _ in conn.execute(sa.select(table.table))}
+
+    with engine.begin() as conn:
+        table.write(conn, [{"k": "old", "v": "1", "until": 5.0}], now=0.0)
+        table.write(conn, [{"k": "a", "v": "1", "until": 50.0}], now=10.0)
+    assert rows() == {"old": "1", "a": "1"}  # "old" expired, but no prune yet
+    with engine.begin() as conn:
+        table.write(conn, [{"k": "a", "v": "2", "until": 60.0}], now=10.0)  # third write
+    assert rows() == {"a": "2" if replace else "1"}

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from cds_service.api.validation import parse_body, parse_rfc3339, read_body, validate_feedback
 from cds_service.errors import NotFoundError, UnavailableError
 from cds_service.observability import metrics
+from cds_service.responses import json_response
 from cds_service.services import BY_ID
 from cds_service.state import service_state
 from cds_service.storage.db import METADATA, Database
@@ -127,5 +128,4 @@ def post_feedback(service_id: str) -> Response:
         raise UnavailableError("feedback could not be stored now; try again later") from exc
     metrics.feedback_received(db, items)
     log.info("feedback for %s: %d received, %d new", service_id, len(items), stored)
-    body = orjson.dumps({"received": len(items), "stored": stored})
-    return Response(body, status=200, mimetype="application/json")
+    return json_response({"received": len(items), "stored": stored})

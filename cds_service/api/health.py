@@ -14,7 +14,8 @@ from flask import Blueprint, Response, current_app
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.errors import json_response, operation_outcome
+from cds_service.errors import operation_outcome
+from cds_service.responses import json_response
 from cds_service.state import service_state
 from cds_service.storage.db import METADATA
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, g
 
 from cds_service import pipeline
 from cds_service.api import timeline
 from cds_service.api.validation import parse_body, read_body, validate_request
 from cds_service.config import Config
-from cds_service.errors import NotFoundError, json_response
-from cds_service.observability import metrics
+from cds_service.errors import NotFoundError
+from cds_service.observability import logging_setup, metrics
 from cds_service.observability.conformance import checked_after_response
 from cds_service.prefetch.fhir_servers import FhirAccess, parse_patterns
 from cds_service.prefetch.prefetch import resolve
+from cds_service.responses import json_response
 from cds_service.services import BY_ID, SERVICES, prefetch_templates
 from cds_service.state import service_state
+from cds_service.storage import card_rules
 from cds_service.storage.after_response import free_after_response
 
 bp = Blueprint("hooks", __name__)
@@ -80,7 +84,7 @@ def call_service(service_id: str) -> Response:
             )
         caller = g.get("her2cds_client")
         timeline.remember(result.assessment.record, token, caller.iss if caller else None)
-        metrics.cards_emitted(service.id, body, result.cards)
+        _cards_sent(service.id, body, result.cards)
         free_after_response(body, data, result)
         return json_response({"cards": result.cards})
     with checked_after_response():
@@ -94,6 +98,15 @@ def call_service(service_id: str) -> Response:
             jurisdiction=cfg.jurisdiction,
             knowledge=state.knowledge,
         )
-    metrics.cards_emitted(service.id, body, orders.cards)
+    _cards_sent(service.id, body, orders.cards)
     free_after_response(body, data, orders)
     return json_response({"cards": orders.cards})
+
+
+def _cards_sent(service_id: str, body: dict[str, Any], cards: list[dict[str, Any]]) -> None:
+    """What follows a hook response's cards: counted per rule, their rules kept for feedback,
+    the call noted for its log line."""
+    sent = [(str(card.get("uuid") or ""), *metrics.card_rule(card)) for card in cards]
+    metrics.cards_emitted(service_id, sent)
+    card_rules.remember(service_state(current_app).db, sent)
+    logging_setup.note_hook(body, [rule for _, _, rule in sent])

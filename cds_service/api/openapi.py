@@ -13,10 +13,10 @@ import re
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import orjson
 from flask import Blueprint, Flask, Response, current_app
 
 from cds_service.api.openapi_schemas import components, example_request, request_body
+from cds_service.responses import json_response
 from cds_service.services import BY_ID, SERVICES, Service
 from cds_service.state import service_state
 
@@ -311,4 +311,4 @@ def build_document(app: Flask) -> dict[str, Any]:
 def openapi() -> Response:
     """This OpenAPI description."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return Response(orjson.dumps(build_document(app)), mimetype="application/json")
+    return json_response(build_document(app))

@@ -15,7 +15,7 @@ import hmac
 import logging
 import re
 import secrets
-import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
@@ -24,6 +24,7 @@ import orjson
 from flask import Flask, Request, Response, g, request
 
 from cds_service.config import Config
+from cds_service.observability.timing import request_seconds
 from cds_service.storage.after_response import defer
 
 REQUEST_LOGGER = "her2cds.request"
@@ -119,20 +120,29 @@ def loggable_path(req: Request, limit: int = 200) -> str:
     return path
 
 
+def note_hook(body: Mapping[str, Any], rules: list[str]) -> None:
+    """Note a hook call's hookInstance, patient and the rules of its cards for its log line
+    (call inside the request)."""
+    context, instance = body.get("context"), body.get("hookInstance")
+    g.her2cds_hook = {
+        "hookInstance": str(instance)[:100] if instance is not None else "",
+        "patientId": str(context.get("patientId", "")) if isinstance(context, Mapping) else "",
+        "rules": sorted(set(rules)),
+        "cards": len(rules),
+    }
+
+
 def init_app(app: Flask, cfg: Config) -> None:
-    """Log one JSON-ready line per request on the `her2cds.request` logger."""
+    """Log one JSON-ready line per request on the `her2cds.request` logger (timed by
+    cds_service.observability.timing, registered before this)."""
     salt = cfg.log_salt or secrets.token_hex(16)
     redact_http_client_logs()
     log = logging.getLogger(REQUEST_LOGGER)
 
-    @app.before_request
-    def _start_timer() -> None:
-        g.her2cds_log_t0 = time.perf_counter()
-
     @app.after_request
     def _log_request(response: Response) -> Response:
-        start = g.pop("her2cds_log_t0", None)
-        latency_ms = round((time.perf_counter() - start) * 1000, 2) if start else None
+        seconds = request_seconds()
+        latency_ms = round(seconds * 1000, 2) if seconds is not None else None
         status = response.status_code
         level = logging.WARNING if status >= 500 else logging.INFO
         if log.isEnabledFor(level):

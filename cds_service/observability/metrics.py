@@ -27,9 +27,7 @@ from flask import (
     Flask,
     Request,
     Response,
-    current_app,
     g,
-    has_request_context,
     request,
 )
 from prometheus_client import (
@@ -42,9 +40,9 @@ from prometheus_client import (
     multiprocess,
 )
 
-from cds_service.state import service_state
+from cds_service.observability.timing import request_seconds
 from cds_service.storage import card_rules
-from cds_service.storage.after_response import defer, defer_write
+from cds_service.storage.after_response import defer
 from cds_service.storage.db import Database
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -141,24 +139,10 @@ def card_rule(card: Mapping[str, Any]) -> tuple[str, str]:
     return kind, _label(rule)
 
 
-def cards_emitted(service: str, body: Mapping[str, Any], cards: list[dict[str, Any]]) -> None:
-    """Count a hook response's cards per rule; note hookInstance, patient and rules for the log."""
-    rules: list[str] = []
-    kept: list[tuple[str, str, str]] = []
-    for card in cards:
-        kind, rule = card_rule(card)
-        rules.append(rule)
-        kept.append((str(card.get("uuid") or ""), kind, rule))
-    defer(partial(_count_cards, _label(service), kept))  # after the answer (now, outside one)
-    if has_request_context():
-        defer_write(service_state(current_app).db, partial(card_rules.write, kept), "card rules")
-        context = body.get("context")
-        g.her2cds_hook = {
-            "hookInstance": _label(body.get("hookInstance"), 100),
-            "patientId": str(context.get("patientId", "")) if isinstance(context, Mapping) else "",
-            "rules": sorted(set(rules)),
-            "cards": len(cards),
-        }
+def cards_emitted(service: str, cards: list[tuple[str, str, str]]) -> None:
+    """Count a hook response's cards ((uuid, kind, rule) each, see `card_rule`) per rule, once
+    the answer is sent."""
+    defer(partial(_count_cards, _label(service), cards))
 
 
 def _count_cards(service: str, cards: list[tuple[str, str, str]]) -> None:
@@ -249,17 +233,12 @@ def request_labels(req: Request) -> tuple[str, str]:
 
 
 def init_app(app: Flask) -> None:
-    """Time every request and count it (create_app gives the FHIR fallback an
-    InstrumentedSession)."""
-
-    @app.before_request
-    def _start_timer() -> None:
-        g.her2cds_metrics_t0 = time.perf_counter()
+    """Count every request and its latency (timed by cds_service.observability.timing,
+    registered before this; create_app gives the FHIR fallback an InstrumentedSession)."""
 
     @app.after_request
     def _observe(response: Response) -> Response:
-        start = g.pop("her2cds_metrics_t0", None)
-        seconds = time.perf_counter() - start if start is not None else None
+        seconds = request_seconds()
         failure = g.get("her2cds_auth_failure")  # set by cds_service.security.auth on a refusal
         # Counted once the answer is sent (after_response), like the request's log line.
         req: Request = request._get_current_object()  # type: ignore[attr-defined]

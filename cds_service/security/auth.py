@@ -40,7 +40,8 @@ from jwt.exceptions import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.config import PREFIX, Config, ConfigError, from_env
-from cds_service.errors import Her2CdsError, json_response, operation_outcome
+from cds_service.errors import Her2CdsError
+from cds_service.responses import outcome_response
 from cds_service.security.jwks import (
     ALGORITHMS,
     Clock,
@@ -235,10 +236,10 @@ def _printable(value: str | None, limit: int = 80) -> str:
 def rejection(failure: AuthFailure) -> Response:
     """401/403 with WWW-Authenticate (RFC 6750) and an OperationOutcome without details."""
     if failure.status == 403:
-        response = json_response(operation_outcome(FORBIDDEN_MESSAGE, "forbidden"), 403)
+        response = outcome_response(FORBIDDEN_MESSAGE, "forbidden", 403)
         error = "insufficient_scope"
     else:
-        response = json_response(operation_outcome(UNAUTHORIZED_MESSAGE, "login"), 401)
+        response = outcome_response(UNAUTHORIZED_MESSAGE, "login", 401)
         error = {"missing": "", "not-bearer": "invalid_request"}.get(
             failure.reason, "invalid_token"
         )
@@ -306,9 +307,7 @@ def init_auth(app: Flask, cfg: Config, db: Database) -> Authenticator | None:
             return rejection(failure)
         except AuthUnavailable as exc:
             log.error("authentication unavailable: replay cache error %s", exc)
-            return json_response(
-                operation_outcome("the service cannot check credentials now", "transient"), 503
-            )
+            return outcome_response("the service cannot check credentials now", "transient", 503)
         log.debug("authenticated: iss=%s path=%s", g.her2cds_client.iss, _printable(request.path))
         return None
 

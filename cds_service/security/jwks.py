@@ -279,12 +279,7 @@ def load_trusted_clients(
 ) -> dict[str, TrustedClient]:
     """Read and check the file named by HER2CDS_TRUSTED_CLIENTS; ConfigError names the variable."""
     file = Path(path)
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{VARIABLE}: cannot read {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(f"{VARIABLE}: {path} is not valid JSON ({exc})") from exc
+    document = _read_json(file, f"{VARIABLE}: ", str(path))
     if not isinstance(document, list) or not document:
         raise ConfigError(f"{VARIABLE}: {path} must hold a non-empty JSON array of clients")
     urls: dict[str, UrlKeys] = {}
@@ -349,16 +344,22 @@ def _fhir_servers(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _read_json(path: Path, prefix: str, subject: str) -> Any:
+    """A JSON file's content; else ConfigError "<prefix>cannot read <subject>: <why>" or
+    "<prefix><subject> is not valid JSON (<why>)"."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{prefix}cannot read {subject}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{prefix}{subject} is not valid JSON ({exc})") from exc
+
+
 def _file_keys(name: Any, base: Path) -> StaticKeys:
     if not isinstance(name, str) or not name:
         raise ConfigError("'jwks_file' must be a path")
     path = Path(name) if Path(name).is_absolute() else base / name
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read jwks_file {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(f"jwks_file {path} is not valid JSON ({exc})") from exc
+    document = _read_json(path, "", f"jwks_file {path}")
     try:
         return StaticKeys(parse_jwks(document), str(path))
     except JwksError as exc:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from functools import lru_cache
-from typing import Any
+from functools import partial
 
-from sqlalchemy import Column, Connection, Float, String, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, Connection, Float, String, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.storage import after_response
 from cds_service.storage.db import METADATA, Database
+from cds_service.storage.expiring import ExpiringTable
 
 log = logging.getLogger(__name__)
 
@@ -36,33 +35,27 @@ CARD_RULES = Table(
     Column("created_at", Float, nullable=False),  # epoch seconds
 )
 
-_writes = 0
+_TABLE = ExpiringTable(
+    CARD_RULES,
+    expired=lambda now: CARD_RULES.c.created_at < now - RETENTION_SECONDS,
+    prune_every=PRUNE_EVERY,
+)
 
 
-@lru_cache(maxsize=4)
-def _insert_ignoring_repeats(dialect: str) -> Any:
-    """One statement per dialect, built once, executed with the rows as parameters (a fresh
-    INSERT ... VALUES per call cost SQLAlchemy a compile on every hook call)."""
-    if dialect == "postgresql":
-        return postgresql.insert(CARD_RULES).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(CARD_RULES).on_conflict_do_nothing()
-    return CARD_RULES.insert()
+def remember(db: Database, cards: list[tuple[str, str, str]]) -> None:
+    """Keep (card uuid, kind, rule) of a hook response's cards once the answer is sent, in the
+    call's after-response transaction."""
+    after_response.defer_write(db, partial(write, cards), "card rules")
 
 
 def write(cards: Iterable[tuple[str, str, str]], conn: Connection) -> None:
     """Keep (card uuid, kind, rule) of emitted cards, inside the caller's transaction (the hook
     call's after-response writes: cds_service.storage.after_response.defer_write, which also pauses
     writing while the database is down)."""
-    global _writes
     now = time.time()
     rows = [{"card": c, "kind": k, "rule": r, "created_at": now} for c, k, r in cards if c]
-    if not rows:
-        return
-    conn.execute(_insert_ignoring_repeats(conn.dialect.name), rows)
-    _writes += 1
-    if _writes % PRUNE_EVERY == 0:
-        conn.execute(delete(CARD_RULES).where(CARD_RULES.c.created_at < now - RETENTION_SECONDS))
+    if rows:
+        _TABLE.write(conn, rows, now)
 
 
 def rules_of(db: Database, cards: Iterable[str]) -> dict[str, tuple[str, str]]:
