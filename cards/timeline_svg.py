@@ -173,7 +173,8 @@ class _Picture:
         lines = wrap(parts, hi - lo, SIZE)
         widest = max(text_width(line, SIZE) for line in lines)
         x = max(lo, min(x1, hi - widest))
-        self.front.append(_text(x, y + BAR + 12, lines))
+        kind = "line" if title.startswith("Line") else "early"
+        self.front.append(_text(x, y + BAR + 12, lines, cls=f"caption {kind}-caption"))
         return y + BAR + 6 + LINE * len(lines) + 6, bar
 
     def rows(self, y: float) -> float:

@@ -60,7 +60,7 @@ MEASURE = """() => {
   return out;
 }"""
 BOXES = """(sel) => Array.from(document.querySelectorAll(sel)).map(e => e.getBoundingClientRect())
-  .filter(b => b.width > 0).map(b => ({x: b.x, y: b.y, w: b.width, h: b.height}))"""
+  .filter(b => b.width > 0 || b.height > 0).map(b => ({x: b.x, y: b.y, w: b.width, h: b.height}))"""
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +173,10 @@ def test_the_page_fits_and_no_label_overlaps(
             boxes = page.evaluate(BOXES, marker)
             assert boxes, marker
             assert all(_inside(b, inner) for b in boxes), (marker, boxes)
+        metastatic = page.evaluate(BOXES, ".marker.metastatic line")
+        assert len(metastatic) == 1  # every record here is metastatic
+        for caption in page.evaluate(BOXES, "text.line-caption"):  # never across the line
+            assert all(caption["x"] >= m["x"] + m["w"] for m in metastatic), (caption, metastatic)
         assert served.requests == [URL], "the page fetches nothing"
         assert not page.errors, page.errors  # a CSP violation is logged as an error
     finally:
