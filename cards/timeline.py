@@ -75,7 +75,8 @@ def _css() -> str:
             f"{{.tl.w{prev}{{display:none}}.tl.w{width}{{display:block}}}}"
         )
     return f"""
-body{{font-family:sans-serif;color:{COLOURS["text"]};background:#fff;margin:12px;overflow-wrap:anywhere}}
+body{{font-family:sans-serif;color:{COLOURS["text"]};background:#fff;margin:12px;overflow-wrap:break-word}}
+h1,td[data-label="Records"]{{overflow-wrap:anywhere}} .nw{{white-space:nowrap}}
 h1{{font-size:20px;margin:0 0 4px}} h2{{font-size:16px;margin:16px 0 4px}}
 .facts{{color:{COLOURS["muted"]};margin:0 0 10px}}
 figure{{margin:0}} svg.tl{{display:none;width:100%;height:auto;max-width:{int(WIDTHS[-1] * 1.3)}px}}
@@ -193,13 +194,17 @@ def timeline_page(
         timeline_svg(record, width, lines, uid=f"tl{width}", desc=desc) for width in WIDTHS
     )
     pid = escape(record.patient_id)
+    facts = " · ".join(
+        f'<span class="nw">{escape(f)}</span>'
+        for f in (f"HER2 {her2}", f"HR {hr}", f"metastatic since {meta}", f"as of {record.as_of}")
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Therapy timeline · {pid}</title>
 <style>{_css()}</style></head><body>
 <h1>Therapy timeline · patient {pid}</h1>
-<p class="facts">HER2 {escape(her2)} · HR {escape(hr)} · metastatic since {meta} · as of {record.as_of.isoformat()}</p>
+<p class="facts">{facts}</p>
 <figure>{pictures}</figure>
 <ul class="legend">{legend}</ul>
 <h2>Lines of therapy</h2>

@@ -240,8 +240,8 @@ class _Picture:
             self.front.append(_text(self.left, y + 13, "no LVEF recorded"))
             return y + 28
         values = [p.value for p in points] + [t.value for t in self.thresholds]
-        lo_v = min(20.0, (min(values) - 5) // 10 * 10)
-        hi_v = max(80.0, -((-(max(values) + 5)) // 10) * 10)
+        lo_v = (min(values) - 5) // 10 * 10  # the values and thresholds, in tens
+        hi_v = max(-(-(max(values) + 5) // 10) * 10, lo_v + 40)
         top, height = y + 6, LVEF_HEIGHT - 12
 
         def yv(value: float) -> float:
