@@ -31,6 +31,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from cds_service.config import Config
+from cds_service.errors import Her2CdsError
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -147,7 +148,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
-class PortUnavailable(Exception):
+class PortUnavailable(Her2CdsError):
     """The address cannot be bound; the message is one sentence for the operator."""
 
 
