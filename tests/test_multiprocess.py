@@ -77,7 +77,11 @@ class Served:
         return status, json.loads(raw) if "json" in ctype else raw.decode()
 
     def log_records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        """The JSON log lines, after the one plain line `serve` prints first."""
+        lines = [line for line in self.log.read_text().splitlines() if line.strip()]
+        if lines and lines[0].startswith("her2-cds: serving http://"):
+            lines = lines[1:]
+        return [json.loads(line) for line in lines]
 
 
 def without_view_tokens(response: Any) -> str:
