@@ -1,6 +1,10 @@
 # her2-cds: the CDS Hooks service on gunicorn.
 #   docker build -t her2-cds .
-#   docker run -p 8080:8080 her2-cds            (SQLite inside the container; see docker-compose.yml)
+#   docker run -p 8080:8080 -e HER2CDS_TRUSTED_CLIENTS=/etc/her2cds/trusted-clients.sandbox.json her2-cds
+# (SQLite inside the container; see docker-compose.yml). It binds 0.0.0.0, so client JWTs are
+# required: the file named trusts the public CDS Hooks sandbox only (a trial, never production;
+# mount your own file and point HER2CDS_TRUSTED_CLIENTS at it). To try it without a JWT, from
+# this machine only: docker run -p 127.0.0.1:8080:8080 her2-cds --allow-no-auth
 # Two stages: wheels are built in the first (pip, setuptools), the final image gets only the
 # installed virtual environment on a slim base, runs as an unprivileged user, and runs the same
 # command as the README: `her2-cds serve`.
@@ -23,6 +27,9 @@ RUN groupadd --system --gid 10001 her2cds \
  && useradd --system --uid 10001 --gid her2cds --home-dir /var/lib/her2cds --create-home \
       --shell /usr/sbin/nologin her2cds
 COPY --from=build /opt/her2cds /opt/her2cds
+# the trusted-clients file the start-up hint and the documented `docker run` name (a volume
+# mounted on /etc/her2cds, as in docker-compose.yml, replaces it)
+COPY --from=build /src/examples/trusted-clients.sandbox.json /etc/her2cds/trusted-clients.sandbox.json
 ENV PATH=/opt/her2cds/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -18,9 +18,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from cds_service.config import Config
+from cds_service.errors import Her2CdsError
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -101,7 +105,7 @@ def gunicorn_options(cfg: Config, *, host: str, port: int, workers: int | None) 
     from cds_service.observability.logging_setup import dict_config
 
     options: dict[str, Any] = {
-        "bind": f"{host}:{port}",
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers or cfg.workers or default_workers(),
         # Threads: a client that is slow to send its request holds one thread, not the worker
         # (with sync workers two stalled clients held both workers until `timeout`).
@@ -145,7 +149,61 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
+class PortUnavailable(Her2CdsError):
+    """The address cannot be bound; the message is one sentence for the operator."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind HOST:PORT once (as gunicorn will, with SO_REUSEADDR) so that a busy port is one
+    sentence before start-up, not gunicorn's retries of "Connection in use"."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise PortUnavailable(f"cannot bind {host}: {exc.strerror}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortUnavailable(f"port {port} is in use on {host}; try --port") from exc
+            raise PortUnavailable(
+                f"cannot bind {host}:{port}: {exc.strerror or exc}; try another --host or --port"
+            ) from exc
+
+
+def _database(url: str) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+def startup_line(cfg: Config, *, host: str, port: int, workers: int) -> str:
+    """The one plain line `serve` prints before the JSON logs."""
+    shown = f"[{host}]" if ":" in host else host
+    auth = "required" if cfg.auth == "required" else "OFF"
+    return (
+        f"her2-cds: serving http://{shown}:{port}/cds-services; authentication {auth}; "
+        f"database {_database(cfg.database_url)}; {workers} workers x {cfg.threads} threads"
+    )
+
+
 def run(cfg: Config, *, host: str, port: int, workers: int | None) -> int:
+    """Serve until stopped; 1 with one sentence on stderr when the address cannot be bound."""
+    try:
+        check_port(host, port)
+    except PortUnavailable as exc:
+        print(f"her2-cds: {exc}", file=sys.stderr)
+        return 1
+    options = gunicorn_options(cfg, host=host, port=port, workers=workers)
+    print(startup_line(cfg, host=host, port=port, workers=options["workers"]), file=sys.stderr)
+    sys.stderr.flush()
     reset_multiprocess_dir()
-    _Gunicorn(cfg, gunicorn_options(cfg, host=host, port=port, workers=workers)).run()
+    _Gunicorn(cfg, options).run()
     return 0

@@ -1,4 +1,10 @@
-"""The her2-cds command: serve the service, or evaluate FHIR bundles from files."""
+"""The her2-cds command: serve the service, evaluate FHIR files, synthetic cohorts, reports.
+
+Adding a sub-command: write `_add_<name>(sub)`, which adds its parser with `sub.add_parser`,
+parses and bounds every value with a type from her2cds_cli.arguments (bad input then exits 2
+with one sentence) and sets `func` to a handler `(args) -> exit status`; list it in COMMANDS.
+Import heavy modules inside the handler, so that `--help` and argument errors stay fast.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,18 @@ import argparse
 import os
 import sys
 import tempfile
-from datetime import date
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
-from cds_service.config import ConfigError, from_env, unknown_variables
+from her2cds_cli.arguments import (
+    Parser,
+    bounded_int,
+    input_path,
+    iso_date,
+    notice,
+    output_dir,
+    port,
+)
 
 
 def _metrics_dir() -> None:
@@ -24,83 +35,178 @@ def _metrics_dir() -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="her2cds-metrics-")
 
 
+def _config_error(exc: Exception) -> int:
+    print(f"her2-cds: configuration error: {exc}", file=sys.stderr)
+    return 2
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
 def _serve(args: argparse.Namespace) -> int:
     _metrics_dir()
+    from cds_service.config import ConfigError, unknown_variables
     from cds_service.security.auth import serve_config
     from cds_service.server import run
 
     for name in unknown_variables():
-        print(f"her2-cds: warning: {name} is not a setting; ignored", file=sys.stderr)
+        notice(f"warning: {name} is not a setting; ignored")
     try:
-        cfg = serve_config(args.host, auth=args.auth, dev=args.dev)
+        cfg = serve_config(args.host, auth=args.auth, dev=args.allow_no_auth)
     except ConfigError as exc:
-        print(f"her2-cds: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return _config_error(exc)
     host = args.host or cfg.host
-    port = args.port or cfg.port
-    return run(cfg, host=host, port=port, workers=args.workers or cfg.workers or None)
+    return run(
+        cfg, host=host, port=args.port or cfg.port, workers=args.workers or cfg.workers or None
+    )
+
+
+class _DeprecatedDev(argparse.Action):
+    """`--dev`, the old name of --allow-no-auth: same effect, with a one-line notice."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        notice(
+            "--dev is deprecated: it only allows serving without authentication; use --allow-no-auth"
+        )
+        setattr(namespace, self.dest, True)
+
+
+def _add_serve(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the service on gunicorn")
+    serve.add_argument("--host", default=None, help="address to bind (default: HER2CDS_HOST)")
+    serve.add_argument("--port", type=port, default=None, help="port (default: HER2CDS_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=bounded_int(1, 64),
+        default=None,
+        help="worker processes, 1 to 64 (default: HER2CDS_WORKERS, else from the CPU count)",
+    )
+    serve.add_argument(
+        "--auth",
+        choices=("required", "off"),
+        default=None,
+        help="verify the CDS client's JWT (default: HER2CDS_AUTH, else off on a loopback "
+        "address and required on any other)",
+    )
+    serve.add_argument(
+        "--allow-no-auth",
+        action="store_true",
+        help="allow authentication off on a non-loopback address, and make off the default "
+        "there: anyone who can reach the address may call the service (never in production; "
+        "--auth required or HER2CDS_AUTH=required still wins)",
+    )
+    serve.add_argument(
+        "--dev", dest="allow_no_auth", nargs=0, action=_DeprecatedDev, help=argparse.SUPPRESS
+    )
+    serve.set_defaults(func=_serve)
+
+
+# --- evaluate ---------------------------------------------------------------------------------
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from cds_service.pipeline import patient_view
-    from her2cds_cli.files import read_json, split_patients
-    from her2cds_cli.report import describe
+    from cds_service.config import ConfigError, from_env
+    from her2cds_cli.evaluate import evaluate
 
     try:
         cfg = from_env()
     except ConfigError as exc:
-        print(f"her2-cds: configuration error: {exc}", file=sys.stderr)
-        return 2
-    as_of = date.fromisoformat(args.as_of) if args.as_of else None
-    results: list[dict[str, Any]] = []
-    status = 0
-    for name in args.files:
-        path = Path(name)
-        try:
-            data = read_json(path)
-        except (OSError, ValueError) as exc:
-            print(f"her2-cds: cannot read {path}: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        for pid, resources in split_patients(data):
-            result = patient_view(
-                resources,
-                instance=f"evaluate:{path.name}:{pid}",
-                patient_id=pid,
-                jurisdiction=cfg.jurisdiction,
-                as_of=as_of,
-            )
-            if args.json:
-                reason = result.assessment.out_of_scope_reason
-                entry: dict[str, Any] = {"patient": pid, "file": str(path), "cards": result.cards}
-                if reason:  # the single-patient answer stays a plain CDS Hooks response
-                    entry["outOfScope"] = reason
-                    print(f"her2-cds: {path.name}: {pid}: {reason}", file=sys.stderr)
-                results.append(entry)
-            else:
-                print(describe(result.assessment, result.cards, source=str(path)))
-    if args.json:
-        payload: Any = results[0] if len(results) == 1 else results
-        if len(results) == 1:
-            payload = {"cards": results[0]["cards"]}
-        sys.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() + "\n")
-    return status
+        return _config_error(exc)
+    return evaluate(args.paths, as_of=args.as_of, as_json=args.json, jurisdiction=cfg.jurisdiction)
+
+
+def _add_evaluate(sub: Any) -> None:
+    ev = sub.add_parser(
+        "evaluate",
+        help="evaluate FHIR R4 Bundles (.json, .json.gz), NDJSON or directories of them, and "
+        "print the picture and cards",
+    )
+    ev.add_argument(
+        "paths",
+        nargs="+",
+        type=input_path,
+        metavar="PATH",
+        help="a Bundle or resource (.json, .json.gz), bulk-export NDJSON (.ndjson, .ndjson.gz) "
+        "or a directory of them (synth's *.truth.json answer files are skipped)",
+    )
+    ev.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"patients": [{"patient", "file", "cards", "outOfScope"?}], "errors": [...]}',
+    )
+    ev.add_argument(
+        "--as-of",
+        type=iso_date,
+        help="evaluate as of this date (YYYY-MM-DD; default today, or a synth patient's "
+        "snapshot date from its answer file)",
+    )
+    ev.set_defaults(func=_evaluate)
+
+
+# --- synth, demo, population ------------------------------------------------------------------
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from her2cds_cli.progress import progress
     from synthetic.generate import DEFAULT_AS_OF, generate_cohort
 
-    as_of = date.fromisoformat(args.as_of) if args.as_of else DEFAULT_AS_OF
-    written = generate_cohort(Path(args.out), args.patients, args.seed, as_of, ndjson=args.ndjson)
-    print(f"her2-cds: wrote {args.patients} patients ({len(written)} files) to {args.out}")
+    n = args.patients
+    with progress(n, "synth") as advance:
+        written = generate_cohort(
+            args.out,
+            n,
+            args.seed,
+            args.as_of or DEFAULT_AS_OF,
+            ndjson=args.ndjson,
+            progress=False,
+            on_patient=advance,
+        )
+    data = "NDJSON files" if args.ndjson else "Bundles"
+    print(
+        f"her2-cds: wrote {n} patients ({len(written) + n} files: {len(written)} {data}, "
+        f"{n} answer files) to {args.out}"
+    )
     return 0
 
 
+def _add_synth(sub: Any) -> None:
+    sy = sub.add_parser("synth", help="generate synthetic HER2+ patient journeys (FHIR + answers)")
+    sy.add_argument("--patients", type=bounded_int(1, 1_000_000), default=20)
+    sy.add_argument("--seed", type=bounded_int(0, 2**32 - 1), default=1)
+    sy.add_argument("--out", type=output_dir, default="synth", help="output directory (synth)")
+    sy.add_argument(
+        "--as-of", type=iso_date, help="snapshot date (YYYY-MM-DD; default a fixed date)"
+    )
+    sy.add_argument("--ndjson", action="store_true", help="write bulk-export NDJSON instead")
+    sy.set_defaults(func=_synth)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from her2cds_cli.demo import demo
+
+    return demo(patients=args.patients, seed=args.seed)
+
+
+def _add_demo(sub: Any) -> None:
+    dm = sub.add_parser("demo", help="first run: synthetic patients through the real HTTP service")
+    dm.add_argument("--patients", type=bounded_int(1, 100), default=6)
+    dm.add_argument("--seed", type=bounded_int(0, 2**32 - 1), default=7)
+    dm.set_defaults(func=_demo)
+
+
 def _population(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from her2cds_cli.population import population
 
     try:
-        summary = population(Path(args.inp), Path(args.out), jobs=args.jobs)
+        summary = population(args.inp, args.out, jobs=args.jobs)
     except FileNotFoundError as exc:
         print(f"her2-cds: {exc}", file=sys.stderr)
         return 1
@@ -118,67 +224,48 @@ def _population(args: argparse.Namespace) -> int:
     return 1 if summary["errors"] else 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from her2cds_cli.demo import demo
+def _add_population(sub: Any) -> None:
+    po = sub.add_parser("population", help="run the engine over many patients, write a report")
+    po.add_argument(
+        "--in", dest="inp", type=input_path, required=True, help="directory of Bundles or NDJSON"
+    )
+    po.add_argument("--out", type=output_dir, default="report", help="report directory (report)")
+    po.add_argument(
+        "--jobs",
+        type=bounded_int(1, 256),
+        default=None,
+        help="worker processes, 1 to 256 (default: cores)",
+    )
+    po.set_defaults(func=_population)
 
-    return demo(patients=args.patients, seed=args.seed)
+
+COMMANDS: tuple[Callable[[Any], None], ...] = (
+    _add_serve,
+    _add_evaluate,
+    _add_synth,
+    _add_demo,
+    _add_population,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="her2-cds",
         description="CDS Hooks 2.0 service: next-line therapy for HER2-positive metastatic breast cancer.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the service on gunicorn")
-    serve.add_argument("--host", default=None, help="address to bind (default: HER2CDS_HOST)")
-    serve.add_argument("--port", type=int, default=None, help="port (default: HER2CDS_PORT)")
-    serve.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: from CPU count)"
-    )
-    serve.add_argument(
-        "--auth",
-        choices=("required", "off"),
-        default=None,
-        help="verify the CDS client's JWT (default: HER2CDS_AUTH, else off on a loopback "
-        "address and required on any other)",
-    )
-    serve.add_argument(
-        "--dev",
-        action="store_true",
-        help="development server: authentication off by default, on any address",
-    )
-    serve.set_defaults(func=_serve)
-    ev = sub.add_parser(
-        "evaluate",
-        help="evaluate FHIR R4 Bundles (.json or .json.gz) and print the picture and cards",
-    )
-    ev.add_argument("files", nargs="+")
-    ev.add_argument("--json", action="store_true", help="print the CDS Hooks response instead")
-    ev.add_argument("--as-of", help="evaluate as of this date (YYYY-MM-DD; default today)")
-    ev.set_defaults(func=_evaluate)
-    sy = sub.add_parser("synth", help="generate synthetic HER2+ patient journeys (FHIR + answers)")
-    sy.add_argument("--patients", type=int, default=20)
-    sy.add_argument("--seed", type=int, default=1)
-    sy.add_argument("--out", required=True, help="output directory")
-    sy.add_argument("--as-of", help="snapshot date (YYYY-MM-DD; default a fixed date)")
-    sy.add_argument("--ndjson", action="store_true", help="write bulk-export NDJSON instead")
-    sy.set_defaults(func=_synth)
-    dm = sub.add_parser("demo", help="first run: synthetic patients through the real HTTP service")
-    dm.add_argument("--patients", type=int, default=6)
-    dm.add_argument("--seed", type=int, default=7)
-    dm.set_defaults(func=_demo)
-    po = sub.add_parser("population", help="run the engine over many patients, write a report")
-    po.add_argument("--in", dest="inp", required=True, help="directory of Bundles or NDJSON")
-    po.add_argument("--out", default="population-report", help="report directory")
-    po.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
-    po.set_defaults(func=_population)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except BrokenPipeError:  # `her2-cds evaluate ... | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return result
 
 

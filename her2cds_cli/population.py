@@ -25,7 +25,7 @@ import orjson
 from engine.model import PatientRecord
 from her2cds_cli.files import owner_reference
 from her2cds_cli.population_report import Result, reason_label, write_html
-from her2cds_cli.progress import Bar
+from her2cds_cli.progress import progress as progress_bar
 from synthetic.compare import compare, observe
 
 
@@ -228,11 +228,11 @@ def run_population(
     jobs = jobs or os.cpu_count() or 1
     results: list[Result] = []
     _warm()  # loaded once in the parent: forked workers share it
-    with Bar(len(tasks), "population", enabled=progress) as bar:
+    with progress_bar(len(tasks) if progress else 0, "population") as advance:
         if jobs <= 1 or len(tasks) < 4:
             for t in tasks:
                 results.append(run_one(t))
-                bar.update()
+                advance()
         else:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             ctx = multiprocessing.get_context(method)
@@ -240,7 +240,7 @@ def run_population(
                 chunk = max(1, min(16, len(tasks) // (jobs * 8) or 1))
                 for r in pool.map(run_one, tasks, chunksize=chunk):
                     results.append(r)
-                    bar.update()
+                    advance()
     return sort_rows(results)
 
 

@@ -1,59 +1,38 @@
-"""Progress of a long command on a terminal (rich), silent when stderr is not a terminal."""
+"""Progress bars for long command-line runs (`synth`; `population` may use it too): a rich bar
+on stderr when it is a terminal, nothing at all otherwise (pipes, CI logs, tests)."""
 
 from __future__ import annotations
 
 import sys
-from types import TracebackType
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+@contextmanager
+def progress(total: int, label: str, stream: TextIO | None = None) -> Iterator[Callable[[], None]]:
+    """Yield `advance()`, to call once per item done; the bar shows done/total and time left."""
+    out = stream or sys.stderr
+    if not (total > 0 and getattr(out, "isatty", lambda: False)()):
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-class Bar:
-    """`with Bar(total, "population") as bar: ... bar.update()`: a bar on a TTY, else nothing."""
-
-    def __init__(
-        self, total: int, label: str, stream: TextIO | None = None, enabled: bool = True
-    ) -> None:
-        out = stream or sys.stderr
-        self.shown = enabled and bool(getattr(out, "isatty", lambda: False)())
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
-        if self.shown:
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=out),
-                transient=False,
-            )
-            self._task = self._progress.add_task(label, total=max(total, 0))
-
-    def __enter__(self) -> Bar:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def update(self, n: int = 1) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.advance(self._task, n)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(file=out, force_terminal=True)) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)

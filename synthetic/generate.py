@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -56,10 +56,12 @@ def generate_cohort(
     kinds: list[str] | None = None,
     progress: bool = True,
     shapes: list[str] | None = None,
+    on_patient: Callable[[], None] | None = None,
 ) -> list[Path]:
     """Write the cohort to `out`: <id>.json + <id>.truth.json, or a bulk-export style NDJSON set
     (one file per resource type, one resource per line) + the answer files. Returns the bundles
-    (or NDJSON files) written. `kinds` / `shapes` force the first patients' kind and shape."""
+    (or NDJSON files) written. `kinds` / `shapes` force the first patients' kind and shape;
+    `on_patient` is called after each patient (the command line's progress bar)."""
     out.mkdir(parents=True, exist_ok=True)
     bar = (
         Progress(
@@ -89,6 +91,8 @@ def generate_cohort(
             written.append(path)
         if bar:
             bar.update()
+        if on_patient is not None:
+            on_patient()
     if bar:
         bar.close()
     for rtype, lines in sorted(streams.items()):

@@ -61,9 +61,12 @@ class Served:
         return status, json.loads(raw) if "json" in ctype else raw.decode()
 
     def log_records(self) -> list[dict[str, Any]]:
-        """The JSON lines of the log (the plain lines a person reads are left out)."""
-        lines = self.log.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        """The JSON log lines, after the one plain line `serve` prints first (every other line
+        must be JSON)."""
+        lines = [line for line in self.log.read_text().splitlines() if line.strip()]
+        if lines and lines[0].startswith("her2-cds: serving http://"):
+            lines = lines[1:]
+        return [json.loads(line) for line in lines]
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM (a graceful stop), its exit status; killed if it does not stop in time."""

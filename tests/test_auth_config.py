@@ -150,7 +150,7 @@ def test_jwks_file_is_relative_to_the_trusted_clients_file(tmp_path: Path) -> No
 def _serve(env: dict[str, str], *argv: str) -> Any:
     """`her2-cds serve ARGV` with environment ENV: the configuration it would run with."""
     args = build_parser().parse_args(["serve", *argv])
-    return serve_config(args.host, auth=args.auth, dev=args.dev, env=env)
+    return serve_config(args.host, auth=args.auth, dev=args.allow_no_auth, env=env)
 
 
 def test_serve_on_loopback_defaults_to_auth_off() -> None:
@@ -161,7 +161,7 @@ def test_serve_on_loopback_defaults_to_auth_off() -> None:
 def test_serve_on_the_network_requires_auth(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         _serve({}, "--host", "0.0.0.0")
-    assert "HER2CDS_TRUSTED_CLIENTS" in str(error.value) and "--dev" in str(error.value)
+    assert "HER2CDS_TRUSTED_CLIENTS" in str(error.value) and "--allow-no-auth" in str(error.value)
     env = {"HER2CDS_TRUSTED_CLIENTS": str(EXAMPLE)}
     assert _serve(env, "--host", "0.0.0.0").auth == "required"
 
@@ -173,14 +173,14 @@ def test_serve_refuses_auth_off_on_the_network_without_dev() -> None:
     ):
         with pytest.raises(ConfigError, match="refusing to serve"):
             _serve(env, *argv)
-    assert _serve({}, "--host", "0.0.0.0", "--dev").auth == "off"
+    assert _serve({}, "--host", "0.0.0.0", "--allow-no-auth").auth == "off"
 
 
 def test_serve_explicit_choice_wins(tmp_path: Path) -> None:
     env = {"HER2CDS_TRUSTED_CLIENTS": str(EXAMPLE)}
     assert _serve(env, "--host", "127.0.0.1", "--auth", "required").auth == "required"
     env_required = {"HER2CDS_AUTH": "required", **env}
-    assert _serve(env_required, "--dev").auth == "required"
+    assert _serve(env_required, "--allow-no-auth").auth == "required"
 
 
 def test_serve_reads_the_address_from_the_environment_when_not_given() -> None:
@@ -190,7 +190,7 @@ def test_serve_reads_the_address_from_the_environment_when_not_given() -> None:
 
 
 def test_serve_warns_when_dev_leaves_the_network_open(capsys: pytest.CaptureFixture[str]) -> None:
-    _serve({}, "--host", "0.0.0.0", "--dev")
+    _serve({}, "--host", "0.0.0.0", "--allow-no-auth")
     assert "client authentication is OFF" in capsys.readouterr().err
     _serve({}, "--host", "127.0.0.1")  # the loopback default for trying it: no alarm
     _serve({"HER2CDS_TRUSTED_CLIENTS": str(EXAMPLE)}, "--host", "0.0.0.0")

@@ -60,7 +60,8 @@ def _cli_picture(
     path = tmp_path / "record.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     assert main(["evaluate", str(path), "--json", "--as-of", DEFAULT_AS_OF.isoformat()]) == 0
-    return _picture(json.loads(capsys.readouterr().out)["cards"])
+    (patient,) = json.loads(capsys.readouterr().out)["patients"]
+    return _picture(patient["cards"])
 
 
 @pytest.mark.parametrize("index", RECORDS)

@@ -33,7 +33,8 @@ def load(name: str) -> dict[str, Any]:
 
 def cli_cards(capsys: pytest.CaptureFixture[str], path: Path) -> list[dict[str, Any]]:
     assert main(["evaluate", "--json", "--as-of", AS_OF.isoformat(), str(path)]) == 0
-    cards: list[dict[str, Any]] = json.loads(capsys.readouterr().out)["cards"]
+    (patient,) = json.loads(capsys.readouterr().out)["patients"]
+    cards: list[dict[str, Any]] = patient["cards"]
     return cards
 
 

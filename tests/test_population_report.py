@@ -25,7 +25,7 @@ from engine.scope import REASON_CODES
 from her2cds_cli.cli import main
 from her2cds_cli.population import csv_row, discover, evaluate_patient, population, run_one
 from her2cds_cli.population_charts import agreement, kaplan_meier
-from her2cds_cli.progress import Bar
+from her2cds_cli.progress import progress
 from synthetic.generate import generate_cohort
 from tests.test_engine_properties import records
 
@@ -208,14 +208,14 @@ def test_progress_shows_on_a_terminal_only() -> None:
 
     quiet, tty = io.StringIO(), Tty()
     for stream in (quiet, tty):
-        with Bar(3, "population", stream=stream) as bar:
+        with progress(3, "population", stream=stream) as advance:
             for _ in range(3):
-                bar.update()
+                advance()
     assert quiet.getvalue() == ""
     assert "population" in tty.getvalue() and "3/3" in tty.getvalue()
     off = Tty()
-    with Bar(3, "population", stream=off, enabled=False) as bar:
-        bar.update()
+    with progress(0, "population", stream=off) as advance:  # run_population(progress=False)
+        advance()
     assert off.getvalue() == ""
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+from urllib.parse import urlsplit
 
 import pytest
+from flask.testing import FlaskClient
 
 from her2cds_cli.cli import main
 from tests.conftest import ROOT
@@ -78,3 +82,44 @@ def test_readme_sandbox_section_commands_fit_together() -> None:
         assert client.iss == SANDBOX_ISS and isinstance(client.keys, StaticKeys)
         published = json.loads(SANDBOX_JWKS.read_text(encoding="utf-8"))["keys"]
         assert set(client.keys.keys) == {k["kid"] for k in published}
+
+
+def test_readme_curl_hook_call_posts_the_example_request_and_gets_cards(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `curl` line of the quick start, as the Flask test client: the example request is a
+    complete patient-view call (every prefetch key discovery asks for) and gets cards."""
+    from synthetic.generate import DEFAULT_AS_OF
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(curl -s -X POST .*?)```", readme, re.S)
+    assert block, "the README shows a curl call of a hook"
+    argv = shlex.split(block.group(1).replace("\\\n", " "))
+    data = argv[argv.index("--data") + 1]
+    assert data.startswith("@") and "Content-Type: application/json" in argv
+    url = urlsplit(argv[-1])
+    assert url.netloc == "127.0.0.1:8080" and url.path.startswith("/cds-services/")
+    body = json.loads((ROOT / data[1:]).read_text(encoding="utf-8"))
+    discovery = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
+    service = discovery[url.path.rsplit("/", 1)[1]]
+    assert body["hook"] == service["hook"] == "patient-view"
+    assert set(body["prefetch"]) == set(service["prefetch"])
+    answer = client.post(url.path, json=body)
+    assert answer.status_code == 200 and answer.get_json()["cards"]  # any day: cards
+    monkeypatch.setattr("fhir_mappers.record.now_date", lambda: DEFAULT_AS_OF)  # its snapshot
+    cards = client.post(url.path, json=body).get_json()["cards"]
+    next_line = [c for c in cards if c["extension"]["org.her2cds"]["kind"] == "next-line"]
+    assert [c["extension"]["org.her2cds"]["regimen"]["id"] for c in next_line] == ["tdxd"]
+
+
+def test_readme_example_request_is_what_its_recipe_writes() -> None:
+    from tests.make_hook_example import EXAMPLE, request
+
+    assert json.loads(EXAMPLE.read_text(encoding="utf-8")) == request()
+
+
+def test_readme_commands_use_the_venv_it_sets_up() -> None:
+    """`python -m bench.run` with the system interpreter lacks the project's packages."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert ".venv/bin/python -m bench.run" in readme
+    assert not re.search(r"(?<![/\w])python3? -m (?!venv|http\.server)", readme)

@@ -143,7 +143,7 @@ def _overlaps(boxes: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def _inside(box: dict[str, Any], width: float) -> bool:
-    return box["x"] >= 0 and box["x"] + box["w"] <= width
+    return bool(box["x"] >= 0 and box["x"] + box["w"] <= width)
 
 
 @pytest.mark.parametrize("width", [360, 800, 1400])

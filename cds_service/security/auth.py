@@ -317,6 +317,18 @@ def init_auth(app: Flask, cfg: Config, db: Database) -> Authenticator | None:
 # --- `her2-cds serve`: is authentication on? ------------------------------------------------
 
 
+SANDBOX_CLIENTS_EXAMPLES = (
+    "examples/trusted-clients.sandbox.json",  # in the repository
+    "/etc/her2cds/trusted-clients.sandbox.json",  # in the Docker image (Dockerfile)
+)
+
+
+def sandbox_clients_example() -> str:
+    """The trusted-clients file for the public sandbox, as a path that exists here."""
+    found = [p for p in SANDBOX_CLIENTS_EXAMPLES if os.path.isfile(p)]
+    return found[0] if found else SANDBOX_CLIENTS_EXAMPLES[0]
+
+
 def serve_config(
     host: str | None,
     *,
@@ -326,9 +338,10 @@ def serve_config(
 ) -> Config:
     """The configuration `her2-cds serve` runs with; it decides client authentication.
 
-    `auth` (--auth), else HER2CDS_AUTH, else `off` on a loopback address (or with `dev`) and
-    `required` on any other. Without `dev`, auth `off` on a non-loopback address is refused, so
-    the service never answers the network without authentication by accident. The trusted
+    `auth` (--auth), else HER2CDS_AUTH, else `off` on a loopback address (or with `dev`, the
+    --allow-no-auth flag) and `required` on any other. Without `dev`, auth `off` on a
+    non-loopback address is refused, so the service never answers the network without
+    authentication by accident. The trusted
     clients file is checked here, before any server starts. ConfigError says what to do.
     """
     source = os.environ if env is None else env
@@ -340,15 +353,15 @@ def serve_config(
         raise ConfigError(
             f"client authentication is required on {host} (not a loopback address), "
             f"so {PREFIX}TRUSTED_CLIENTS must name a trusted-clients JSON file "
-            "(to try it: examples/trusted-clients.sandbox.json); "
-            "or pass --dev to run a development server without authentication"
+            f"(to try it: {sandbox_clients_example()}); "
+            "or pass --allow-no-auth to serve without authentication"
         )
     cfg = from_env(source, auth=decided)
     if cfg.auth == "off" and not loopback and not dev:
         raise ConfigError(
             f"refusing to serve on {host} without client authentication; "
             f"set {PREFIX}AUTH=required and {PREFIX}TRUSTED_CLIENTS, "
-            "or pass --dev for a development server"
+            "or pass --allow-no-auth to serve without it"
         )
     if cfg.auth == "required":
         load_trusted_clients(cfg.trusted_clients, timeout=cfg.jwks_timeout)
