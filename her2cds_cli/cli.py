@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--out", default="population-report", help="report directory")
     po.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
     po.set_defaults(func=_population)
+    from her2cds_cli.bulk.command import add_parser as add_export  # `export`: FHIR Bulk Data
+
+    add_export(sub)
     return parser
 
 
