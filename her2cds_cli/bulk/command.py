@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,12 @@ def add_parser(sub: Any) -> None:
         dest="type_filter",
         action="store_false",
         help="export every Observation (for a server that refuses _typeFilter)",
+    )
+    ex.add_argument(
+        "--as-of",
+        default=None,
+        help="earliest date the data will be evaluated on (YYYY-MM-DD; default today): "
+        "Observations of any code from the record-currency window before it are exported",
     )
     ex.add_argument(
         "--timeout",
@@ -72,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.client_id) != bool(args.private_key):
         _err("--client-id and --private-key go together")
         return 2
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        _err(f"--as-of {args.as_of}: not a date (YYYY-MM-DD)")
+        return 2
     out = Path(args.out)
     client = Client(log=_err)
     export = Export(
@@ -80,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         client,
         group=args.group,
         type_filter=args.type_filter,
+        as_of=as_of,
         poll_timeout=args.timeout,
         log=_err,
     )

@@ -101,25 +101,40 @@ def _check(resp: requests.Response, f: FileState, token: bool) -> None:
     raise BulkError(describe(resp, f"download of {f.name}").rstrip(".") + hint + ".")
 
 
+class LineCounter:
+    """Non-empty lines of a byte stream fed in chunks (a line may span two chunks)."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self._last = b"\n"
+
+    def feed(self, chunk: bytes) -> None:
+        if chunk:
+            self.lines += len(_LINE_END.findall(self._last + chunk))
+            self._last = chunk[-1:]
+
+    @property
+    def open_line(self) -> bool:
+        """The stream so far ends inside a line (no newline after it yet)."""
+        return self._last != b"\n"
+
+
 def _stream(resp: requests.Response, part: Path) -> tuple[int, int]:
     """Write the body to `part` in chunks; (bytes, non-empty lines)."""
-    size = lines = 0
-    last = b"\n"
+    size = 0
+    counter = LineCounter()
     with part.open("wb") as fh:
         for chunk in resp.iter_content(CHUNK):
-            if not chunk:
-                continue
             fh.write(chunk)
             size += len(chunk)
-            lines += len(_LINE_END.findall(last + chunk))  # non-empty lines ended here
-            last = chunk[-1:]
-        if last != b"\n":
-            lines += 1
+            counter.feed(chunk)
+        if counter.open_line:
             fh.write(b"\n")  # a last line without its newline still ends in one on disk
             size += 1
+            counter.feed(b"\n")
         fh.flush()
         os.fsync(fh.fileno())
-    return size, lines
+    return size, counter.lines
 
 
 def summarize_errors(out: Path, files: list[FileState]) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -32,6 +32,7 @@ class Export:
     client: Client = field(default_factory=Client)
     group: str | None = None
     type_filter: bool = True
+    as_of: date | None = None  # the earliest evaluation date the export must serve
     poll_timeout: float = 24 * 3600.0  # give up waiting after this long (the job is kept)
     log: Callable[[str], None] = print
 
@@ -90,7 +91,7 @@ class Export:
             url,
             "the export kick-off",
             headers={"Accept": FHIR_JSON, "Prefer": "respond-async"},
-            params=kickoff_params(type_filter=self.type_filter),
+            params=kickoff_params(type_filter=self.type_filter, as_of=self.as_of),
         )
         location = resp.headers.get("Content-Location")
         if resp.status_code != 202:

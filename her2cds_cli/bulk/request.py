@@ -1,14 +1,19 @@
 """What an export asks for: only the resource types and Observation codes the engine reads.
 
 Both come from the mappers' own tables (fhir_mappers/resources.py, terminology/observations.yaml),
-so a code added there is exported without a change here.
+so a code added there is exported without a change here. Every Observation dated within the
+record-currency window is exported too, whatever its code: CLINICAL.md judges a record current by
+its newest Condition, medication or *any* Observation (a blood pressure last month included).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
+from engine import load_knowledge
+from engine.scope import months_before
 from fhir_mappers.resources import RELEVANT_TYPES
 from fhir_mappers.terminology import load_terminology
 
@@ -46,21 +51,34 @@ def component_codes() -> list[str]:
     return sorted(_codes_of(load_terminology().observations["observations"]["lvef"]))
 
 
-def type_filters() -> list[str]:
-    """`_typeFilter` values: an Observation whose code, or one of whose components' codes, the
-    engine reads (the spec ORs filters of one type). Codes go without a system: a record that
-    spells LOINC as an OID still matches (a wider net is safe: the mappers filter again)."""
+def currency_cutoff(as_of: date) -> date:
+    """The oldest date that can still make a record current on `as_of` (parameters.yaml
+    scope.record_current_months): Observations from then on are all exported."""
+    months = int(load_knowledge().param("scope", "record_current_months"))
+    return months_before(as_of, months)
+
+
+def type_filters(as_of: date) -> list[str]:
+    """`_typeFilter` values, ORed by the spec: an Observation whose code, or one of whose
+    components' codes, the engine reads; or one dated (effective, or last updated: `issued` is
+    not searchable) within the currency window before `as_of`. Codes go without a system: a
+    record that spells LOINC as an OID still matches (a wider net is safe: the mappers filter
+    again)."""
+    since = currency_cutoff(as_of).isoformat()
     return [
         "Observation?code=" + ",".join(observation_codes()),
         "Observation?component-code=" + ",".join(component_codes()),
+        f"Observation?date=ge{since}",
+        f"Observation?_lastUpdated=ge{since}",
     ]
 
 
-def kickoff_params(*, type_filter: bool = True) -> list[tuple[str, str]]:
-    """The kick-off query: NDJSON, the engine's types, and the Observation filters."""
+def kickoff_params(*, type_filter: bool = True, as_of: date | None = None) -> list[tuple[str, str]]:
+    """The kick-off query: NDJSON, the engine's types, and the Observation filters for an
+    evaluation on `as_of` or later (default today)."""
     params = [("_outputFormat", NDJSON), ("_type", ",".join(export_types()))]
     if type_filter:
-        params += [("_typeFilter", f) for f in type_filters()]
+        params += [("_typeFilter", f) for f in type_filters(as_of or date.today())]
     return params
 
 
