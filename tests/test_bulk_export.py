@@ -248,3 +248,16 @@ def test_the_state_file_is_not_read_by_population(bulk: Start, tmp_path: Path) -
     export(server, out, Recorder()).run()
     assert (out / state.STATE_FILE).exists()
     assert len(discover(out)) == PATIENTS  # neither the state file nor errors/ are patients
+
+
+def test_an_unreadable_state_file_stops_the_export_until_restart(
+    bulk: Start, tmp_path: Path
+) -> None:
+    server = bulk(Scenario(polls=0))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / state.STATE_FILE).write_text("{half a file")
+    with pytest.raises(BulkError, match="not an export state file"):
+        export(server, out, Recorder()).run()
+    assert not server.kickoffs
+    assert export(server, out, Recorder()).run(restart=True).complete

@@ -111,9 +111,6 @@ def run(args: argparse.Namespace) -> int:
     except BulkError as exc:
         _err(str(exc))
         return 1
-    except ValueError as exc:  # a state file that is not one
-        _err(str(exc))
-        return 2
     except KeyboardInterrupt:
         _err(f"interrupted; run the same command again to continue (state in {out})")
         return 130

@@ -40,7 +40,13 @@ class Export:
     def run(self, *, restart: bool = False) -> ExportState:
         """Kick off (or continue) the export and download everything; the finished state."""
         self.out.mkdir(parents=True, exist_ok=True)
-        job = state.load(self.out)
+        try:
+            job = state.load(self.out)
+        except BulkError:
+            if not restart:
+                raise
+            (self.out / state.STATE_FILE).unlink()  # unreadable: nothing of it can be resumed
+            job = None
         if job is not None and not job.same_request(self.server, self.group):
             raise BulkError(
                 f"{self.out} holds an export from {job.server}"

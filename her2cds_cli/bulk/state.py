@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from her2cds_cli.bulk.transport import BulkError
+
 STATE_FILE = ".bulk-export-state"
 ERRORS_DIR = "errors"  # OperationOutcome files, kept out of the directory population reads
 
@@ -62,7 +64,9 @@ def load(out: Path) -> ExportState | None:
         files = [FileState(**f) for f in raw.pop("files", [])]
         return ExportState(**raw, files=files)
     except (orjson.JSONDecodeError, TypeError) as exc:
-        raise ValueError(f"{path} is not an export state file ({exc})") from exc
+        raise BulkError(
+            f"{path} is not an export state file ({exc}); remove it or use --restart."
+        ) from exc
 
 
 def save(out: Path, state: ExportState) -> None:
