@@ -239,12 +239,19 @@ def _add_population(sub: Any) -> None:
     po.set_defaults(func=_population)
 
 
+def _add_export(sub: Any) -> None:
+    from her2cds_cli.bulk.command import add_parser  # `export`: the FHIR Bulk Data client
+
+    add_parser(sub)
+
+
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_serve,
     _add_evaluate,
     _add_synth,
     _add_demo,
     _add_population,
+    _add_export,
 )
 
 
