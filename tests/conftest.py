@@ -46,6 +46,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = find_shared()
 SYNTHEA = SHARED / "data" / "synthea-mcode"
 CAPTURES = SHARED / "captures"
+# what browser tests keep for a person to look at (screenshots, a print PDF); ignored by git
+ARTIFACTS = Path(os.environ.get("HER2CDS_ARTIFACTS") or ROOT / "test-artifacts")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The real CDS Hooks sandbox, served locally, against a FHIR server and the service over HTTP.
 
-Pieces for tests/test_sandbox_browser.py and for trying the service by hand (README, "Try it in
+Pieces for tests/house/test_sandbox_browser.py and for trying the service by hand (README, "Try it in
 the CDS Hooks sandbox"): ``python -m tests.sandbox_support fhir FILE --port 8086`` serves a bundle
 as an open FHIR server with the CORS and search shapes the sandbox uses.
 """

@@ -1,4 +1,4 @@
-"""Shared FHIR stories and hook calls for tests/test_scope.py and tests/test_pregnancy.py."""
+"""Shared FHIR stories and hook calls for tests/engine/test_scope.py and tests/engine/test_pregnancy.py."""
 
 from __future__ import annotations
 
