@@ -15,7 +15,6 @@ from cards import render_assessment, render_order_findings
 from engine import Assessment, assess, check_orders
 from engine.model import DraftOrder, OrderFinding, PatientRecord
 from fhir_mappers import KnowledgeSet, build_record, draft_orders, load_knowledge_set
-from fhir_mappers.what_to_record import load_what_to_record
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def patient_view(
     record = _record(data, ks, patient_id, as_of)
     assessment = assess(record, ks.knowledge, jurisdiction)
     cards = render_assessment(
-        assessment, instance, timeline_url=timeline_url, what_to_record=load_what_to_record()
+        assessment, instance, timeline_url=timeline_url, what_to_record=ks.what_to_record
     )
     return PatientViewResult(assessment, cards)
 
@@ -70,7 +69,7 @@ def order_check(
     orders = draft_orders(draft_bundle, selections, knowledge=kb, terminology=ks.terminology)
     checked = [o for o in orders if o.selected]
     if assessment.stale_record:  # only the data-needed card naming the newest data's date
-        stale = render_assessment(assessment, instance, what_to_record=load_what_to_record())
+        stale = render_assessment(assessment, instance, what_to_record=ks.what_to_record)
         return OrderResult(assessment, orders, [], stale)
     findings = (
         check_orders(record, checked, kb, jurisdiction=jurisdiction, complete=signing)

@@ -1,5 +1,5 @@
-"""The one knowledge set: the engine's knowledge base, the terminology tables and the line
-rules, each file validated by its schema (engine.datafiles), versioned together.
+"""The one knowledge set: the engine's knowledge base, the terminology tables, the line
+rules and the data-needed cards' "what to record" texts, each file validated by its schema (engine.datafiles), versioned together.
 
 `version` is the knowledge base's release (engine/knowledge/index.yaml) plus "+" and a digest
 over every advice file of engine/knowledge/ and fhir_mappers/terminology/ (lines.yaml
@@ -18,6 +18,7 @@ from engine.knowledge import Knowledge, KnowledgeError
 from fhir_mappers import terminology as term_module
 from fhir_mappers.line_rules import LineRules, load_line_rules
 from fhir_mappers.terminology import Terminology, load_terminology
+from fhir_mappers.what_to_record import load_what_to_record
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class KnowledgeSet:
     knowledge: Knowledge
     terminology: Terminology
     line_rules: LineRules
+    # data-needed cards' "what to record" texts, codes filled in (terminology/what_to_record.yaml)
+    what_to_record: dict[str, str]
     version: str
 
 
@@ -46,6 +49,7 @@ def load_knowledge_set() -> KnowledgeSet:
         knowledge=replace(engine_knowledge.load_knowledge(), version=version),
         terminology=load_terminology(),
         line_rules=load_line_rules(),
+        what_to_record=load_what_to_record(),
         version=version,
     )
 
@@ -57,6 +61,7 @@ def clear_caches() -> None:
         engine_knowledge.load_knowledge,
         load_terminology,
         load_line_rules,
+        load_what_to_record,
         term_module._system_aliases,
     ):
         cached.cache_clear()
