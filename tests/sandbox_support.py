@@ -249,11 +249,16 @@ class Service:
 
 
 def skip_reason() -> str | None:
-    """Why the browser tests cannot run here, or None."""
+    """Why the sandbox browser tests cannot run here, or None."""
     if not (SANDBOX_DIR / "index.html").exists():
         return f"the built CDS Hooks sandbox: {missing(SANDBOX_DIR)}"
     if not SANDBOX_JWKS.exists():
         return f"{SANDBOX_JWKS} (the sandbox's public key set) is missing"
+    return browser_missing()
+
+
+def browser_missing() -> str | None:
+    """Why no page can be driven in Chromium here (the binary, the playwright package), or None."""
     if CHROMIUM is None:
         return "no chromium binary (Debian's chromium: .ci/system-deps installs it)"
     try:

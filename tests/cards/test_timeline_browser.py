@@ -17,7 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.conftest import ARTIFACTS
-from tests.sandbox_support import CHROMIUM, HOST_RULES
+from tests.sandbox_support import CHROMIUM, HOST_RULES, browser_missing
 from tests.timeline_records import (
     DENSE_AS_OF,
     DUPLICATES_AS_OF,
@@ -26,18 +26,7 @@ from tests.timeline_records import (
     synthea,
 )
 
-
-def _reason() -> str | None:
-    if CHROMIUM is None:
-        return "no chromium binary (Debian's chromium: .ci/system-deps installs it)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright (pip) is not installed: pip install -e '.[dev]'"
-    return None
-
-
-REASON = _reason()
+REASON = browser_missing()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 URL = "http://timeline.test/timeline"
 
