@@ -98,10 +98,14 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _population(args: argparse.Namespace) -> int:
     from her2cds_cli.population import population
+    from her2cds_cli.population_dask import DaskEngineError, population_dask
 
     try:
-        summary = population(Path(args.inp), Path(args.out), jobs=args.jobs)
-    except FileNotFoundError as exc:
+        if args.engine == "dask":
+            summary = population_dask(Path(args.inp), Path(args.out), args.jobs, args.scheduler)
+        else:
+            summary = population(Path(args.inp), Path(args.out), jobs=args.jobs)
+    except (FileNotFoundError, DaskEngineError) as exc:
         print(f"her2-cds: {exc}", file=sys.stderr)
         return 1
     agreement = (
@@ -125,6 +129,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from her2cds_cli.population_dask import scheduler_address
+
     parser = argparse.ArgumentParser(
         prog="her2-cds",
         description="CDS Hooks 2.0 service: next-line therapy for HER2-positive metastatic breast cancer.",
@@ -172,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--in", dest="inp", required=True, help="directory of Bundles or NDJSON")
     po.add_argument("--out", default="population-report", help="report directory")
     po.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    po.add_argument(
+        "--engine",
+        choices=("pool", "dask"),
+        default="pool",
+        help="pool: local worker processes (default); dask: Dask distributed",
+    )
+    po.add_argument(
+        "--scheduler",
+        type=scheduler_address,
+        default=None,
+        help="with --engine dask: the scheduler, tcp://host:8786 (default: a local cluster of --jobs workers)",
+    )
     po.set_defaults(func=_population)
     return parser
 
