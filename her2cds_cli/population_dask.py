@@ -204,8 +204,8 @@ def dask_client(scheduler: str | None, workers: int, processes: bool = True) -> 
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             raise DaskEngineError(
-                f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}); "
-                "is it running and is the address right?"
+                f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT} "
+                f"({type(exc).__name__}): is it running, and is the address right?"
             ) from None
         with client:
             yield client
@@ -228,6 +228,7 @@ def run_dask(
     scheduler: str | None = None,
     processes: bool = True,
     blocksize: int = BLOCKSIZE,
+    progress: bool = False,
 ) -> tuple[list[Result], dict[str, Any]]:
     """Results in the pool's order (Bundles by file name, then NDJSON patients by id), and
     facts about the run (workers, their peak memory)."""
@@ -240,6 +241,11 @@ def run_dask(
     with dask_client(scheduler, jobs, processes) as client:
         client.register_plugin(_warm_plugin())
         nworkers = max(1, len(client.scheduler_info()["workers"]))
+        if progress:
+            print(
+                f"population: {nworkers} Dask workers at {client.scheduler.address}",
+                file=sys.stderr,
+            )
         bags: dict[str, Bag] = {}
         if bundles:
             bags["bundles"] = _bundle_rows(bundles, truth_dir, nworkers * 8)
@@ -293,10 +299,9 @@ def population_dask(
     from her2cds_cli.population_report import write_html
 
     started = time.perf_counter()
-    if progress:
-        where = scheduler or f"a local cluster of {jobs or os.cpu_count() or 1} workers"
-        print(f"population: running on {where}", file=sys.stderr)
-    results, facts = run_dask(source, jobs or os.cpu_count() or 1, scheduler, processes)
+    results, facts = run_dask(
+        source, jobs or os.cpu_count() or 1, scheduler, processes, progress=progress
+    )
     summary = summarise(results)
     summary["seconds"] = time.perf_counter() - started
     summary["run"] = facts
