@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -181,3 +182,40 @@ def test_blocks_give_every_line_once_in_file_order(blocksize: int, tmp_path: Pat
     keyed = sorted((x for part in parts for x in part), key=lambda x: x[1])
     assert [x[2] for x in keyed] == lines
     assert [x[0] for x in keyed] == [f"p{i % 3}" for i in range(40)]
+
+
+def test_a_running_scheduler_given_by_address_gives_the_pools_rows(
+    bulk: Path, pool_bulk: Rows, tmp_path: Path
+) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None) as cluster:  # fmt: skip
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://")
+        argv = ["population", "--in", str(bulk), "--out", str(tmp_path), "--engine", "dask"]
+        assert main([*argv, "--scheduler", address]) == 0
+    assert same(rows(tmp_path)) == same(pool_bulk)
+
+
+def test_the_compose_profile_points_population_at_its_scheduler() -> None:
+    from her2cds_cli.cli import build_parser
+    from tests.conftest import ROOT
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    image = services["her2cds"]["image"]
+    scheduler, worker, run = (services[n] for n in ("dask-scheduler", "dask-worker", "population"))
+    assert scheduler["image"] == worker["image"] == run["image"] == image
+    assert scheduler["profiles"] == worker["profiles"] == ["dask"]
+    assert scheduler["entrypoint"][:2] == ["dask", "scheduler"]
+    port = scheduler["entrypoint"][scheduler["entrypoint"].index("--port") + 1]
+    assert port in scheduler["expose"]
+    address = f"tcp://dask-scheduler:{port}"
+    assert worker["entrypoint"][:3] == ["dask", "worker", address]
+    assert worker["entrypoint"][worker["entrypoint"].index("--nthreads") + 1] == "1"
+    assert int(str(worker["deploy"]["replicas"]).split(":-")[-1].rstrip("}")) == 2
+    args = build_parser().parse_args([*run["entrypoint"][1:], *run["command"]])
+    assert (args.engine, args.scheduler) == ("dask", address)
+    # the workers read the input files themselves: the same directory at the same path
+    assert worker["volumes"] == run["volumes"]
+    data = run["volumes"][0].split(":")[-1]
+    assert args.inp.startswith(data + "/") and args.out.startswith(data + "/")
