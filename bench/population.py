@@ -130,7 +130,17 @@ def run_one(engine: str, source: Path, out: Path, jobs: int) -> dict[str, Any]:
         "wall_s": round(time.perf_counter() - started, 2),
         "worker_peak_rss_mb": workers,
         "parent_peak_rss_mb": _peak_mb(resource.RUSAGE_SELF),
+        "cpu_s": round(_cpu_s(resource.RUSAGE_SELF) + _cpu_s(resource.RUSAGE_CHILDREN), 1),
     }
+
+
+def _cpu_s(who: int) -> float:
+    """CPU seconds (user + system): steadier than the wall time on a shared machine. The
+    children (pool workers, Dask worker processes) count once they have ended."""
+    import resource
+
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(engine: str, source: Path, out: Path, jobs: int) -> dict[str, Any]:
@@ -145,6 +155,7 @@ def measure(engine: str, source: Path, out: Path, jobs: int) -> dict[str, Any]:
     row: dict[str, Any] = orjson.loads(proc.stdout.strip().splitlines()[-1])
     row["patients_per_s"] = round(row["patients"] / row["wall_s"], 2)
     row["patients_per_s_per_core"] = round(row["patients_per_s"] / jobs, 2)
+    row["cpu_ms_per_patient"] = round(1000 * row["cpu_s"] / max(1, row["patients"]), 1)
     row["load_before"] = round(load, 2)
     return row
 
@@ -171,6 +182,10 @@ def verdict(runs: list[dict[str, Any]], others: list[dict[str, Any]]) -> dict[st
         ratio = round(d / p, 2) if d and p else None
         out[f"dask_over_pool_wall_{w}w"] = ratio
         out[f"dask_within_1.3x_{w}w"] = ratio is not None and ratio <= GOALS["dask_over_pool_wall"]
+    cpu = {(r["engine"], r["workers"]): r["cpu_s"] for r in runs if r.get("cpu_s") is not None}
+    for w in sorted({r["workers"] for r in runs}):
+        if ("dask", w) in cpu and cpu.get(("pool", w)):
+            out[f"dask_over_pool_cpu_{w}w"] = round(cpu[("dask", w)] / cpu[("pool", w)], 2)
     for engine in ("pool", "dask"):
         one, two = wall(engine, 1), wall(engine, 2)
         ratio = round(one / two, 2) if one and two else None
