@@ -1,20 +1,22 @@
 """`her2-cds population --engine dask`: the same per-patient pipeline on Dask distributed.
 
-NDJSON is read in byte blocks (`dask.bytes.read_bytes`); each line is keyed by the patient that
-owns it (`population._patient_of`, the pool's own rule) and shuffled to its patient's partition
-(`Bag.groupby`, a tasks shuffle), so no process holds the cohort. Every patient then goes
-through `population.run_one`, the function the process pool calls, with its resources in file
-order and the resources of no patient (Medication) appended, as `group_ndjson` does: the rows
-are the pool's rows. Bundles are read by the workers, one file per patient.
+NDJSON is read in byte blocks (`dask.bytes.read_bytes`), each line keyed by the patient that
+owns it (`population._patient_of`, the pool's own rule) and moved to its patient's partition
+by Dask's P2P shuffle (`DataFrame.shuffle`, buffered on the workers' disks): no process holds
+the cohort. Every patient then goes through `population.run_one`, the function the process
+pool calls, with its resources in input order and the resources of no patient (Medication)
+appended, as `group_ndjson` does: the rows are the pool's rows. Bundles are read by the
+workers, one file per patient.
 
 Results: results.csv (the pool's writer, the pool's row order), results.parquet (the same rows)
-and report.html. Dask is an optional dependency (`pip install her2-cds[dask]`).
+and report.html. Dask is an optional dependency (`pip install 'her2-cds[dask]'`).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import resource
 import sys
 import time
@@ -27,7 +29,8 @@ from urllib.parse import urlsplit
 import orjson
 
 if TYPE_CHECKING:  # the rest is imported where used: `her2-cds --help` stays light
-    from dask.bag import Bag
+    import pandas as pd
+    from dask.delayed import Delayed
     from distributed import Client
 
     from her2cds_cli.population_report import Result
@@ -80,38 +83,48 @@ def _keyed_lines(block: bytes, file_index: int, block_index: int) -> list[Keyed]
     return out
 
 
-def _unowned(item: Keyed) -> bool:
-    return item[0] is None
+COLUMNS = ("patient", "file", "block", "line_no", "line")
 
 
-def _owned(item: Keyed) -> bool:
-    return item[0] is not None
+def _frame(block: bytes, file_index: int, block_index: int) -> pd.DataFrame:
+    """One block as a table: the patient of each line, its position, the line itself."""
+    import pandas as pd
+
+    keyed = _keyed_lines(block, file_index, block_index)
+    return pd.DataFrame(
+        {
+            "patient": pd.array([k[0] for k in keyed], dtype="string"),
+            "file": pd.array([k[1][0] for k in keyed], dtype="int64"),
+            "block": pd.array([k[1][1] for k in keyed], dtype="int64"),
+            "line_no": pd.array([k[1][2] for k in keyed], dtype="int64"),
+            "line": pd.array([k[2].decode("utf-8") for k in keyed], dtype="string"),
+        },
+        columns=list(COLUMNS),
+    )
 
 
-def _owner(item: Keyed) -> str:
-    return str(item[0])
+def _in_order(*frames: pd.DataFrame) -> list[dict[str, Any]]:
+    """The lines of the given tables, parsed, in input order (the resources of no patient)."""
+    import pandas as pd
+
+    both = pd.concat(frames) if frames else _frame(b"", 0, 0)
+    both = both.sort_values(["file", "block", "line_no"])
+    return [orjson.loads(line) for line in both["line"]]
 
 
-def _as_list(part: Iterable[Keyed]) -> list[Keyed]:
-    return list(part)
-
-
-def _in_order(parts: Iterable[list[Keyed]]) -> list[dict[str, Any]]:
-    items = sorted((x for part in parts for x in part), key=lambda x: x[1])
-    return [orjson.loads(x[2]) for x in items]
-
-
-def _evaluate_groups(
-    groups: Iterable[tuple[str, list[Keyed]]], shared: list[dict[str, Any]], truth_dir: str
+def _evaluate_frame(
+    frame: pd.DataFrame, shared: list[dict[str, Any]], truth_dir: str
 ) -> list[Result]:
-    """One partition of patients: each patient's resources in input order, then the shared."""
+    """One partition after the shuffle: each patient's resources in input order, then the
+    shared ones, through the pool's run_one."""
     from her2cds_cli.population import Task, run_one
 
     out = []
-    for pid, items in groups:
-        lines = [x[2] for x in sorted(items, key=lambda x: x[1])]
-        resources = [orjson.loads(line) for line in lines] + shared
-        out.append(run_one(Task(pid, resources=resources, truth=_truth(truth_dir, pid))))
+    frame = frame.sort_values(["patient", "file", "block", "line_no"])
+    for pid, rows in frame.groupby("patient", sort=False):
+        resources = [orjson.loads(line) for line in rows["line"]] + shared
+        name = str(pid)
+        out.append(run_one(Task(name, resources=resources, truth=_truth(truth_dir, name))))
     return out
 
 
@@ -138,9 +151,13 @@ def _files(source: Path) -> tuple[list[Path], list[Path]]:
     return bundles, ndjson
 
 
-def ndjson_rows(paths: list[Path], truth_dir: str, blocksize: int, partitions: int) -> Bag:
-    """A bag of Results, one per patient of the NDJSON files, grouped by a shuffle."""
-    import dask.bag as db
+def ndjson_rows(
+    paths: list[Path], truth_dir: str, blocksize: int, partitions: int
+) -> list[Delayed]:
+    """Delayed lists of Results, one per partition of patients of the NDJSON files: the
+    lines are moved to their patient's partition by a P2P shuffle (on disk, so the memory of
+    a worker does not grow with the export)."""
+    import dask.dataframe as dd
     from dask import delayed
     from dask.bytes import read_bytes
 
@@ -154,20 +171,23 @@ def ndjson_rows(paths: list[Path], truth_dir: str, blocksize: int, partitions: i
             sample=False,
             compression="gzip" if packed else None,
         )
-        parts += [delayed(_keyed_lines)(b, index, i) for i, b in enumerate(blocks[0])]
-    lines = db.from_delayed(parts)
-    shared = lines.filter(_unowned).reduction(_as_list, _in_order)
-    npartitions = max(partitions, len(parts))
-    grouped = lines.filter(_owned).groupby(_owner, shuffle="tasks", npartitions=npartitions)
-    return grouped.map_partitions(_evaluate_groups, shared, truth_dir)
+        parts += [delayed(_frame)(b, index, i) for i, b in enumerate(blocks[0])]
+    lines = dd.from_delayed(parts, meta=_frame(b"", 0, 0), verify_meta=False)
+    unowned = lines[lines["patient"].isna()].to_delayed()
+    shared = delayed(_in_order)(*unowned)
+    owned = lines[~lines["patient"].isna()].shuffle(
+        "patient", npartitions=max(partitions, len(parts)), shuffle_method="p2p"
+    )
+    return [delayed(_evaluate_frame)(part, shared, truth_dir) for part in owned.to_delayed()]
 
 
-def _bundle_rows(paths: list[Path], truth_dir: str, partitions: int) -> Bag:
-    import dask.bag as db
+def _bundle_rows(paths: list[Path], truth_dir: str, partitions: int) -> list[Delayed]:
+    """Delayed lists of Results, the Bundles split in `partitions` runs of files."""
+    from dask import delayed
 
     names = [str(p) for p in paths]
-    bag = db.from_sequence(names, npartitions=max(1, min(len(names), partitions)))
-    return bag.map_partitions(_evaluate_bundles, truth_dir)
+    n = max(1, min(len(names), partitions))
+    return [delayed(_evaluate_bundles)(names[i::n], truth_dir) for i in range(n)]
 
 
 def _warm_plugin() -> Any:
@@ -199,6 +219,8 @@ def dask_client(scheduler: str | None, workers: int, processes: bool = True) -> 
         raise DaskEngineError(
             "the Dask engine needs dask[distributed] (pip install 'her2-cds[dask]')"
         ) from None
+    # the in-process scheduler's P2P plugin logs every shuffle's start and end as warnings
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -246,15 +268,12 @@ def run_dask(
                 f"population: {nworkers} Dask workers at {client.scheduler.address}",
                 file=sys.stderr,
             )
-        bags: dict[str, Bag] = {}
-        if bundles:
-            bags["bundles"] = _bundle_rows(bundles, truth_dir, nworkers * 8)
-        if ndjson:
-            bags["ndjson"] = ndjson_rows(ndjson, truth_dir, blocksize, nworkers * 2)
-        got = dict(zip(bags, dask.compute(*bags.values()), strict=True))
+        from_bundles = _bundle_rows(bundles, truth_dir, nworkers * 8) if bundles else []
+        from_ndjson = ndjson_rows(ndjson, truth_dir, blocksize, nworkers * 2) if ndjson else []
+        got_bundles, got_ndjson = dask.compute(from_bundles, from_ndjson)
         peaks = client.run(_peak_rss_mb)
-    rows = sorted(got.get("bundles", []), key=lambda r: r.name)
-    rows += sorted(got.get("ndjson", []), key=lambda r: r.name)
+    rows = sorted((r for part in got_bundles for r in part), key=lambda r: r.name)
+    rows += sorted((r for part in got_ndjson for r in part), key=lambda r: r.name)
     facts = {"engine": "dask", "workers": len(peaks), "worker_peak_rss_mb": sorted(peaks.values())}
     return rows, facts
 
