@@ -197,6 +197,12 @@ def test_a_running_scheduler_given_by_address_gives_the_pools_rows(
     assert same(rows(tmp_path)) == same(pool_bulk)
 
 
+def services_volumes() -> set[str]:
+    from tests.conftest import ROOT
+
+    return set(yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["volumes"])
+
+
 def test_the_compose_profile_points_population_at_its_scheduler() -> None:
     from her2cds_cli.cli import build_parser
     from tests.conftest import ROOT
@@ -216,6 +222,10 @@ def test_the_compose_profile_points_population_at_its_scheduler() -> None:
     args = build_parser().parse_args([*run["entrypoint"][1:], *run["command"]])
     assert (args.engine, args.scheduler) == ("dask", address)
     # the workers read the input files themselves: the same directory at the same path
-    assert worker["volumes"] == run["volumes"]
+    assert worker["volumes"][0] == run["volumes"][0]
     data = run["volumes"][0].split(":")[-1]
+    # the shuffle's disk buffer is a volume, not the (memory-backed) tmpfs
+    scratch = worker["entrypoint"][worker["entrypoint"].index("--local-directory") + 1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in worker["volumes"]}
+    assert any(scratch.startswith(m) and h in services_volumes() for m, h in mounts.items())
     assert args.inp.startswith(data + "/") and args.out.startswith(data + "/")
