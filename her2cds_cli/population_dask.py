@@ -35,8 +35,14 @@ if TYPE_CHECKING:  # the rest is imported where used: `her2-cds --help` stays li
 
     from her2cds_cli.population_report import Result
 
-BLOCKSIZE = 32 * 2**20  # bytes of NDJSON per partition: memory per worker does not grow with n
+BLOCKSIZE = (
+    16 * 2**20
+)  # bytes of NDJSON per input partition: what a worker holds does not grow with n
 CONNECT_TIMEOUT = "10s"
+# The P2P shuffle's buffers per worker (Dask's defaults: 1 GiB to send, 100 MiB to write): small
+# and fixed, so that a worker's memory does not grow with the export up to those defaults.
+# Remote workers take them from their own config (compose sets DASK_DISTRIBUTED__P2P__...).
+P2P_BUFFERS = {"distributed.p2p.comm.buffer": "64 MiB", "distributed.p2p.storage.buffer": "32 MiB"}
 SCHEMES = ("tcp", "tls")
 
 Keyed = tuple[str | None, tuple[int, int, int], bytes]  # (patient, position in the input, line)
@@ -214,6 +220,7 @@ def _peak_rss_mb() -> float:
 def dask_client(scheduler: str | None, workers: int, processes: bool = True) -> Iterator[Client]:
     """A client of the scheduler, or of a LocalCluster of `workers` single-threaded workers."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise DaskEngineError(
@@ -233,6 +240,7 @@ def dask_client(scheduler: str | None, workers: int, processes: bool = True) -> 
             yield client
         return
     with (
+        dask.config.set(P2P_BUFFERS),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
