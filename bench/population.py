@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 CHUNK = 1000  # patients per NDJSON file set
 GOALS = {"dask_over_pool_wall": 1.3, "scaling_2_over_1": 1.8, "worker_rss_growth": 1.2}
-POOL_BYTES_FACTOR = 6.0  # the pool parent's peak RSS per byte of NDJSON: 4.8 measured at 10k (README)
+POOL_BYTES_FACTOR = (
+    6.0  # the pool parent's peak RSS per byte of NDJSON: 4.8 measured at 10k (README)
+)
 
 
 def _write_chunk(args: tuple[str, int, int, int, str]) -> int:
