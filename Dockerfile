@@ -17,8 +17,9 @@ RUN python -m venv /opt/her2cds
 WORKDIR /src
 # the whole project minus what .dockerignore leaves out (tests, deploy files, docs, VCS)
 COPY . .
-# psycopg[binary] ships its own libpq: no compiler or -dev packages needed, here or below
-RUN /opt/her2cds/bin/pip install ".[postgres]"
+# psycopg[binary] ships its own libpq: no compiler or -dev packages needed, here or below;
+# dask: the same image runs the Dask scheduler and workers of compose's `dask` profile
+RUN /opt/her2cds/bin/pip install ".[postgres,dask]"
 # the final image needs no installer either
 RUN /opt/her2cds/bin/pip uninstall --yes pip
 

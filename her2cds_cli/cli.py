@@ -24,6 +24,7 @@ from her2cds_cli.arguments import (
     output_dir,
     port,
 )
+from her2cds_cli.population_dask import scheduler_address
 
 
 def _metrics_dir() -> None:
@@ -204,10 +205,14 @@ def _population(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from her2cds_cli.population import population
+    from her2cds_cli.population_dask import DaskEngineError, population_dask
 
     try:
-        summary = population(args.inp, args.out, jobs=args.jobs)
-    except FileNotFoundError as exc:
+        if args.engine == "dask":
+            summary = population_dask(Path(args.inp), Path(args.out), args.jobs, args.scheduler)
+        else:
+            summary = population(Path(args.inp), Path(args.out), jobs=args.jobs)
+    except (FileNotFoundError, DaskEngineError) as exc:
         print(f"her2-cds: {exc}", file=sys.stderr)
         return 1
     agreement = (
@@ -235,6 +240,19 @@ def _add_population(sub: Any) -> None:
         type=bounded_int(1, 256),
         default=None,
         help="worker processes, 1 to 256 (default: cores)",
+    )
+    po.add_argument(
+        "--engine",
+        choices=("pool", "dask"),
+        default="pool",
+        help="pool: local worker processes (default); dask: Dask distributed",
+    )
+    po.add_argument(
+        "--scheduler",
+        type=scheduler_address,
+        default=None,
+        help="with --engine dask: the scheduler, tcp://host:8786 (default: a local cluster of "
+        "--jobs workers)",
     )
     po.set_defaults(func=_population)
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import orjson
 
+from cds_service.errors import Her2CdsError
 from her2cds_cli.files import read_json, split_patients
 from her2cds_cli.population import Task, discover
 
 READ_ERRORS = (OSError, EOFError, ValueError, zlib.error)
 
 
-class InputError(Exception):
+class InputError(Her2CdsError):
     """A file that is not a patient record; the message is one sentence."""
 
     def __init__(self, message: str, file: Path) -> None:

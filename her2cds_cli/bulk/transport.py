@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from cds_service.errors import Her2CdsError
+
 # OperationOutcome issue codes (IssueType) under `transient` that say "try again later";
 # `exception` is left out: servers use it for fatal errors.
 TRANSIENT_CODES = frozenset(
@@ -20,7 +22,7 @@ TRANSIENT_CODES = frozenset(
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-class BulkError(Exception):
+class BulkError(Her2CdsError):
     """An export step failed; its text is one sentence for the operator."""
 
 

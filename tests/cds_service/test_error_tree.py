@@ -1,4 +1,5 @@
-"""One exception tree with one root (cds_service.errors.Her2CdsError), no Werkzeug name shadowed."""
+"""One exception tree with one root (cds_service.errors.Her2CdsError) for the service and the
+command line, no Werkzeug name shadowed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from tests.conftest import ROOT
 
 def _service_exceptions() -> list[type[BaseException]]:
     found = []
-    for path in sorted((ROOT / "cds_service").rglob("*.py")):
+    paths = [*(ROOT / "cds_service").rglob("*.py"), *(ROOT / "her2cds_cli").rglob("*.py")]
+    for path in sorted(paths):
         parts = path.relative_to(ROOT).with_suffix("").parts
         module = importlib.import_module(".".join(p for p in parts if p != "__init__"))
         for _, obj in inspect.getmembers(module, inspect.isclass):
