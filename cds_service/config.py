@@ -9,6 +9,7 @@ from typing import Any
 
 from cds_service.errors import Her2CdsError
 from cds_service.prefetch.fhir_servers import ServerPatternError, parse_patterns
+from engine import load_knowledge
 
 PREFIX = "HER2CDS_"
 
@@ -49,8 +50,11 @@ class Config:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def validate(self) -> Config:
-        if self.jurisdiction not in ("FDA", "EMA"):
-            raise ConfigError(f"{PREFIX}JURISDICTION must be FDA or EMA, not {self.jurisdiction!r}")
+        judged = load_knowledge().next_line.jurisdictions  # engine/knowledge/next_line.yaml
+        if self.jurisdiction not in judged:
+            raise ConfigError(
+                f"{PREFIX}JURISDICTION must be {' or '.join(judged)}, not {self.jurisdiction!r}"
+            )
         if self.auth not in ("off", "required"):
             raise ConfigError(f"{PREFIX}AUTH must be 'required' or 'off', not {self.auth!r}")
         if self.max_body_bytes <= 0:

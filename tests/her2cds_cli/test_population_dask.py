@@ -203,7 +203,7 @@ def services_volumes() -> set[str]:
     return set(yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["volumes"])
 
 
-def test_the_compose_profile_points_population_at_its_scheduler() -> None:
+def test_the_compose_profile_points_population_at_its_scheduler(tmp_path: Path) -> None:
     from her2cds_cli.cli import build_parser
     from tests.conftest import ROOT
 
@@ -219,7 +219,10 @@ def test_the_compose_profile_points_population_at_its_scheduler() -> None:
     assert worker["entrypoint"][:3] == ["dask", "worker", address]
     assert worker["entrypoint"][worker["entrypoint"].index("--nthreads") + 1] == "1"
     assert int(str(worker["deploy"]["replicas"]).split(":-")[-1].rstrip("}")) == 2
-    args = build_parser().parse_args([*run["entrypoint"][1:], *run["command"]])
+    argv = [*run["entrypoint"][1:], *run["command"]]
+    given_in = argv[argv.index("--in") + 1]  # a path inside the container: parsed as a local one
+    argv[argv.index("--in") + 1] = str(tmp_path)
+    args = build_parser().parse_args(argv)
     assert (args.engine, args.scheduler) == ("dask", address)
     # the workers read the input files themselves: the same directory at the same path
     assert worker["volumes"][0] == run["volumes"][0]
@@ -228,4 +231,4 @@ def test_the_compose_profile_points_population_at_its_scheduler() -> None:
     scratch = worker["entrypoint"][worker["entrypoint"].index("--local-directory") + 1]
     mounts = {v.split(":")[1]: v.split(":")[0] for v in worker["volumes"]}
     assert any(scratch.startswith(m) and h in services_volumes() for m, h in mounts.items())
-    assert args.inp.startswith(data + "/") and args.out.startswith(data + "/")
+    assert given_in.startswith(data + "/") and str(args.out).startswith(data + "/")
