@@ -60,6 +60,9 @@ class Lapse:
     # with (parameters.yaml requires_partner; third outside review, M3)
     partner: tuple[str, str] | None = None
     reloads: tuple[str, ...] = ()  # the re-load each resumed antibody needs (regimen_doses)
+    # stopped drugs never to resume: agents.ild_excluded with ILD on record (CLINICAL.md 3:
+    # never re-challenge T-DXd, also when it was given and stopped)
+    never_resume: tuple[str, ...] = ()
 
     @property
     def since(self) -> date:
@@ -91,9 +94,23 @@ class Lapse:
 
     @property
     def resume(self) -> str:
-        """ "trastuzumab + tucatinib", with the re-load a long gap needs (third review, C8)."""
-        drugs = " + ".join(s.drug for s in self.stopped)
+        """ "trastuzumab + tucatinib", with the re-load a long gap needs (third review, C8);
+        never a drug of `never_resume`."""
+        drugs = " + ".join(s.drug for s in self.stopped if s.drug not in self.never_resume)
         return f"{drugs}, re-loading: {'; '.join(self.reloads)}" if self.reloads else drugs
+
+    def resume_clause(self, gerund: bool = False) -> str:
+        """ "resume trastuzumab + tucatinib" ("resuming ..."), or, with ILD on record, never
+        T-DXd again (fifth outside review, F1: the card offered to resume it)."""
+        verb = "resuming" if gerund else "resume"
+        if not self.never_resume:
+            return f"{verb} {self.resume}"
+        never = " + ".join(self.never_resume)
+        why = "interstitial lung disease is on record"
+        if all(s.drug in self.never_resume for s in self.stopped):
+            no = "not resuming" if gerund else "do not resume"
+            return f"{no} {never}: {why} (never re-challenge)"
+        return f"{verb} {self.resume} (not {never}: {why})"
 
     @property
     def last(self) -> date:
@@ -160,6 +177,9 @@ def line_lapse(record: PatientRecord, kb: Knowledge) -> Lapse | None:
         blockade_left=any(kb.is_her2_directed(d) for d in still),
         partner=partner,
         reloads=tuple(n for d in sorted(last) if (n := reload_note(record, kb, d))),
+        never_resume=tuple(
+            sorted(set(last) & kb.agents("ild_excluded")) if record.conditions_of("ild") else ()
+        ),
     )
 
 
@@ -204,7 +224,7 @@ def ask_why(lapse: Lapse, next_line: int | None, regimen: str | None) -> str:
         going = f"if {lapse.pronoun} goes on, record the new prescription; "
     return going + (
         f"if {lapse.pronoun} stopped for progression, record the progression and start "
-        f"{next_words(next_line, regimen)} now; if for toxicity or a break, resume {lapse.resume}"
+        f"{next_words(next_line, regimen)} now; if for toxicity or a break, {lapse.resume_clause()}"
     )
 
 
@@ -232,7 +252,7 @@ def what_would_change(lapse: Lapse | None, last: TherapyLine, next_line: int, re
         )
     return (
         f"Why {lapse.names} stopped: progression makes line {next_line} ({regimen}) due now; "
-        f"toxicity or a break means resuming {lapse.resume} instead."
+        f"toxicity or a break means {lapse.resume_clause(gerund=True)} instead."
     )
 
 

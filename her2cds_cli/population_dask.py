@@ -264,13 +264,18 @@ def run_dask(
 ) -> tuple[list[Result], dict[str, Any]]:
     """Results in the pool's order (Bundles by file name, then NDJSON patients by id), and
     facts about the run (workers, their peak memory)."""
-    import dask
+    try:
+        import dask
+    except ImportError:
+        raise DaskEngineError(
+            "--engine dask needs Dask: pip install 'her2-cds[dask]' (the dev extra has it)"
+        ) from None
 
     bundles, ndjson = _files(source)
     if not bundles and not ndjson:
         raise FileNotFoundError(f"no FHIR Bundles (.json) or NDJSON files in {source}")
     truth_dir = str(source if source.is_dir() else source.parent)
-    with dask_client(scheduler, jobs, processes) as client:
+    with dask_client(scheduler, jobs, processes) as client:  # says so if Dask is not installed
         client.register_plugin(_warm_plugin())
         nworkers = max(1, len(client.scheduler_info()["workers"]))
         if progress:

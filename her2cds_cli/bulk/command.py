@@ -7,6 +7,17 @@ import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+
+def fhir_base(text: str) -> str:
+    """argparse type of --fhir-server: an http(s) URL with a host."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL (e.g. https://ehr.example.org/fhir)"
+        )
+    return text
 
 
 def add_parser(sub: Any) -> None:
@@ -18,7 +29,7 @@ def add_parser(sub: Any) -> None:
         "codes the engine reads), wait for it, download the NDJSON into --out and delete the job. "
         "Run the same command again to continue an interrupted export.",
     )
-    ex.add_argument("--fhir-server", required=True, help="FHIR base URL")
+    ex.add_argument("--fhir-server", type=fhir_base, required=True, help="FHIR base URL")
     ex.add_argument("--group", default=None, help="export this Group's patients (default: all)")
     ex.add_argument("--out", required=True, help="output directory (NDJSON per resource type)")
     ex.add_argument(

@@ -9,6 +9,7 @@ they never say "continue line N until progression" then. Real FHIR resources thr
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -390,3 +391,34 @@ def test_tdxd_with_ild_while_the_stop_reason_is_asked_names_no_replacement() -> 
     assert ild.severity == "critical"
     assert ild.summary.endswith("do not start T-DXd")
     assert "if it stopped for progression" in ild.detail and ild.replacement is None
+
+
+@pytest.mark.parametrize("with_trastuzumab", [False, True], ids=["tdxd-alone", "tdxd-and-h"])
+def test_tdxd_stopped_with_ild_on_record_is_never_offered_again(with_trastuzumab: bool) -> None:
+    """Fifth outside review F1 (population synth-00034): T-DXd stopped two days after
+    pneumonitis was recorded, no reason on the order. CLINICAL.md 3: with ILD ever on record
+    T-DXd is not offered, also when it was given and stopped: never re-challenge. The card that
+    asks why may not say 'resume T-DXd'; the other drugs it names may still be resumed."""
+    story = her2_story(
+        *(drug(d, "2021-02-01", "2024-06-01") for d in (*HP, "docetaxel")),
+        b.progression("2024-06-05"),
+        drug(TDXD, "2024-06-20", day(60)),
+        *([drug("trastuzumab", "2024-06-20", day(60))] if with_trastuzumab else []),
+        b.ild(day(62)),
+        b.lvef(60, day(20)),
+    )
+    a = assess_story(story, AS_OF)
+    alert = lapse_alert(a)
+    assert alert is not None and alert.summary.startswith("HER2-directed therapy stopped")
+    text = all_text(a)
+    assert not re.search(rf"(?<!not )resum(e|ing) [^.;(:]*{TDXD}", text)
+    if with_trastuzumab:
+        assert "if for toxicity or a break, resume trastuzumab" in alert.detail
+        assert f"(not {TDXD}: interstitial lung disease is on record)" in alert.detail
+    else:
+        assert (
+            f"if for toxicity or a break, do not resume {TDXD}: interstitial lung disease is on "
+            "record (never re-challenge)"
+        ) in alert.detail
+    assert a.recommendation is not None
+    assert TDXD not in a.recommendation.preferred.regimen.drugs

@@ -82,6 +82,7 @@ def test_evaluate_json_has_one_shape_for_one_patient_and_for_two(
         (["evaluate", "no-such-file.json"], "no-such-file.json: no such file or directory"),
         (["population", "--in", "no-such-dir"], "no-such-dir: no such file or directory"),
         (["synth", "--out", str(DE_NOVO)], "is a file, not a directory"),
+        (["export", "--fhir-server", "not-a-url", "--out", "x"], "'not-a-url' is not an http(s)"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_sentence(

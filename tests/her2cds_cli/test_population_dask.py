@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import socket
+import sys
 from pathlib import Path
 
 import orjson
@@ -232,3 +234,24 @@ def test_the_compose_profile_points_population_at_its_scheduler(tmp_path: Path) 
     mounts = {v.split(":")[1]: v.split(":")[0] for v in worker["volumes"]}
     assert any(scratch.startswith(m) and h in services_volumes() for m, h in mounts.items())
     assert given_in.startswith(data + "/") and str(args.out).startswith(data + "/")
+
+
+def test_dask_engine_without_dask_installed_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer with `pip install -e .` (no dask extra): one sentence, not a traceback."""
+    from her2cds_cli.cli import main
+
+    for name in ("dask", "dask.dataframe", "distributed"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "p.json").write_text(
+        json.dumps({"resourceType": "Bundle", "type": "collection", "entry": []})
+    )
+    status = main(
+        ["population", "--in", str(src), "--out", str(tmp_path / "out"), "--engine", "dask"]
+    )
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err
+    assert "pip install 'her2-cds[dask]'" in err
