@@ -10,7 +10,15 @@ def _words(text: object) -> str:
     return " ".join(str(text).split())
 
 
-_BRAIN_TEXTS = ("caveat", "not_offered", "later_line", "predominant", "extracranial")
+_BRAIN_TEXTS = (
+    "caveat",
+    "not_offered",
+    "later_line",
+    "predominant",
+    "extracranial",
+    "extracranial_triplet_first",
+    "extracranial_no_tdxd",
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,8 @@ class BrainPreference:
     later_line: str = ""
     predominant: str = ""
     extracranial: str = ""
+    extracranial_triplet_first: str = ""  # T-DXd no option, the triplet recommended
+    extracranial_no_tdxd: str = ""  # T-DXd no option, another regimen recommended
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,12 @@ def reasons(
         out.append(brain.later_line)
     elif ctx.brain.predominant:
         out.append(brain.predominant)
+    elif ctx.brain.active and not kb.agents("ild_excluded").isdisjoint(preferred.regimen.drugs):
+        out.append(brain.extracranial)  # T-DXd recommended: DESTINY-Breast12 fits
+    elif ctx.brain.active and preferred.regimen.id == brain.cns_preferred:
+        out.append(brain.extracranial_triplet_first)
     elif ctx.brain.active:
-        out.append(brain.extracranial)
+        out.append(brain.extracranial_no_tdxd)
     if ctx.last_tki:
         out.append(words.exclusion("tki_reason", tkis=", ".join(ctx.last_tki)))
     if widened:

@@ -389,3 +389,31 @@ def test_hr_positive_de_novo_thp_plans_endocrine_after_the_taxane() -> None:
     assert any("once chemotherapy stops" in m for m in rec.maintenance)
     hr_negative = _rec(her2_story(er=False), "2021-01-10")
     assert not hr_negative.maintenance
+
+
+def test_brain_metastases_with_extracranial_disease_after_tdxd_cite_no_destiny_breast12() -> None:
+    """Fifth outside review F2: "Evidence text fits the patient" (CLINICAL.md 5). After THP
+    and T-DXd, active brain metastases beside liver metastases: the triplet is the next line
+    (CLINICAL.md 3), so DESTINY-Breast12's "T-DXd stays preferred" does not fit."""
+    story = _after_thp(
+        *regimen([TDXD], "2022-06-20", "2023-09-01"),
+        b.progression("2023-09-01"),
+        b.metastasis("94225005", onset="2023-08-20", display="Brain metastasis"),
+    )
+    rec = _rec(story, "2023-09-15")
+    assert rec.preferred.regimen.id == "tucatinib-trastuzumab-capecitabine"
+    said = " ".join(rec.reasons)
+    assert "T-DXd stays preferred" not in said and "DESTINY-Breast12" not in said
+    assert "HER2CLIMB" in said
+
+
+def test_brain_metastases_with_extracranial_disease_and_ild_cite_no_destiny_breast12() -> None:
+    """CLINICAL.md 3: ILD rules T-DXd out (T-DM1 takes its place); the brain-metastasis sentence
+    may not say T-DXd stays preferred."""
+    story = _after_thp(
+        b.metastasis("94225005", onset="2022-05-01", display="Brain metastasis"),
+        b.ild("2021-06-01"),
+    )
+    rec = _rec(story, "2022-06-15")
+    assert "tdxd" not in [o.regimen.id for o in [rec.preferred, *rec.alternatives]]
+    assert "T-DXd stays preferred" not in " ".join(rec.reasons)
